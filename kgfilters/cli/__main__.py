@@ -1,0 +1,5 @@
+import sys
+
+from kgfilters.cli import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""``kgfilters train``: create a run and train (or register) its model."""
+
+from __future__ import annotations
+
+import argparse
+
+from kgfilters.cli.common import add_device, add_run, device_of
+
+ORDER = 10
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="create a run directory and train its model",
+        description="Create a run directory (run.json) for a data set and model, then train the "
+        "small network on the train split, or register a user's weights file with --weights.",
+        epilog="example: kgfilters train --run runs/fm --epochs 4 --seed 0",
+    )
+    add_run(p)
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="IDX files or an ImageFolder (default: /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--model", default="fsagn-mnist", help="fsagn-mnist or a torchvision classifier name")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="use these weights (.safetensors or .pth) instead of training")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    add_device(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kgfilters.pipeline import create_run, train_run
+
+    config = create_run(args.run, model=args.model, data_root=args.data_root,
+                        weights=args.weights, seed=args.seed)
+    if args.weights is not None:
+        print(f"registered {args.model} with weights {args.weights} in {args.run}/run.json")
+        return 0
+    result = train_run(args.run, device=device_of(args), epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, progress=args.progress)
+    sizes = config["dataset"]["sizes"]
+    print(f"trained {args.model} on {sizes['train']} images for {result.epochs} epochs: "
+          f"test accuracy {result.test_accuracy:.2%}")
+    print(f"weights: {args.run}/model.safetensors")
+    return 0

@@ -1,0 +1,170 @@
+"""FILTAG filter tagging (Nguyen et al., Section 2.1): k-best and q-quantile tags per class and layer.
+
+Given z_c(m, i), the class means of scaled filter activations (``LayerStats.class_means``), each
+class c tags, in each layer m, either its k highest-scoring filters (k-best) or the filters whose
+score reaches the (1 - q) quantile of that class's scores in the layer (q-quantile).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from kgfilters.atomic import atomic_write_json
+from kgfilters.errors import ConfigError, RunError
+
+__all__ = [
+    "METHODS",
+    "Tag",
+    "TagSet",
+    "class_ranks",
+    "k_best",
+    "load_tags",
+    "q_quantile",
+    "save_tags",
+    "tag_layers",
+    "tag_matrix",
+]
+
+METHODS = ("k-best", "q-quantile")
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One FILTAG tag: filter ``filter`` of ``layer`` tagged with class ``class_index``.
+
+    ``score`` is z_c(m, i) in [0, 1]; ``rank`` is the filter's rank for that class within its
+    layer (1 = highest score); ``method`` is ``k-best`` or ``q-quantile`` with ``param`` k or q.
+    """
+
+    layer: str
+    filter: int
+    class_index: int
+    label: str
+    score: float
+    rank: int
+    method: str
+    param: float
+
+
+@dataclass(frozen=True)
+class TagSet:
+    """All tags of one tagging run, with the layer sizes and class names they refer to."""
+
+    method: str
+    param: float
+    class_names: tuple[str, ...]
+    layer_sizes: dict[str, int]
+    tags: tuple[Tag, ...]
+
+    def of_filter(self, layer: str, index: int) -> tuple[Tag, ...]:
+        return tuple(t for t in self.tags if t.layer == layer and t.filter == index)
+
+    def of_class(self, class_index: int) -> tuple[Tag, ...]:
+        return tuple(t for t in self.tags if t.class_index == class_index)
+
+    def matrix(self, layer: str) -> torch.Tensor:
+        """Tag matrix of ``layer``: bool (classes, filters), True where the class tags the filter."""
+        m = torch.zeros(len(self.class_names), self.layer_sizes[layer], dtype=torch.bool)
+        for t in self.tags:
+            if t.layer == layer:
+                m[t.class_index, t.filter] = True
+        return m
+
+
+def class_ranks(z: torch.Tensor) -> torch.Tensor:
+    """Rank (1 = best) of each filter for each class: (classes, filters) int64.
+
+    Ties keep filter order (stable sort), so ranks are a permutation of 1..filters per class.
+    """
+    order = torch.sort(z, dim=1, descending=True, stable=True).indices
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(1, z.shape[1] + 1).expand_as(order).contiguous())
+    return ranks
+
+
+def k_best(z: torch.Tensor, k: int) -> torch.Tensor:
+    """k-best method: bool (classes, filters), each class tags its k highest-scoring filters."""
+    if not 1 <= k <= z.shape[1]:
+        raise ConfigError(f"k={k}: expected 1 <= k <= {z.shape[1]} (the layer's number of filters)")
+    return class_ranks(z) <= k
+
+
+def q_quantile(z: torch.Tensor, q: float) -> torch.Tensor:
+    """q-quantile method: bool (classes, filters), each class tags the filters whose score is at
+    least the (1 - q) quantile (linear interpolation) of its scores in the layer."""
+    if not 0.0 < q <= 1.0:
+        raise ConfigError(f"q={q}: expected 0 < q <= 1 (share of a layer's filters to tag)")
+    thr = torch.quantile(z.double(), 1.0 - q, dim=1, keepdim=True, interpolation="linear")
+    return z.double() >= thr
+
+
+def tag_matrix(z: torch.Tensor, method: str, param: float) -> torch.Tensor:
+    """Dispatch to ``k_best`` or ``q_quantile``; ConfigError naming the valid methods."""
+    if method == "k-best":
+        if float(param) != int(param):
+            raise ConfigError(f"k={param}: expected a whole number")
+        return k_best(z, int(param))
+    if method == "q-quantile":
+        return q_quantile(z, float(param))
+    raise ConfigError(f"method {method!r}: expected one of {', '.join(METHODS)}")
+
+
+def tag_layers(
+    z_by_layer: dict[str, torch.Tensor], class_names: Iterable[str], *, method: str, param: float
+) -> TagSet:
+    """Tag every layer of ``z_by_layer`` ({layer: z (classes, filters)}) with one method."""
+    names = tuple(class_names)
+    tags: list[Tag] = []
+    for layer, z in z_by_layer.items():
+        if z.shape[0] != len(names):
+            raise ConfigError(f"layer {layer}: z has {z.shape[0]} classes, expected {len(names)}")
+        if torch.isnan(z).any():
+            missing = [names[c] for c in torch.isnan(z).any(1).nonzero().flatten().tolist()]
+            raise RunError(f"layer {layer}: no images of class(es) {', '.join(missing)} in the tag split")
+        chosen = tag_matrix(z, method, param)
+        ranks = class_ranks(z)
+        for c, i in chosen.nonzero().tolist():
+            tags.append(Tag(layer, i, c, names[c], float(z[c, i]), int(ranks[c, i]), method, float(param)))
+    tags.sort(key=lambda t: (list(z_by_layer).index(t.layer), t.class_index, t.rank))
+    sizes = {layer: int(z.shape[1]) for layer, z in z_by_layer.items()}
+    return TagSet(method, float(param), names, sizes, tuple(tags))
+
+
+def save_tags(tags: TagSet, path: str | os.PathLike[str]) -> Path:
+    """Write ``tags.json`` atomically."""
+    key = "k" if tags.method == "k-best" else "q"
+    obj = {
+        "method": tags.method,
+        key: int(tags.param) if key == "k" else tags.param,
+        "class_names": list(tags.class_names),
+        "layers": tags.layer_sizes,
+        "tags": [asdict(t) for t in tags.tags],
+    }
+    return atomic_write_json(path, obj)
+
+
+def load_tags(path: str | os.PathLike[str]) -> TagSet:
+    """Read ``tags.json``; RunError when it is missing or malformed (naming the field)."""
+    p = Path(path)
+    if not p.is_file():
+        raise RunError(f"{p}: no tags yet; run `kgfilters tag` first")
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+        method = obj["method"]
+        param = obj["k"] if method == "k-best" else obj["q"]
+        tags = tuple(Tag(**t) for t in obj["tags"])
+        return TagSet(method, float(param), tuple(obj["class_names"]), dict(obj["layers"]), tags)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise RunError(f"{p}: malformed tags file ({type(exc).__name__}: {exc})") from None
+
+
+def default_k(num_filters: int) -> int:
+    """A k for layers of very different widths: 10% of the filters, at least 1."""
+    return max(1, math.ceil(0.1 * num_filters))

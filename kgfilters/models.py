@@ -1,0 +1,220 @@
+"""Model zoo: the FSAGN paper's small MNIST network and any torchvision classifier, by name.
+
+Models are found through a registry (``get_model_spec(name)``, ``list_models()``). Weights come
+from a local file or the torch hub cache; nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kgfilters.errors import LayerError, ModelError
+
+__all__ = [
+    "FsagnMnistNet",
+    "ModelSpec",
+    "build_model",
+    "conv_layers",
+    "file_sha256",
+    "get_model_spec",
+    "list_models",
+    "load_weights",
+    "resolve_layers",
+]
+
+log = logging.getLogger(__name__)
+
+
+class FsagnMnistNet(nn.Module):
+    """The FSAGN paper's MNIST classifier (Fig. 3a): two conv layers, two fully connected.
+
+    The paper gives no sizes; we use 5x5 convolutions with 32 and 64 filters, each followed by
+    ReLU and 2x2 max pooling, then 3136 -> 256 -> classes. Input (B, 1, 28, 28), output logits.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=5, padding=2)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=5, padding=2)
+        self.fc1 = nn.Linear(64 * 7 * 7, 256)
+        self.dropout = nn.Dropout(0.25)
+        self.fc2 = nn.Linear(256, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last conv layer's feature maps after ReLU, (B, 64, 14, 14)."""
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        return F.relu(self.conv2(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.features(x), 2).flatten(1)
+        return self.fc2(self.dropout(F.relu(self.fc1(x))))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What kgfilters needs to know about a model family.
+
+    ``mean`` and ``std`` normalise [0, 1] images per channel; ``in_channels`` and ``input_size``
+    (square side, pixels) are what the network expects.
+    """
+
+    name: str
+    builder: Callable[[int], nn.Module]
+    in_channels: int
+    input_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    torchvision: bool = False
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Turn images (B, C, H, W) in [0, 1] into the network's input, on x's device.
+
+        Grayscale is repeated to three channels for RGB networks, and images of another size are
+        resized bilinearly to ``input_size``.
+        """
+        if x.shape[1] == 1 and self.in_channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False)
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        return (x - mean) / std
+
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_REGISTRY: dict[str, ModelSpec] = {
+    "fsagn-mnist": ModelSpec("fsagn-mnist", FsagnMnistNet, 1, 28, (0.5,), (0.5,)),
+}
+
+
+def _torchvision_names() -> list[str]:
+    import torchvision.models as tvm
+
+    return sorted(tvm.list_models(module=tvm))
+
+
+def list_models() -> list[str]:
+    """Every model name this registry knows: ours first, then torchvision's classifiers."""
+    return [*_REGISTRY, *_torchvision_names()]
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The spec of ``name``; ModelError naming the valid choices for an unknown name."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name in _torchvision_names():
+        import torchvision.models as tvm
+
+        size = 299 if name.startswith("inception") else 224
+
+        def build(num_classes: int, _name: str = name) -> nn.Module:
+            kwargs = {"aux_logits": True, "init_weights": False} if _name.startswith("inception") else {}
+            return tvm.get_model(_name, weights=None, num_classes=num_classes, **kwargs)
+
+        return ModelSpec(name, build, 3, size, _IMAGENET_MEAN, _IMAGENET_STD, torchvision=True)
+    raise ModelError(
+        f"unknown model {name!r}; choose 'fsagn-mnist' or a torchvision classifier "
+        f"such as vgg16, vgg19, resnet50, inception_v3 (see `kgfilters models`)"
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _hub_checkpoint(name: str) -> Path | None:
+    """Path the torch hub cache would hold for torchvision's default weights of ``name``."""
+    import torchvision.models as tvm
+
+    try:
+        url = tvm.get_model_weights(name).DEFAULT.url
+    except (ValueError, AttributeError):
+        return None
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load a ``.safetensors`` or ``.pth`` state dict into ``model`` (strict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: weights file not found")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and "state_dict" in state:
+                state = state["state_dict"]
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelError(f"{path}: weights do not fit the model ({first})") from None
+
+
+def build_model(
+    name: str, *, num_classes: int, weights: str | Path | None = None, device: torch.device | None = None
+) -> nn.Module:
+    """Build model ``name`` in eval mode, on ``device``.
+
+    weights: a file path; ``"random"`` for untrained weights (benchmarks); or None, which means
+    our own networks start untrained and torchvision ones load torchvision's default weights
+    from the torch hub cache (ModelError saying where to put the file when it is absent).
+    """
+    spec = get_model_spec(name)
+    model = spec.builder(num_classes)
+    if weights == "random":
+        pass
+    elif weights is not None:
+        load_weights(model, weights)
+    elif spec.torchvision:
+        ckpt = _hub_checkpoint(name)
+        if ckpt is None or not ckpt.is_file():
+            where = ckpt if ckpt is not None else Path(torch.hub.get_dir()) / "checkpoints"
+            raise ModelError(
+                f"no weights for {name!r}: put torchvision's weights file at {where} "
+                "or pass --weights FILE (nothing is downloaded)"
+            )
+        load_weights(model, ckpt)
+    model.eval()
+    return model.to(device) if device is not None else model
+
+
+def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
+    """All Conv2d modules of ``model`` by their qualified name, in definition order."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+
+
+def resolve_layers(model: nn.Module, names: list[str] | None) -> list[str]:
+    """Validate layer names (default: every conv layer); LayerError names the valid choices."""
+    convs = conv_layers(model)
+    if not names:
+        if not convs:
+            raise LayerError("the model has no Conv2d layer to explain")
+        return list(convs)
+    modules = dict(model.named_modules())
+    for n in names:
+        if n not in modules:
+            raise LayerError(f"unknown layer {n!r}; conv layers are: {', '.join(convs)}")
+        if n not in convs:
+            raise LayerError(
+                f"layer {n!r} is a {type(modules[n]).__name__}, not convolutional; "
+                f"conv layers are: {', '.join(convs)}"
+            )
+    return list(dict.fromkeys(names))

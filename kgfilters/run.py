@@ -1,0 +1,189 @@
+"""The run directory: the unit a user keeps, copies and shares, and ``load_run`` to read it back.
+
+Layout (see ARCHITECTURE.md)::
+
+    run.json  model.safetensors  stats/  tags.json  masks/  graph/  exports/  figures/
+
+``run.json`` records what was run; each stage adds its own entry under ``stages``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from kgfilters.atomic import atomic_write_json
+from kgfilters.data import Splits, load_splits
+from kgfilters.errors import RunError
+from kgfilters.models import ModelSpec, build_model, get_model_spec
+
+__all__ = ["Run", "RunPaths", "load_run", "now_iso", "read_run_json", "record_stage", "versions"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every well-known path of a run directory."""
+
+    root: Path
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.safetensors"
+
+    @property
+    def stats_dir(self) -> Path:
+        return self.root / "stats"
+
+    @property
+    def stats(self) -> Path:
+        return self.stats_dir / "stats.safetensors"
+
+    @property
+    def stats_checkpoint(self) -> Path:
+        return self.stats_dir / "checkpoint.safetensors"
+
+    @property
+    def tags(self) -> Path:
+        return self.root / "tags.json"
+
+    @property
+    def hits_json(self) -> Path:
+        return self.root / "hits.json"
+
+    @property
+    def hits_csv(self) -> Path:
+        return self.root / "hits.csv"
+
+    @property
+    def explanations(self) -> Path:
+        return self.root / "explanations"
+
+    @property
+    def masks(self) -> Path:
+        return self.root / "masks"
+
+    @property
+    def graph(self) -> Path:
+        return self.root / "graph"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 with seconds."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    """Versions of kgfilters, Python, torch and torchvision, for provenance."""
+    import torchvision
+
+    from kgfilters import __version__
+
+    return {
+        "kgfilters": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+    }
+
+
+def read_run_json(root: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parsed ``run.json`` of a run; RunError when it is missing or not JSON."""
+    path = RunPaths(Path(root)).run_json
+    if not path.is_file():
+        raise RunError(f"{path}: no run here yet; run `kgfilters train --run {root}` first")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+
+
+def record_stage(root: str | os.PathLike[str], stage: str, info: dict[str, Any]) -> None:
+    """Add or replace ``stages[stage]`` in run.json (atomic read-modify-write)."""
+    data = read_run_json(root)
+    data.setdefault("stages", {})[stage] = info
+    atomic_write_json(RunPaths(Path(root)).run_json, data)
+
+
+class Run:
+    """A run directory opened for reading; parts load lazily on first access.
+
+    Attributes: ``paths``, ``config`` (run.json), ``spec``, ``model`` (eval mode), ``splits``,
+    ``stats``, ``tags``. Later stages add ``masks`` and ``graph``.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, device: torch.device | None = None) -> None:
+        self.paths = RunPaths(Path(root))
+        self.config = read_run_json(root)
+        self.device = device if device is not None else torch.device("cpu")
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root
+
+    @cached_property
+    def spec(self) -> ModelSpec:
+        return get_model_spec(self.config["model"]["name"])
+
+    @cached_property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.config["dataset"]["class_names"])
+
+    @cached_property
+    def model(self) -> nn.Module:
+        m = self.config["model"]
+        weights = self.root / m["weights"] if m.get("weights") == "model.safetensors" else m.get("weights")
+        if weights == "model.safetensors" or (isinstance(weights, Path) and not weights.is_file()):
+            raise RunError(f"{self.paths.model}: weights missing; run `kgfilters train` first")
+        return build_model(m["name"], num_classes=len(self.class_names), weights=weights, device=self.device)
+
+    @cached_property
+    def splits(self) -> Splits:
+        d = self.config["dataset"]
+        return load_splits(
+            d["root"],
+            seed=d["split_seed"],
+            tag_fraction=d["tag_fraction"],
+            image_size=self.spec.input_size,
+            channels=self.spec.in_channels,
+        )
+
+    @cached_property
+    def stats(self):  # type: ignore[no-untyped-def]
+        from kgfilters.stats import load_stats
+
+        return load_stats(self.paths.stats)
+
+    @cached_property
+    def tags(self):  # type: ignore[no-untyped-def]
+        from kgfilters.filtag import load_tags
+
+        return load_tags(self.paths.tags)
+
+
+def load_run(path: str | os.PathLike[str], *, device: torch.device | None = None) -> Run:
+    """Open a run directory: ``load_run("runs/fashion-mnist").model`` etc. (see ``Run``)."""
+    return Run(path, device=device)

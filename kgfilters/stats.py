@@ -1,0 +1,286 @@
+"""Activation statistics of FILTAG 2.1: per-class sums of scaled filter means, streamed.
+
+For each image d and layer m the whole activation tensor is min-max scaled to [0, 1], each
+filter's scaled map is averaged (ā(m, i, d)), and the averages are summed per class in float64
+together with per-class image counts. Memory is O(classes x filters), whatever the data size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from kgfilters.data import iter_batches
+from kgfilters.hooks import capture
+from kgfilters.models import ModelSpec
+
+__all__ = [
+    "ActivationStats",
+    "Collected",
+    "LayerStats",
+    "collect",
+    "compute_stats",
+    "load_stats",
+    "save_stats",
+    "scaled_filter_means",
+]
+
+log = logging.getLogger(__name__)
+
+
+def scaled_filter_means(act: torch.Tensor) -> torch.Tensor:
+    """ā(m, i, d) of FILTAG 2.1 for every image and filter of one layer.
+
+    Args:
+        act: conv output (B, C, H, W), any float dtype. ReLU is applied first, since the paper's
+            Keras layers include their activation.
+
+    Returns:
+        (B, C) float32 in [0, 1]: each image's activations min-max scaled over the whole layer
+        tensor (all C x H x W values), then averaged per filter. Scaling is affine, so this equals
+        (mean - min) / (max - min) of the raw values. An image whose layer is constant gets 0.
+    """
+    flat = act.float().clamp_min(0).flatten(2)
+    means = flat.mean(2)
+    lo = flat.amin(dim=(1, 2)).unsqueeze(1)
+    span = flat.amax(dim=(1, 2)).unsqueeze(1) - lo
+    return torch.where(span > 0, (means - lo) / span.clamp_min(torch.finfo(span.dtype).tiny), 0.0)
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Per-class sums (classes, filters) float64 of ā and image counts (classes,) int64."""
+
+    layer: str
+    sums: torch.Tensor
+    counts: torch.Tensor
+
+    @property
+    def num_filters(self) -> int:
+        return int(self.sums.shape[1])
+
+    def class_means(self) -> torch.Tensor:
+        """z_c(m, i) of FILTAG 2.1: (classes, filters) float64; NaN for a class with no image."""
+        return self.sums / self.counts.unsqueeze(1).double()
+
+
+@dataclass(frozen=True)
+class ActivationStats:
+    """Statistics of every hooked layer, in layer order, over ``num_images`` images."""
+
+    layers: dict[str, LayerStats]
+    class_names: tuple[str, ...]
+    num_images: int
+    split: str = "tag"
+
+    def z(self, layer: str) -> torch.Tensor:
+        return self.layers[layer].class_means()
+
+
+@dataclass(frozen=True)
+class Collected:
+    """Per-image values of each layer (N, C), softmax probabilities (N, K) and labels (N,)."""
+
+    values: dict[str, torch.Tensor]
+    probs: torch.Tensor
+    labels: torch.Tensor
+
+
+def _forward_ctx(device: torch.device, bf16: bool):  # type: ignore[no-untyped-def]
+    if bf16 and device.type in ("cuda", "cpu"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _shard(n: int) -> tuple[int, int, int, int]:
+    """(rank, world, lo, hi): this process's contiguous share of n images under torch.distributed."""
+    if dist.is_available() and dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+    else:
+        rank, world = 0, 1
+    return rank, world, n * rank // world, n * (rank + 1) // world
+
+
+def _checkpoint_meta(layers: list[str], n: int, batch_size: int, world: int, tag: str) -> str:
+    return json.dumps({"layers": layers, "n": n, "batch_size": batch_size, "world": world, "tag": tag})
+
+
+@torch.no_grad()
+def compute_stats(
+    model: nn.Module,
+    spec: ModelSpec,
+    ds: Dataset,
+    *,
+    layers: list[str],
+    class_names: tuple[str, ...],
+    device: torch.device,
+    batch_size: int = 256,
+    bf16: bool = False,
+    channels_last: bool = False,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 50,
+    fingerprint: str = "",
+    progress: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+) -> ActivationStats:
+    """Stream ``ds`` through ``model`` and accumulate FILTAG statistics for ``layers``.
+
+    Batches are processed in dataset order. With ``checkpoint`` set, the running sums are saved
+    atomically every ``checkpoint_every`` batches and a later call with the same arguments resumes
+    from there and gives a bit-identical result. Under ``torch.distributed`` each rank takes a
+    contiguous shard and one all-reduce joins the sums (exact up to float64 rounding).
+    ``on_batch(i)`` is called after batch i (tests use it to simulate a kill).
+    """
+    model.eval().to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    k = len(class_names)
+    rank, world, lo, hi = _shard(len(ds))
+    ckpt = Path(f"{checkpoint}.rank{rank}") if checkpoint is not None and world > 1 else checkpoint
+    meta = _checkpoint_meta(layers, len(ds), batch_size, world, fingerprint)
+    sums: dict[str, torch.Tensor] = {}
+    counts = torch.zeros(k, dtype=torch.int64, device=device)
+    done = 0
+    if ckpt is not None and Path(ckpt).is_file():
+        done, sums, counts = _load_checkpoint(Path(ckpt), meta, device)
+    bar = tqdm(total=hi - lo, initial=done, desc="statistics", unit="img", disable=not progress)
+    batch_no = done // batch_size
+    with capture(model, layers, scaled_filter_means) as out:
+        for x, y in iter_batches(ds, batch_size, start=done, indices=range(lo, hi) if world > 1 else None):
+            x = spec.prepare(x.to(device, non_blocking=True))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _forward_ctx(device, bf16):
+                model(x)
+            y = y.to(device, non_blocking=True)
+            for name in layers:
+                if name not in sums:
+                    sums[name] = torch.zeros(k, out[name].shape[1], dtype=torch.float64, device=device)
+                sums[name].index_add_(0, y, out[name].double())
+            counts += torch.bincount(y, minlength=k)
+            done += x.shape[0]
+            batch_no += 1
+            bar.update(x.shape[0])
+            if ckpt is not None and batch_no % checkpoint_every == 0:
+                _save_checkpoint(Path(ckpt), meta, done, sums, counts)
+            if on_batch is not None:
+                on_batch(batch_no)
+    bar.close()
+    if world > 1:
+        for t in [*sums.values(), counts]:
+            dist.all_reduce(t)
+    result = ActivationStats(
+        {n: LayerStats(n, sums[n].cpu(), counts.cpu()) for n in layers},
+        tuple(class_names),
+        int(counts.sum()),
+    )
+    if ckpt is not None and Path(ckpt).is_file():
+        Path(ckpt).unlink()
+    return result
+
+
+def _save_checkpoint(
+    path: Path, meta: str, done: int, sums: dict[str, torch.Tensor], counts: torch.Tensor
+) -> None:
+    from safetensors.torch import save_file
+
+    from kgfilters.atomic import atomic_path
+
+    tensors = {f"sums/{n}": s.cpu().contiguous() for n, s in sums.items()}
+    tensors["counts"] = counts.cpu().contiguous()
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"meta": meta, "done": str(done)})
+
+
+def _load_checkpoint(
+    path: Path, meta: str, device: torch.device
+) -> tuple[int, dict[str, torch.Tensor], torch.Tensor]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        saved = f.metadata() or {}
+        if saved.get("meta") != meta:
+            log.warning("%s: checkpoint is from other settings; starting afresh", path)
+            return 0, {}, torch.zeros_like(f.get_tensor("counts")).to(device)
+        sums = {k.split("/", 1)[1]: f.get_tensor(k).to(device) for k in f.keys() if k.startswith("sums/")}
+        counts = f.get_tensor("counts").to(device)
+    log.info("%s: resuming after %s images", path, saved["done"])
+    return int(saved["done"]), sums, counts
+
+
+def save_stats(stats: ActivationStats, path: str | Path) -> Path:
+    """Write statistics atomically as safetensors (``<layer>/sums``, ``<layer>/counts``)."""
+    from safetensors.torch import save_file
+
+    from kgfilters.atomic import atomic_path
+
+    tensors = {}
+    for name, ls in stats.layers.items():
+        tensors[f"{name}/sums"] = ls.sums.contiguous()
+        tensors[f"{name}/counts"] = ls.counts.contiguous()
+    meta = {
+        "layers": json.dumps(list(stats.layers)),
+        "class_names": json.dumps(list(stats.class_names)),
+        "num_images": str(stats.num_images),
+        "split": stats.split,
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return Path(path)
+
+
+def load_stats(path: str | Path) -> ActivationStats:
+    """Read statistics written by ``save_stats``."""
+    from safetensors import safe_open
+
+    from kgfilters.errors import RunError
+
+    if not os.path.isfile(path):
+        raise RunError(f"{path}: no statistics yet; run `kgfilters stats` (or `kgfilters tag`) first")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        names = json.loads(meta["layers"])
+        layers = {
+            n: LayerStats(n, f.get_tensor(f"{n}/sums"), f.get_tensor(f"{n}/counts")) for n in names
+        }
+    return ActivationStats(
+        layers, tuple(json.loads(meta["class_names"])), int(meta["num_images"]), meta.get("split", "tag")
+    )
+
+
+@torch.no_grad()
+def collect(
+    model: nn.Module,
+    spec: ModelSpec,
+    ds: Dataset,
+    *,
+    layers: list[str],
+    device: torch.device,
+    reduce: Callable[[torch.Tensor], torch.Tensor] = scaled_filter_means,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> Collected:
+    """Per-image ``reduce`` of each layer's output (default ā, (N, C)) and predictions, on CPU."""
+    model.eval().to(device)
+    values: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+    probs, labels = [], []
+    with capture(model, layers, reduce) as out:
+        for x, y in tqdm(iter_batches(ds, batch_size), desc="activations", disable=not progress):
+            logits = model(spec.prepare(x.to(device)))
+            probs.append(torch.softmax(logits.float(), 1).cpu())
+            labels.append(y)
+            for n in layers:
+                values[n].append(out[n].float().cpu())
+    return Collected({n: torch.cat(v) for n, v in values.items()}, torch.cat(probs), torch.cat(labels))

@@ -1,0 +1,1 @@
+"""kgfilters part (see ARCHITECTURE.md)."""
