@@ -123,5 +123,148 @@ def _concat(a, b):  # type: ignore[no-untyped-def]
     return TensorImages(torch.cat([a.images, b.images]), torch.cat([a.targets, b.targets]))
 
 
-def _unused() -> None:  # keep record_stage imported for stages added below
-    record_stage  # noqa: B018
+def _open(root: str | os.PathLike[str], device: torch.device):  # type: ignore[no-untyped-def]
+    from kgfilters.run import load_run
+
+    run = load_run(root, device=device)
+    _ = run.model  # fail early, with the run's own message, when weights are missing
+    return run
+
+
+def stats_run(
+    root: str | os.PathLike[str],
+    *,
+    device: torch.device,
+    layers: list[str] | None = None,
+    batch_size: int = 256,
+    bf16: bool = False,
+    channels_last: bool = False,
+    checkpoint_every: int = 50,
+    progress: bool = True,
+):  # type: ignore[no-untyped-def]
+    """Compute FILTAG statistics on the run's tag split; write ``stats/stats.safetensors``.
+
+    Resumable through ``stats/checkpoint.safetensors``. Under torchrun (WORLD_SIZE > 1) the
+    process group is joined here and only rank 0 writes.
+    """
+    import torch.distributed as dist
+
+    from kgfilters.models import resolve_layers
+    from kgfilters.stats import compute_stats, save_stats
+
+    initialised_here = False
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        initialised_here = True
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    try:
+        run = _open(root, device)
+        names = resolve_layers(run.model, layers)
+        started = now_iso()
+        stats = compute_stats(
+            run.model, run.spec, run.splits.tag, layers=names, class_names=run.class_names,
+            device=device, batch_size=batch_size, bf16=bf16, channels_last=channels_last,
+            checkpoint=run.paths.stats_checkpoint, checkpoint_every=checkpoint_every,
+            fingerprint=run.config["model"].get("sha256", ""), progress=progress,
+        )
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        if rank == 0:
+            save_stats(stats, run.paths.stats)
+            record_stage(root, "stats", {
+                "split": "tag", "layers": names, "images": stats.num_images, "batch_size": batch_size,
+                "bf16": bf16, "channels_last": channels_last, "device": str(device),
+                "world_size": dist.get_world_size() if dist.is_initialized() else 1,
+                "started": started, "finished": now_iso(),
+            })
+        return stats
+    finally:
+        if initialised_here:
+            dist.destroy_process_group()
+
+
+def tag_run(
+    root: str | os.PathLike[str],
+    *,
+    method: str = "k-best",
+    param: float = 5,
+    layers: list[str] | None = None,
+    device: torch.device | None = None,
+    progress: bool = True,
+):  # type: ignore[no-untyped-def]
+    """Tag the run's filters (FILTAG 2.1) from its statistics, computing them first if missing
+    or if they lack a requested layer; write ``tags.json``."""
+    from kgfilters.errors import RunError
+    from kgfilters.filtag import save_tags, tag_layers
+    from kgfilters.stats import load_stats
+
+    paths = RunPaths(Path(root))
+    device = device or torch.device("cpu")
+    try:
+        stats = load_stats(paths.stats)
+        if layers and not set(layers) <= set(stats.layers):
+            raise RunError("statistics lack a requested layer")
+    except RunError:
+        stats = stats_run(root, device=device, layers=layers, progress=progress)
+    names = layers or list(stats.layers)
+    unknown = [n for n in names if n not in stats.layers]
+    if unknown:
+        raise RunError(f"layer(s) {', '.join(unknown)} not in the statistics ({', '.join(stats.layers)})")
+    tags = tag_layers({n: stats.z(n) for n in names}, stats.class_names, method=method, param=param)
+    save_tags(tags, paths.tags)
+    record_stage(root, "tag", {"method": method, "param": param, "layers": names,
+                               "tags": len(tags.tags), "finished": now_iso()})
+    return tags
+
+
+def hits_run(
+    root: str | os.PathLike[str],
+    *,
+    device: torch.device,
+    layers: list[str] | None = None,
+    ks: tuple[int, ...] | None = None,
+    qs: tuple[float, ...] | None = None,
+    ns: tuple[int, ...] | None = None,
+    top_fraction: float = 0.2,
+    progress: bool = True,
+):  # type: ignore[no-untyped-def]
+    """Hits@n study (FILTAG 3.3) on the held-out split; writes hits.json, hits.csv and
+    figures/hits.png. Default layer: the last conv layer the statistics cover."""
+    from kgfilters import hits as H
+    from kgfilters.stats import collect
+
+    run = _open(root, device)
+    stats = run.stats
+    names = layers or [list(stats.layers)[-1]]
+    col = collect(run.model, run.spec, run.splits.heldout, layers=names, device=device, progress=progress)
+    study = H.hits_study(
+        col.values, {n: stats.z(n) for n in names}, col.labels, col.probs.argmax(1), run.class_names,
+        ks=ks or H.DEFAULT_KS, qs=qs or H.DEFAULT_QS, ns=ns or H.DEFAULT_NS, top_fraction=top_fraction,
+    )
+    H.save_hits(study, run.paths.hits_json, run.paths.hits_csv)
+    H.plot_hits(study, run.paths.figures / "hits.png")
+    record_stage(root, "hits", {"split": "heldout", "layers": names, "top_fraction": top_fraction,
+                                "images": int(col.labels.numel()), "finished": now_iso()})
+    return study
+
+
+def explain_run(
+    root: str | os.PathLike[str],
+    *,
+    device: torch.device,
+    index: int | None = None,
+    image: str | None = None,
+    layers: list[str] | None = None,
+    top_fraction: float = 0.2,
+    save: bool = False,
+):  # type: ignore[no-untyped-def]
+    """Explain one held-out image or image file (FILTAG 2.2); with ``save``, write
+    ``explanations/heldout-<index>.json`` (or ``file-<name>.json``)."""
+    from kgfilters.explain import explain_image, explanation_to_json
+
+    run = _open(root, device)
+    e = explain_image(run, index=index, image=image, layers=layers, top_fraction=top_fraction)
+    if save:
+        name = f"heldout-{index}.json" if image is None else f"file-{Path(image).stem}.json"
+        atomic_write_json(run.paths.explanations / name, explanation_to_json(e))
+    return e

@@ -229,7 +229,7 @@ def save_stats(stats: ActivationStats, path: str | Path) -> Path:
     tensors = {}
     for name, ls in stats.layers.items():
         tensors[f"{name}/sums"] = ls.sums.contiguous()
-        tensors[f"{name}/counts"] = ls.counts.contiguous()
+        tensors[f"{name}/counts"] = ls.counts.clone().contiguous()
     meta = {
         "layers": json.dumps(list(stats.layers)),
         "class_names": json.dumps(list(stats.class_names)),

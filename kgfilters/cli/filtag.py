@@ -1,0 +1,176 @@
+"""``kgfilters stats|tag|hits|explain|models``: the FILTAG commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from kgfilters.cli.common import add_device, add_run, device_of
+
+ORDER = 20
+
+
+def _layers(text: str | None) -> list[str] | None:
+    return [s for s in text.split(",") if s] if text else None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(s) for s in text.split(",") if s)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(s) for s in text.split(",") if s)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the model names kgfilters knows",
+                       description="List 'fsagn-mnist' and every torchvision classifier name.")
+    p.set_defaults(func=_models)
+
+    p = sub.add_parser(
+        "stats", help="FILTAG activation statistics of conv layers (resumable, torchrun-ready)",
+        description="Stream the tag split through the model and accumulate, per class and filter, "
+        "the mean of min-max scaled activations (FILTAG 2.1) in float64. A killed run resumes from "
+        "its last checkpoint. Under torchrun each rank takes a shard and one all-reduce joins them.",
+        epilog="examples:\n  kgfilters stats --run runs/fm --layers conv1,conv2\n"
+        "  torchrun --nproc_per_node 2 --no-python kgfilters stats --run runs/fm --device cpu",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_run(p)
+    p.add_argument("--layers", default=None, help="comma-separated conv layer names (default: all)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU)")
+    p.add_argument("--checkpoint-every", type=int, default=50, metavar="BATCHES")
+    add_device(p)
+    p.set_defaults(func=_stats)
+
+    p = sub.add_parser(
+        "tag", help="tag filters with classes (FILTAG k-best or q-quantile) -> tags.json",
+        description="Tag each conv filter with the classes whose images activate it most "
+        "(FILTAG 2.1). Computes the statistics first when they are missing.",
+        epilog="examples:\n  kgfilters tag --run runs/fm --method k-best --k 5\n"
+        "  kgfilters tag --run runs/fm --method q-quantile --q 0.1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_run(p)
+    p.add_argument("--method", choices=["k-best", "q-quantile"], default="k-best")
+    p.add_argument("--k", type=int, default=5, help="filters per class and layer (k-best)")
+    p.add_argument("--q", type=float, default=0.1, help="share of filters per class and layer (q-quantile)")
+    p.add_argument("--layers", default=None, help="comma-separated conv layer names (default: all)")
+    add_device(p)
+    p.set_defaults(func=_tag)
+
+    p = sub.add_parser(
+        "hits", help="Hits@n study over held-out images for a grid of k, q and n (FILTAG Fig. 4)",
+        description="Compute Hits@n on the held-out split for every k, q and n, per class and "
+        "overall, and the correlation of per-class Hits@n with per-class accuracy. Writes "
+        "hits.json, hits.csv and figures/hits.png.",
+        epilog="example: kgfilters hits --run runs/fm --k 1,3,5 --q 0.1,0.25 --n 1,2,3",
+    )
+    add_run(p)
+    p.add_argument("--layers", default=None, help="layers whose tags vote (default: the last conv layer)")
+    p.add_argument("--k", default=None, help="comma-separated k values (default 1,2,3,5,10)")
+    p.add_argument("--q", default=None, help="comma-separated q values (default 0.05,0.1,0.25,0.5)")
+    p.add_argument("--n", default=None, help="comma-separated n values (default 1,2,3,5)")
+    p.add_argument("--top", type=float, default=0.2, help="share of a layer's filters that count as activated")
+    add_device(p)
+    p.set_defaults(func=_hits)
+
+    p = sub.add_parser(
+        "explain", help="explain one prediction with the tags of the filters it activates",
+        description="Prediction and confidence, the most activated filters per layer with their "
+        "tags, the tag ranking and Hits@n for the predicted and the true class (FILTAG 2.2); for a "
+        "misclassified image, how the tags of the true and predicted classes compare (FILTAG 3.4).",
+        epilog="examples:\n  kgfilters explain --run runs/fm --index 7\n"
+        "  kgfilters explain --run runs/fm --image shoe.png --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_run(p)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--index", type=int, help="index of a held-out image")
+    g.add_argument("--image", help="path of an image file")
+    p.add_argument("--layers", default=None, help="tagged layers that vote (default: all tagged)")
+    p.add_argument("--top", type=float, default=0.2, help="share of a layer's filters that count as activated")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.add_argument("--save", action="store_true", help="also write explanations/heldout-INDEX.json")
+    add_device(p)
+    p.set_defaults(func=_explain)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from kgfilters.models import list_models
+
+    print("\n".join(list_models()))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import torch.distributed as dist
+
+    from kgfilters.pipeline import stats_run
+
+    stats = stats_run(args.run, device=device_of(args), layers=_layers(args.layers),
+                      batch_size=args.batch_size, bf16=args.bf16, channels_last=args.channels_last,
+                      checkpoint_every=args.checkpoint_every, progress=args.progress)
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        print(f"statistics of {stats.num_images} images, layers "
+              + ", ".join(f"{n} ({s.num_filters} filters)" for n, s in stats.layers.items()))
+        print(f"written: {args.run}/stats/stats.safetensors")
+    return 0
+
+
+def _tag(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from kgfilters.pipeline import tag_run
+
+    param = args.k if args.method == "k-best" else args.q
+    tags = tag_run(args.run, method=args.method, param=param, layers=_layers(args.layers),
+                   device=device_of(args), progress=args.progress)
+    print(f"{len(tags.tags)} tags ({args.method}, {'k' if args.method == 'k-best' else 'q'}={param:g})")
+    for layer, size in tags.layer_sizes.items():
+        per = Counter(t.filter for t in tags.tags if t.layer == layer)
+        print(f"  {layer}: {len(per)}/{size} filters tagged, up to {max(per.values(), default=0)} tags each")
+        for c, name in enumerate(tags.class_names):
+            best = [t.filter for t in tags.tags if t.layer == layer and t.class_index == c][:5]
+            print(f"    {name:<14} {', '.join(map(str, best))}")
+    print(f"written: {args.run}/tags.json")
+    return 0
+
+
+def _hits(args: argparse.Namespace) -> int:
+    from kgfilters.pipeline import hits_run
+
+    study = hits_run(args.run, device=device_of(args), layers=_layers(args.layers),
+                     ks=_ints(args.k) if args.k else None, qs=_floats(args.q) if args.q else None,
+                     ns=_ints(args.n) if args.n else None, top_fraction=args.top, progress=args.progress)
+    print(f"Hits@n on held-out images (accuracy {study.accuracy:.2%}), layers {', '.join(study.layers)}")
+    print(f"  {'method':<11} {'param':>6} {'n':>3} {'hits(true)':>11} {'hits(pred)':>11} {'corr(acc)':>10}")
+    for c in study.grid:
+        corr = "n/a" if c.correlation is None else f"{c.correlation:+.3f}"
+        print(f"  {c.method:<11} {c.param:>6g} {c.n:>3} {c.hits_true:>11.2%} {c.hits_predicted:>11.2%} {corr:>10}")
+    print(f"written: {args.run}/hits.json, {args.run}/hits.csv, {args.run}/figures/hits.png")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from kgfilters.pipeline import explain_run
+
+    e = explain_run(args.run, device=device_of(args), index=args.index, image=args.image,
+                    layers=_layers(args.layers), top_fraction=args.top, save=args.save)
+    if args.json:
+        from kgfilters.explain import explanation_to_json
+
+        print(json.dumps(explanation_to_json(e), indent=2))
+        return 0
+    from kgfilters.cli.render import render_explanation
+
+    print(render_explanation(e, class_names=_names(args)))
+    return 0
+
+
+def _names(args: argparse.Namespace) -> tuple[str, ...]:
+    from kgfilters.run import read_run_json
+
+    return tuple(read_run_json(args.run)["dataset"]["class_names"])

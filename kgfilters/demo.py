@@ -1,0 +1,92 @@
+"""The demo pipeline behind ``kgfilters demo`` / ``make demo``: every stage on one run directory.
+
+Stages are data: ``(name, function)`` pairs in ``STAGES``; each function takes the run directory,
+the device and the progress flag and returns lines saying what it made and where.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from kgfilters.run import RunPaths
+
+__all__ = ["STAGES", "filtag_stage", "run_demo", "train_stage"]
+
+log = logging.getLogger(__name__)
+
+Stage = Callable[..., list[str]]
+
+
+def train_stage(root: Path, *, device: torch.device, progress: bool, data_root: str | None = None) -> list[str]:
+    """Create the run and train the small network, unless the run already has weights."""
+    from kgfilters.pipeline import create_run, train_run
+
+    paths = RunPaths(root)
+    if paths.model.is_file() and paths.run_json.is_file():
+        return [f"model: {paths.model} (exists; delete it to retrain)"]
+    create_run(root, data_root=data_root)
+    result = train_run(root, device=device, progress=progress)
+    return [f"model: {paths.model} (test accuracy {result.test_accuracy:.2%})"]
+
+
+def filtag_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
+    """Statistics, k-best tags, the Hits@n study, and explanations of one correct and one
+    misclassified held-out image."""
+    from kgfilters.explain import explanation_to_json
+    from kgfilters.pipeline import explain_run, hits_run, tag_run, _open
+    from kgfilters.atomic import atomic_write_json
+    from kgfilters.train import predict
+
+    paths = RunPaths(root)
+    tags = tag_run(root, device=device, progress=progress)
+    study = hits_run(root, device=device, progress=progress)
+    best = max((c for c in study.grid if c.n == 3), key=lambda c: c.hits_true)
+    run = _open(root, device)
+    probs = predict(run.model, run.spec, run.splits.heldout, device=device)
+    labels = run.splits.heldout.targets
+    wrong = (probs.argmax(1) != labels).nonzero().flatten()
+    right = (probs.argmax(1) == labels).nonzero().flatten()
+    lines = [
+        f"statistics: {paths.stats}",
+        f"tags: {paths.tags} ({len(tags.tags)} tags, {tags.method} {tags.param:g})",
+        f"Hits@n: {paths.hits_csv}, {paths.figures / 'hits.png'} (best Hits@3 "
+        f"{best.hits_true:.1%} with {best.method} {best.param:g})",
+    ]
+    for kind, pool in (("correct", right), ("misclassified", wrong)):
+        if pool.numel() == 0:
+            lines.append(f"explanation: no {kind} held-out image")
+            continue
+        index = int(pool[0])
+        e = explain_run(root, device=device, index=index)
+        out = paths.explanations / f"heldout-{index}.json"
+        atomic_write_json(out, explanation_to_json(e))
+        lines.append(
+            f"explanation ({kind}): {out} (true {run.class_names[e.true_class or 0]}, predicted "
+            f"{run.class_names[e.predicted]}, tag ranking top: "
+            f"{e.ranking[0].label if e.ranking else '-'})"
+        )
+    return lines
+
+
+STAGES: list[tuple[str, Stage]] = [
+    ("filtag", filtag_stage),
+]
+
+
+def run_demo(
+    root: str | Path, *, device: torch.device, progress: bool = True, data_root: str | None = None,
+    echo: Callable[[str], None] = log.info,
+) -> None:
+    """Run every demo stage in order, passing each stage's lines to ``echo``."""
+    root = Path(root)
+    echo("== train")
+    for line in train_stage(root, device=device, progress=progress, data_root=data_root):
+        echo(f"  {line}")
+    for name, stage in STAGES:
+        echo(f"== {name}")
+        for line in stage(root, device=device, progress=progress):
+            echo(f"  {line}")
