@@ -13,8 +13,9 @@ DEFAULT_RUN = "runs/fashion-mnist"
 
 
 def add_run(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", type=Path, default=Path(DEFAULT_RUN), metavar="DIR",
-                   help=f"run directory (default: {DEFAULT_RUN})")
+    # --run-dir is an alias for torchrun, whose own parser takes --run as a prefix of --run-path.
+    p.add_argument("--run", "--run-dir", dest="run", type=Path, default=Path(DEFAULT_RUN),
+                   metavar="DIR", help=f"run directory (default: {DEFAULT_RUN})")
 
 
 def add_device(p: argparse.ArgumentParser) -> None:

@@ -24,7 +24,8 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the model names kgfilters knows",
-                       description="List 'fsagn-mnist' and every torchvision classifier name.")
+                       description="List 'fsagn-mnist' and every torchvision classifier name.",
+                       epilog="example: kgfilters models | grep vgg")
     p.set_defaults(func=_models)
 
     p = sub.add_parser(
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the mean of min-max scaled activations (FILTAG 2.1) in float64. A killed run resumes from "
         "its last checkpoint. Under torchrun each rank takes a shard and one all-reduce joins them.",
         epilog="examples:\n  kgfilters stats --run runs/fm --layers conv1,conv2\n"
-        "  torchrun --nproc_per_node 2 --no-python kgfilters stats --run runs/fm --device cpu",
+        "  torchrun --nproc_per_node 2 --no-python kgfilters stats --run-dir runs/fm --device cpu",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run(p)
@@ -106,14 +107,14 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    import torch.distributed as dist
+    import os
 
     from kgfilters.pipeline import stats_run
 
     stats = stats_run(args.run, device=device_of(args), layers=_layers(args.layers),
                       batch_size=args.batch_size, bf16=args.bf16, channels_last=args.channels_last,
                       checkpoint_every=args.checkpoint_every, progress=args.progress)
-    if not dist.is_initialized() or dist.get_rank() == 0:
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone reports
         print(f"statistics of {stats.num_images} images, layers "
               + ", ".join(f"{n} ({s.num_filters} filters)" for n, s in stats.layers.items()))
         print(f"written: {args.run}/stats/stats.safetensors")

@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny, hand-made data sets written in the real formats, and a quickly trained run.
+
+Nothing is downloaded: IDX files are written by ``write_idx`` and read by the real loader.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+CLASSES = 10
+
+
+def write_idx(path: Path, array: np.ndarray, *, gz: bool = False) -> Path:
+    """Write a uint8 array as an IDX file (magic 0x08, big-endian sizes), optionally gzipped."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        with gzip.open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def synthetic_images(n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n images 28x28 where class c shows a bright 8x8 square at a class-specific place, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % CLASSES
+    rng.shuffle(labels)
+    images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        r, col = 2 + (c // 5) * 14, 1 + (c % 5) * 5
+        images[i, r : r + 8, col : col + 8] = 220
+    return images, labels.astype(np.uint8)
+
+
+def make_idx_root(root: Path, *, n_train: int = 600, n_test: int = 300, gz: bool = False) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for part, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
+        images, labels = synthetic_images(n, seed=seed)
+        write_idx(root / f"{part}-images-idx3-ubyte", images, gz=gz)
+        write_idx(root / f"{part}-labels-idx1-ubyte", labels, gz=gz)
+    return root
+
+
+@pytest.fixture(scope="session")
+def idx_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_idx_root(tmp_path_factory.mktemp("idx"))
+
+
+@pytest.fixture(scope="session")
+def trained_run_template(tmp_path_factory: pytest.TempPathFactory, idx_root: Path) -> Path:
+    """A run directory with the small network trained for 2 epochs on the synthetic data."""
+    from kgfilters.pipeline import create_run, train_run
+
+    root = tmp_path_factory.mktemp("runs") / "tiny"
+    create_run(root, data_root=idx_root, seed=0)
+    train_run(root, device=torch.device("cpu"), epochs=2, batch_size=32, progress=False)
+    return root
+
+
+@pytest.fixture()
+def trained_run(tmp_path: Path, trained_run_template: Path) -> Path:
+    """A private copy of the trained run, free to write into."""
+    import shutil
+
+    dst = tmp_path / "run"
+    shutil.copytree(trained_run_template, dst)
+    return dst

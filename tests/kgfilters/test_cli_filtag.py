@@ -1,0 +1,125 @@
+"""End-to-end FILTAG commands on a quickly trained run, and their one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kgfilters import load_run
+from kgfilters.cli import build_parser, main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_command_has_help_with_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, p in sub.choices.items():
+        text = p.format_help()
+        assert "example" in text, f"`kgfilters {name} --help` has no example"
+
+
+def test_train_reaches_high_accuracy_on_synthetic_data(trained_run_template: Path) -> None:
+    run = load_run(trained_run_template)
+    assert run.config["model"]["test_accuracy"] > 0.9  # the class squares are easy to learn
+    assert not run.model.training
+    assert run.config["stages"]["train"]["epochs"] == 2
+
+
+def test_tag_hits_explain_end_to_end(trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "tag", "--run", str(trained_run), "--k", "3", "--no-progress")
+    assert code == 0 and "60 tags (k-best, k=3)" in out
+    run = load_run(trained_run)
+    assert run.stats.num_images == 240 and set(run.stats.layers) == {"conv1", "conv2"}
+    assert len(run.tags.tags) == 2 * 10 * 3
+
+    code, out, _ = _run(capsys, "hits", "--run", str(trained_run), "--k", "1,3", "--q", "0.25",
+                        "--n", "1,2", "--no-progress")
+    assert code == 0
+    study = json.loads((trained_run / "hits.json").read_text())
+    assert len(study["grid"]) == 3 * 2
+    assert (trained_run / "figures" / "hits.png").stat().st_size > 1000
+    assert (trained_run / "hits.csv").read_text().startswith("method,param,n,")
+
+    code, out, _ = _run(capsys, "explain", "--run", str(trained_run), "--index", "3", "--json")
+    e = json.loads(out)
+    assert code == 0 and set(e["hits_predicted"]) == {"1", "2", "3", "5"}
+    assert 0 <= e["confidence"] <= 1 and e["true_class"] is not None
+    assert len(e["top_filters"]) == 7 + 13  # ceil(0.2 x 32) + ceil(0.2 x 64)
+    ranks = [v["count"] for v in e["ranking"]]
+    assert ranks == sorted(ranks, reverse=True)
+
+
+def test_explain_an_image_file_and_wrong_shape(trained_run: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    assert _run(capsys, "tag", "--run", str(trained_run), "--no-progress")[0] == 0
+    good = tmp_path / "good.png"
+    img = np.zeros((28, 28), dtype=np.uint8)
+    img[2:10, 1:9] = 220  # class 0's square
+    Image.fromarray(img).save(good)
+    code, out, _ = _run(capsys, "explain", "--run", str(trained_run), "--image", str(good))
+    assert code == 0 and "predicted" in out
+    bad = tmp_path / "bad.png"
+    Image.fromarray(np.zeros((32, 30), dtype=np.uint8)).save(bad)
+    code, out, err = _run(capsys, "explain", "--run", str(trained_run), "--image", str(bad))
+    assert code == 2 and err.count("\n") == 1
+    assert "bad.png: image is 30x32 pixels; the model expects 28x28" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["stats", "--layers", "conv9"], "unknown layer 'conv9'; conv layers are: conv1, conv2"),
+        (["stats", "--layers", "fc1"], "layer 'fc1' is a Linear, not convolutional"),
+        (["tag", "--k", "40"], "k=40: expected 1 <= k <= 32"),
+        (["tag", "--method", "q-quantile", "--q", "2"], "q=2.0: expected 0 < q <= 1"),
+        (["explain", "--index", "999"], "--index 999: expected 0 <= index < 60"),
+    ],
+)
+def test_bad_input_is_one_line(trained_run: Path, capsys: pytest.CaptureFixture[str],
+                               argv: list[str], message: str) -> None:
+    if argv[0] == "explain":
+        assert _run(capsys, "tag", "--run", str(trained_run), "--no-progress")[0] == 0
+    code, _, err = _run(capsys, *argv, "--run", str(trained_run), "--no-progress")
+    assert code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_train_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "train", "--run", str(tmp_path / "r"), "--data-root", str(tmp_path / "none"))
+    assert code == 2 and "no such data directory" in err and err.count("\n") == 1
+    assert not (tmp_path / "r" / "run.json").exists()
+    code, _, err = _run(capsys, "train", "--run", str(tmp_path / "r"), "--model", "alexnot")
+    assert code == 2 and "unknown model 'alexnot'" in err
+    code, _, err = _run(capsys, "tag", "--run", str(tmp_path / "empty"))
+    assert code == 2 and "no run here yet" in err
+
+
+def test_torchrun_two_processes_equal_one(trained_run: Path, tmp_path: Path) -> None:
+    """Two gloo ranks, each a shard, one all-reduce: the same statistics as one process."""
+    from kgfilters.pipeline import stats_run
+
+    single = stats_run(trained_run, device=torch.device("cpu"), progress=False)
+    (trained_run / "stats" / "stats.safetensors").unlink()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+           "-m", "kgfilters.cli", "stats", "--run-dir", str(trained_run), "--device", "cpu", "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180,
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = load_run(trained_run)
+    assert run.config["stages"]["stats"]["world_size"] == 2
+    for name, ls in single.layers.items():
+        got = run.stats.layers[name]
+        assert torch.equal(got.counts, ls.counts)
+        assert torch.allclose(got.sums, ls.sums, rtol=0, atol=1e-12)

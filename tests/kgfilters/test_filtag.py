@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kgfilters.errors import ConfigError, RunError
+from kgfilters.filtag import class_ranks, k_best, load_tags, q_quantile, save_tags, tag_layers
+
+Z = torch.tensor(
+    [
+        [0.9, 0.1, 0.5, 0.3],  # class 0
+        [0.2, 0.8, 0.8, 0.1],  # class 1 (tie between filters 1 and 2)
+    ],
+    dtype=torch.float64,
+)
+
+
+def test_class_ranks_known_answer_with_stable_ties() -> None:
+    assert class_ranks(Z).tolist() == [[1, 4, 2, 3], [3, 1, 2, 4]]
+
+
+def test_k_best_known_answer() -> None:
+    assert k_best(Z, 2).tolist() == [[True, False, True, False], [False, True, True, False]]
+    assert k_best(Z, 1).sum(1).tolist() == [1, 1]
+
+
+def test_q_quantile_known_answer() -> None:
+    # class 0 scores sorted 0.1 0.3 0.5 0.9; the 0.5 quantile (linear) is 0.4 -> filters 0 and 2
+    # class 1 sorted 0.1 0.2 0.8 0.8; 0.5 quantile 0.5 -> filters 1 and 2
+    assert q_quantile(Z, 0.5).tolist() == [[True, False, True, False], [False, True, True, False]]
+    # q = 0.25: 0.75 quantile of class 0 is 0.6 -> only filter 0; class 1: 0.8 -> the tied pair
+    assert q_quantile(Z, 0.25).tolist() == [[True, False, False, False], [False, True, True, False]]
+    assert q_quantile(Z, 1.0).all()
+
+
+@pytest.mark.parametrize("k", [0, 5, -1])
+def test_k_outside_layer_is_a_one_line_error(k: int) -> None:
+    with pytest.raises(ConfigError, match=rf"k={k}: expected 1 <= k <= 4"):
+        k_best(Z, k)
+
+
+@pytest.mark.parametrize("q", [0.0, 1.5, -0.1])
+def test_q_outside_range_is_an_error(q: float) -> None:
+    with pytest.raises(ConfigError, match="expected 0 < q <= 1"):
+        q_quantile(Z, q)
+
+
+def test_tag_layers_scores_ranks_and_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tags = tag_layers({"conv": Z}, ("cat", "dog"), method="k-best", param=2)
+    assert [(t.filter, t.class_index, t.rank) for t in tags.tags] == [(0, 0, 1), (2, 0, 2), (1, 1, 1), (2, 1, 2)]
+    assert tags.tags[0].score == pytest.approx(0.9) and tags.tags[0].label == "cat"
+    assert tags.matrix("conv").tolist() == k_best(Z, 2).tolist()
+    path = save_tags(tags, tmp_path / "tags.json")
+    assert load_tags(path) == tags
+
+
+def test_tag_layers_rejects_a_class_without_images() -> None:
+    z = Z.clone()
+    z[1] = torch.nan
+    with pytest.raises(RunError, match="class\\(es\\) dog"):
+        tag_layers({"conv": z}, ("cat", "dog"), method="k-best", param=1)
+
+
+def test_unknown_method_and_malformed_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="method 'best'"):
+        tag_layers({"conv": Z}, ("cat", "dog"), method="best", param=1)
+    bad = tmp_path / "tags.json"
+    bad.write_text('{"method": "k-best"}')
+    with pytest.raises(RunError, match="malformed tags file"):
+        load_tags(bad)
+    with pytest.raises(RunError, match="no tags yet"):
+        load_tags(tmp_path / "none.json")

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from kgfilters.data import TensorImages
+from kgfilters.hooks import capture
+from kgfilters.models import ModelSpec
+from kgfilters.stats import compute_stats, scaled_filter_means
+
+
+def test_scaled_filter_means_known_answer() -> None:
+    # one image, two filters of 2x2; layer min 0 (after ReLU), max 8
+    act = torch.tensor([[[[0.0, 2.0], [4.0, 2.0]], [[8.0, 8.0], [-3.0, 0.0]]]])
+    # ReLU: filter 1 becomes [8, 8, 0, 0]; scaled by /8 -> f0 mean (0+.25+.5+.25)/4, f1 (1+1+0+0)/4
+    got = scaled_filter_means(act)
+    assert torch.allclose(got, torch.tensor([[0.25, 0.5]]))
+
+
+def test_scaled_filter_means_scales_each_image_over_its_whole_layer() -> None:
+    a = torch.tensor([[[[1.0, 3.0]], [[5.0, 5.0]]]])  # min 1, max 5
+    b = 10 * a + 7  # affine change of one image: scaling removes it
+    got = scaled_filter_means(torch.cat([a, b]))
+    expect = torch.tensor([0.25, 1.0])  # f0: (0 + .5)/2, f1: 1
+    assert torch.allclose(got[0], expect) and torch.allclose(got[1], expect)
+
+
+def test_constant_layer_gives_zero_not_nan() -> None:
+    got = scaled_filter_means(torch.full((2, 3, 4, 4), 2.5))
+    assert torch.equal(got, torch.zeros(2, 3))
+
+
+class _Identity(nn.Module):
+    """A 1x1 conv that copies its two input channels: activations equal the images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(2).view(2, 2, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean((2, 3))
+
+
+_SPEC = ModelSpec("id", lambda n: _Identity(), 2, 2, (0.0, 0.0), (1.0, 1.0))
+
+
+def _images() -> TensorImages:
+    # image k: channel 0 = k, channel 1 = 255 - k (as uint8), 2x2 each; labels alternate 0, 1, 2
+    imgs = torch.zeros(6, 2, 2, 2, dtype=torch.uint8)
+    for k in range(6):
+        imgs[k, 0] = 50 * k
+        imgs[k, 1, 0, 0] = 255
+    return TensorImages(imgs, torch.tensor([0, 1, 2, 0, 1, 2]))
+
+
+def test_compute_stats_per_class_sums_known_answer() -> None:
+    ds = _images()
+    stats = compute_stats(_Identity(), _SPEC, ds, layers=["conv"], class_names=("a", "b", "c"),
+                          device=torch.device("cpu"), batch_size=4, progress=False)
+    ls = stats.layers["conv"]
+    # image k: values {50k/255 (x4), 1, 0, 0, 0}; max(50k/255, 1) = 1, min 0
+    # filter 0 mean = 50k/255, filter 1 mean = 0.25 (k = 0: max = 1 still)
+    f0 = torch.tensor([50 * k / 255 for k in range(6)], dtype=torch.float64)
+    expect0 = torch.tensor([f0[0] + f0[3], f0[1] + f0[4], f0[2] + f0[5]])
+    assert ls.sums.dtype == torch.float64
+    assert torch.allclose(ls.sums[:, 0], expect0, atol=1e-6)
+    assert torch.allclose(ls.sums[:, 1], torch.full((3,), 0.5, dtype=torch.float64), atol=1e-7)
+    assert ls.counts.tolist() == [2, 2, 2]
+    assert torch.allclose(ls.class_means()[:, 1], torch.full((3,), 0.25, dtype=torch.float64), atol=1e-7)
+    assert stats.num_images == 6
+
+
+def test_resumed_equals_uninterrupted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 3, 3))
+    spec = ModelSpec("t", lambda n: model, 1, 8, (0.5,), (0.5,))
+    ds = TensorImages(torch.randint(0, 256, (37, 1, 8, 8), dtype=torch.uint8), torch.arange(37) % 3)
+    kw = dict(layers=["0", "2"], class_names=("a", "b", "c"), device=torch.device("cpu"),
+              batch_size=5, progress=False)
+    whole = compute_stats(model, spec, ds, **kw)
+
+    ckpt = tmp_path / "ckpt.safetensors"
+
+    def kill(batch: int) -> None:
+        if batch == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        compute_stats(model, spec, ds, checkpoint=ckpt, checkpoint_every=2, on_batch=kill, **kw)
+    assert ckpt.is_file()  # saved after batch 4, before the kill
+    seen: list[int] = []
+    resumed = compute_stats(model, spec, ds, checkpoint=ckpt, checkpoint_every=2, on_batch=seen.append, **kw)
+    assert seen[0] == 5  # batches 1-4 were not run again
+    for name in ("0", "2"):
+        assert torch.equal(resumed.layers[name].sums, whole.layers[name].sums)
+        assert torch.equal(resumed.layers[name].counts, whole.layers[name].counts)
+    assert not ckpt.exists()
+
+
+def test_capture_removes_hooks_after_failure() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 3))
+    with pytest.raises(RuntimeError), capture(model, ["0"]):
+        assert len(model[0]._forward_hooks) == 1
+        raise RuntimeError("boom")
+    assert len(model[0]._forward_hooks) == 0
