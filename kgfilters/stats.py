@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from kgfilters.data import iter_batches
-from kgfilters.hooks import capture
+from kgfilters.hooks import capture, forward_until_captured
 from kgfilters.models import ModelSpec
 
 __all__ = [
@@ -50,10 +50,12 @@ def scaled_filter_means(act: torch.Tensor) -> torch.Tensor:
         tensor (all C x H x W values), then averaged per filter. Scaling is affine, so this equals
         (mean - min) / (max - min) of the raw values. An image whose layer is constant gets 0.
     """
-    flat = act.float().clamp_min(0).flatten(2)
-    means = flat.mean(2)
-    lo = flat.amin(dim=(1, 2)).unsqueeze(1)
-    span = flat.amax(dim=(1, 2)).unsqueeze(1) - lo
+    x = act.float()
+    means = torch.relu(x).mean((2, 3))
+    # ReLU is monotone, so the scaled tensor's min and max are ReLU of the raw ones. Reducing the
+    # spatial dims first, then the channels, is several times faster on CPU than one flat reduction.
+    lo = x.amin((2, 3)).amin(1, keepdim=True).clamp_min(0)
+    span = x.amax((2, 3)).amax(1, keepdim=True).clamp_min(0) - lo
     return torch.where(span > 0, (means - lo) / span.clamp_min(torch.finfo(span.dtype).tiny), 0.0)
 
 
@@ -157,13 +159,14 @@ def compute_stats(
         done, sums, counts = _load_checkpoint(Path(ckpt), meta, device)
     bar = tqdm(total=hi - lo, initial=done, desc="statistics", unit="img", disable=not progress)
     batch_no = done // batch_size
-    with capture(model, layers, scaled_filter_means) as out:
+    # Statistics need no logits: the forward pass stops after the last hooked layer.
+    with capture(model, layers, scaled_filter_means, stop=True) as out:
         for x, y in iter_batches(ds, batch_size, start=done, indices=range(lo, hi) if world > 1 else None):
             x = spec.prepare(x.to(device, non_blocking=True))
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _forward_ctx(device, bf16):
-                model(x)
+                forward_until_captured(model, x, out)
             y = y.to(device, non_blocking=True)
             for name in layers:
                 if name not in sums:

@@ -106,3 +106,16 @@ def test_capture_removes_hooks_after_failure() -> None:
         assert len(model[0]._forward_hooks) == 1
         raise RuntimeError("boom")
     assert len(model[0]._forward_hooks) == 0
+
+
+def test_capture_with_stop_skips_the_rest_of_the_network() -> None:
+    from kgfilters.hooks import forward_until_captured
+
+    calls: list[str] = []
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 1), nn.Flatten())
+    model[2].register_forward_hook(lambda *a: calls.append("flatten"))
+    with capture(model, ["0", "1"], stop=True) as out:
+        forward_until_captured(model, torch.zeros(1, 1, 5, 5), out)
+    assert set(out) == {"0", "1"} and calls == []
+    model(torch.zeros(1, 1, 5, 5))
+    assert calls == ["flatten"]  # hooks gone, the network runs whole again
