@@ -55,7 +55,8 @@ def main() -> None:
         n = args.images or 4096
         gen = torch.Generator().manual_seed(0)
         ds = TensorImages(
-            torch.randint(0, 256, (n, 3, spec.input_size, spec.input_size), dtype=torch.uint8, generator=gen).to(device),
+            torch.randint(0, 256, (n, 3, spec.input_size, spec.input_size), dtype=torch.uint8,
+                          generator=gen).to(device),
             (torch.arange(n) % 1000).to(device),
         )
         classes = tuple(str(c) for c in range(1000))
@@ -103,7 +104,8 @@ def main() -> None:
         "bench": "filtag_stats",
         "model": args.model,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                        else platform.processor() or platform.machine()),
         "cpu_threads": torch.get_num_threads(),
         "data": source,
         "images": n,

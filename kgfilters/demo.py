@@ -36,9 +36,9 @@ def train_stage(root: Path, *, device: torch.device, progress: bool, data_root: 
 def filtag_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
     """Statistics, k-best tags, the Hits@n study, and explanations of one correct and one
     misclassified held-out image."""
-    from kgfilters.explain import explanation_to_json
-    from kgfilters.pipeline import explain_run, hits_run, tag_run, _open
     from kgfilters.atomic import atomic_write_json
+    from kgfilters.explain import explanation_to_json
+    from kgfilters.pipeline import _open, explain_run, hits_run, tag_run
     from kgfilters.train import predict
 
     paths = RunPaths(root)

@@ -200,7 +200,7 @@ def explain_image(
         c, a = tag_votes(values[n], mats[n], k)
         counts, act = counts + c, act + a
         v, idx = values[n][0].topk(k)
-        for val, i in zip(v.tolist(), idx.tolist()):
+        for val, i in zip(v.tolist(), idx.tolist(), strict=True):
             top.append(FilterActivation(n, i, val, tuple(mats[n][:, i].nonzero().flatten().tolist())))
     ranks = class_ranks_from_votes(counts, act)[0]
     order = [int(c) for c in torch.argsort(ranks) if int(ranks[c]) <= len(tags.class_names)]

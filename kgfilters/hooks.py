@@ -11,7 +11,7 @@ from torch import nn
 __all__ = ["StopForward", "capture", "forward_until_captured"]
 
 
-class StopForward(Exception):  # noqa: N818 - a control-flow signal, not an error
+class StopForward(Exception):
     """Raised by a ``capture(..., stop=True)`` hook once every layer is captured."""
 
 

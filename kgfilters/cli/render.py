@@ -20,8 +20,8 @@ def render_explanation(e: Explanation, *, class_names: tuple[str, ...], per_laye
         fs = [f for f in e.top_filters if f.layer == layer][:per_layer]
         parts = [f"{f.filter} {f.activation:.2f}: {', '.join(class_names[t] for t in f.tags) or '-'}" for f in fs]
         lines.append(f"    {layer}: " + " | ".join(parts))
-    lines.append("  tag ranking: " + ", ".join(
-        f"{i + 1}. {v.label} ({v.count})" for i, v in enumerate(e.ranking)) or "  tag ranking: (no tagged filter active)")
+    ranking = ", ".join(f"{i + 1}. {v.label} ({v.count})" for i, v in enumerate(e.ranking))
+    lines.append(f"  tag ranking: {ranking or '(no tagged filter active)'}")
     hp = ", ".join(f"@{n}:{'yes' if h else 'no'}" for n, h in e.hits_predicted.items())
     lines.append(f"  Hits predicted class: {hp}")
     if e.hits_true is not None:

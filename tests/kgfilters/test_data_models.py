@@ -21,7 +21,7 @@ def test_idx_splits_are_stratified_and_deterministic(tmp_path: Path, gz: bool) -
     assert torch.equal(a.tag.images, b.tag.images)
     assert torch.bincount(a.heldout.targets).tolist() == [4] * 10
     assert a.class_names[0] == "T-shirt/top" and a.class_names[9] == "Ankle boot"
-    x, y = next(iter_batches(a.tag, 16))
+    x, _ = next(iter_batches(a.tag, 16))
     assert x.shape == (16, 1, 28, 28) and x.dtype == torch.float32 and 0 <= float(x.min()) <= float(x.max()) <= 1
 
 
@@ -41,18 +41,18 @@ def test_missing_idx_file_names_it(tmp_path: Path) -> None:
 
 
 def test_missing_directory_and_corrupt_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no such data directory.*dataset-fashion-mnist"):
+    with pytest.raises(DataError, match=r"no such data directory.*dataset-fashion-mnist"):
         load_splits(tmp_path / "nowhere")
     root = make_idx_root(tmp_path / "d", n_train=20, n_test=20)
     (root / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08")
-    with pytest.raises(DataError, match="train-images-idx3-ubyte: not a readable IDX file"):
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: not a readable IDX file"):
         load_splits(root)
 
 
 def test_label_count_mismatch(tmp_path: Path) -> None:
     root = make_idx_root(tmp_path, n_train=20, n_test=20)
     write_idx(root / "train-labels-idx1-ubyte", np.zeros(19, dtype=np.uint8))
-    with pytest.raises(DataError, match="20 images but .* has 19 labels"):
+    with pytest.raises(DataError, match=r"20 images but .* has 19 labels"):
         load_splits(root)
 
 
@@ -71,13 +71,13 @@ def test_imagefolder(tmp_path: Path) -> None:
 
 
 def test_unknown_model_lists_choices() -> None:
-    with pytest.raises(ModelError, match="unknown model 'vgg17'.*fsagn-mnist"):
+    with pytest.raises(ModelError, match=r"unknown model 'vgg17'.*fsagn-mnist"):
         get_model_spec("vgg17")
 
 
 def test_torchvision_model_without_weights_says_where(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(ModelError, match=f"no weights for 'resnet18'.*{tmp_path}.*--weights FILE"):
+    with pytest.raises(ModelError, match=rf"no weights for 'resnet18'.*{tmp_path}.*--weights FILE"):
         build_model("resnet18", num_classes=1000)
 
 
@@ -86,18 +86,18 @@ def test_weights_that_do_not_fit(tmp_path: Path) -> None:
 
     f = tmp_path / "w.safetensors"
     save_file({"conv1.weight": torch.zeros(3, 1, 5, 5)}, str(f))
-    with pytest.raises(ModelError, match="w.safetensors: weights do not fit the model"):
+    with pytest.raises(ModelError, match=r"w.safetensors: weights do not fit the model"):
         load_weights(build_model("fsagn-mnist", num_classes=10), f)
-    with pytest.raises(ModelError, match="weights file not found"):
+    with pytest.raises(ModelError, match=r"weights file not found"):
         load_weights(build_model("fsagn-mnist", num_classes=10), tmp_path / "none.pth")
 
 
 def test_resolve_layers() -> None:
     m = build_model("fsagn-mnist", num_classes=10)
     assert resolve_layers(m, None) == ["conv1", "conv2"]
-    with pytest.raises(LayerError, match="unknown layer 'conv3'; conv layers are: conv1, conv2"):
+    with pytest.raises(LayerError, match=r"unknown layer 'conv3'; conv layers are: conv1, conv2"):
         resolve_layers(m, ["conv3"])
-    with pytest.raises(LayerError, match="layer 'fc1' is a Linear, not convolutional"):
+    with pytest.raises(LayerError, match=r"layer 'fc1' is a Linear, not convolutional"):
         resolve_layers(m, ["fc1"])
 
 

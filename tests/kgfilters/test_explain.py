@@ -35,7 +35,9 @@ def test_activated_count() -> None:
 
 
 def test_pearson_known_answer() -> None:
-    assert pearson(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 6.5])) == pytest.approx(4.5 / (2**0.5 * (61 / 6) ** 0.5))
+    # centred x = (-1, 0, 1), y = (-13/6, -1/6, 14/6): r = 4.5 / (sqrt 2 x sqrt(61/6))
+    r = pearson(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 6.5]))
+    assert r == pytest.approx(4.5 / (2**0.5 * (61 / 6) ** 0.5))
     assert pearson(torch.tensor([1.0, 1.0]), torch.tensor([0.0, 1.0])) is None
 
 
