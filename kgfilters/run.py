@@ -132,7 +132,8 @@ class Run:
     """A run directory opened for reading; parts load lazily on first access.
 
     Attributes: ``paths``, ``config`` (run.json), ``spec``, ``model`` (eval mode), ``splits``,
-    ``stats``, ``tags``. Later stages add ``masks`` and ``graph``.
+    ``stats``, ``tags``, ``hits``, ``explanations``. A part not computed yet raises RunError
+    saying which command makes it.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, device: torch.device | None = None) -> None:
@@ -182,6 +183,19 @@ class Run:
         from kgfilters.filtag import load_tags
 
         return load_tags(self.paths.tags)
+
+    @cached_property
+    def hits(self):  # type: ignore[no-untyped-def]
+        from kgfilters.hits import load_hits
+
+        return load_hits(self.paths.hits_json)
+
+    @cached_property
+    def explanations(self) -> dict[str, dict[str, Any]]:
+        """Saved explanations by file stem (``heldout-7``), as the JSON dicts written."""
+        d = self.paths.explanations
+        files = sorted(d.glob("*.json")) if d.is_dir() else []
+        return {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in files}
 
 
 def load_run(path: str | os.PathLike[str], *, device: torch.device | None = None) -> Run:

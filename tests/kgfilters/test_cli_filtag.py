@@ -54,6 +54,7 @@ def test_tag_hits_explain_end_to_end(trained_run: Path, capsys: pytest.CaptureFi
     code, out, _ = _run(capsys, "explain", "--run", str(trained_run), "--index", "3", "--json")
     e = json.loads(out)
     assert code == 0 and set(e["hits_predicted"]) == {"1", "2", "3", "5"}
+    assert load_run(trained_run).hits.grid[0].method == "k-best"
     assert 0 <= e["confidence"] <= 1 and e["true_class"] is not None
     assert len(e["top_filters"]) == 7 + 13  # ceil(0.2 x 32) + ceil(0.2 x 64)
     ranks = [v["count"] for v in e["ranking"]]
@@ -123,3 +124,14 @@ def test_torchrun_two_processes_equal_one(trained_run: Path, tmp_path: Path) -> 
         got = run.stats.layers[name]
         assert torch.equal(got.counts, ls.counts)
         assert torch.allclose(got.sums, ls.sums, rtol=0, atol=1e-12)
+
+
+def test_demo_on_a_trained_run(trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "demo", "--run", str(trained_run), "--no-progress")
+    assert code == 0 and "exists; delete it to retrain" in out
+    for name in ("tags.json", "hits.json", "hits.csv", "figures/hits.png", "stats/stats.safetensors"):
+        assert (trained_run / name).is_file(), name
+    saved = load_run(trained_run).explanations
+    assert len(saved) >= 1 and all("ranking" in e for e in saved.values())
+    stages = json.loads((trained_run / "run.json").read_text())["stages"]
+    assert {"train", "stats", "tag", "hits"} <= set(stages)

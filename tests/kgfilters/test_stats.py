@@ -119,3 +119,16 @@ def test_capture_with_stop_skips_the_rest_of_the_network() -> None:
     assert set(out) == {"0", "1"} and calls == []
     model(torch.zeros(1, 1, 5, 5))
     assert calls == ["flatten"]  # hooks gone, the network runs whole again
+
+
+def test_bf16_autocast_is_close_to_float32() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 3, 3))
+    spec = ModelSpec("t", lambda n: model, 1, 8, (0.5,), (0.5,))
+    ds = TensorImages(torch.randint(0, 256, (20, 1, 8, 8), dtype=torch.uint8), torch.arange(20) % 2)
+    kw = dict(layers=["0", "2"], class_names=("a", "b"), device=torch.device("cpu"), progress=False)
+    full = compute_stats(model, spec, ds, **kw)
+    half = compute_stats(model, spec, ds, bf16=True, channels_last=True, **kw)
+    for name in ("0", "2"):
+        assert half.layers[name].sums.dtype == torch.float64
+        assert torch.allclose(half.z(name), full.z(name), atol=0.02)
