@@ -1,0 +1,152 @@
+"""The run's persistent RDF store (Oxigraph, in ``<run>/graph/``) and rdflib views of it.
+
+One process at a time may open the store for writing (Oxigraph takes a lock); any number may open
+it read-only. A pyoxigraph ``Store`` has no ``close``: drop the last reference (``del store``) to
+release the lock before opening it again in the same process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyoxigraph as ox
+from rdflib import BNode, Dataset, Literal, URIRef
+
+from kgfilters.errors import GraphError
+from kgfilters.run import RunPaths
+
+__all__ = [
+    "BULK_THRESHOLD",
+    "dataset",
+    "from_ox",
+    "graph_triples",
+    "open_store",
+    "replace_graph",
+    "store_path",
+    "to_ox",
+]
+
+log = logging.getLogger(__name__)
+
+#: Above this many triples ``replace_graph`` uses Oxigraph's bulk loader (not transactional).
+BULK_THRESHOLD = 200_000
+
+Triple = tuple[URIRef | BNode, URIRef, URIRef | BNode | Literal]
+
+
+def store_path(run_root: str | os.PathLike[str]) -> Path:
+    """``<run>/graph``: the directory of the run's Oxigraph store."""
+    return RunPaths(Path(run_root)).graph
+
+
+def open_store(run_root: str | os.PathLike[str], *, read_only: bool = False) -> ox.Store:
+    """Open the run's persistent store (created on first write).
+
+    read_only: open without the write lock (several readers may share the store); GraphError when
+    no graph was built yet. A store locked by another writer gives a one-line GraphError.
+    """
+    path = store_path(run_root)
+    if read_only and not (path / "CURRENT").is_file():
+        raise GraphError(f"{path}: no graph yet; run `kgfilters graph --run {run_root}` first")
+    try:
+        if read_only:
+            return ox.Store.read_only(str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return ox.Store(str(path))
+    except OSError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "lock" in msg.lower():
+            raise GraphError(
+                f"{path}: the graph store is locked by another process (or an open Store in this "
+                "one); wait for it to finish and try again"
+            ) from None
+        raise GraphError(f"{path}: cannot open the graph store ({msg})") from None
+
+
+class _Converter:
+    """rdflib -> pyoxigraph terms, caching IRIs and datatypes (emission makes millions)."""
+
+    def __init__(self) -> None:
+        self._named: dict[str, ox.NamedNode] = {}
+
+    def named(self, iri: str) -> ox.NamedNode:
+        node = self._named.get(iri)
+        if node is None:
+            node = self._named[iri] = ox.NamedNode(iri)
+        return node
+
+    def term(self, t: object) -> ox.NamedNode | ox.BlankNode | ox.Literal:
+        if isinstance(t, URIRef):
+            return self.named(t)
+        if isinstance(t, Literal):
+            if t.language:
+                return ox.Literal(str(t), language=t.language)
+            return ox.Literal(str(t), datatype=self.named(t.datatype) if t.datatype else None)
+        if isinstance(t, BNode):
+            return ox.BlankNode(str(t))
+        raise GraphError(f"cannot store RDF term {t!r} of type {type(t).__name__}")
+
+
+def to_ox(triples: Iterable[Triple], graph: ox.NamedNode | ox.DefaultGraph) -> list[ox.Quad]:
+    """rdflib triples -> pyoxigraph quads in ``graph`` (duplicates removed, order kept)."""
+    conv = _Converter()
+    term = conv.term
+    quads = (ox.Quad(term(s), term(p), term(o), graph) for s, p, o in triples)
+    return list(dict.fromkeys(quads))
+
+
+def from_ox(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> URIRef | BNode | Literal:
+    """pyoxigraph term -> rdflib term."""
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if term.language:
+        return Literal(term.value, lang=term.language)
+    return Literal(term.value, datatype=URIRef(term.datatype.value))
+
+
+def replace_graph(store: ox.Store, graph_iri: str | URIRef, triples: Iterable[Triple]) -> int:
+    """Replace named graph ``graph_iri`` of ``store`` by ``triples``; return the number stored.
+
+    The triples are converted before the old graph is dropped, so an error while producing them
+    leaves the graph as it was. Small graphs load in one transaction; large ones (more than
+    ``BULK_THRESHOLD``) through the bulk loader.
+    """
+    graph = ox.NamedNode(str(graph_iri))
+    quads = to_ox(triples, graph)
+    try:
+        if store.contains_named_graph(graph):
+            store.remove_graph(graph)
+        if len(quads) > BULK_THRESHOLD:
+            store.bulk_extend(quads)
+        else:
+            store.extend(quads)
+        store.add_graph(graph)
+        store.flush()
+    except OSError as exc:
+        raise GraphError(f"graph store: cannot write graph <{graph_iri}> ({exc})") from None
+    log.info("graph <%s>: %d triples", graph_iri, len(quads))
+    return len(quads)
+
+
+def graph_triples(store: ox.Store, graph_iri: str | URIRef) -> list[Triple]:
+    """The triples of one named graph, as rdflib terms."""
+    graph = ox.NamedNode(str(graph_iri))
+    return [
+        (from_ox(q.subject), from_ox(q.predicate), from_ox(q.object))  # type: ignore[misc]
+        for q in store.quads_for_pattern(None, None, None, graph)
+    ]
+
+
+def dataset(run_root: str | os.PathLike[str], *, read_only: bool = True) -> Dataset:
+    """An rdflib ``Dataset`` over the run's store (oxrdflib), named graphs as rdflib graphs.
+
+    read_only (default): a reader's view that does not block writers of the store.
+    """
+    from oxrdflib import OxigraphStore
+
+    return Dataset(store=OxigraphStore(store=open_store(run_root, read_only=read_only)))
