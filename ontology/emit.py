@@ -149,12 +149,15 @@ def _class_results(
 
 def hits_triples(iris: Iris, hits: Mapping[str, Any]) -> Iterator[Triple]:
     """The ``hits`` graph from one hits.json object: accuracy and the Hits@n grid (FILTAG)."""
-    layer = str(hits.get("layer") or "all")
+    layers = [str(x) for x in hits.get("layers") or ()] or (
+        [str(hits["layer"])] if hits.get("layer") else []
+    )
+    layer = str(hits.get("layer") or ",".join(layers) or "all")
     ev = iris.hits_evaluation(layer)
     yield ev, RDF.type, KGF.HitsEvaluation
-    yield ev, RDFS.label, Literal(f"Hits@n on layer {layer}")
-    if hits.get("layer"):
-        yield ev, KGF.evaluatedLayer, iris.layer(layer)
+    yield ev, RDFS.label, Literal(f"Hits@n on {layer}")
+    for name in layers:
+        yield ev, KGF.evaluatedLayer, iris.layer(name)
     for prop, key in ((KGF.topFraction, "top_fraction"), (KGF.accuracy, "accuracy")):
         if (lit := dbl(hits.get(key))) is not None:
             yield ev, prop, lit
@@ -176,7 +179,14 @@ def hits_triples(iris: Iris, hits: Mapping[str, Any]) -> Iterator[Triple]:
 
 
 def explanation_triples(iris: Iris, expl: Mapping[str, Any]) -> Iterator[Triple]:
-    """The ``explanations`` graph part of one explanations/<split>-<index>.json object."""
+    """The ``explanations`` graph part of one explanations/<split>-<index>.json object.
+
+    An explanation of an image outside the data set (no split or index) is left out: its IRI
+    would not be deterministic.
+    """
+    if expl.get("split") is None or expl.get("index") is None:
+        log.warning("explanation of %s has no split/index: left out of the graph", expl.get("path"))
+        return
     split, index = str(expl["split"]), int(expl["index"])
     e = iris.explanation(split, index)
     yield e, RDF.type, KGF.Explanation

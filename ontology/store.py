@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: Above this many triples ``replace_graph`` uses Oxigraph's bulk loader (not transactional).
 BULK_THRESHOLD = 200_000
 
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+
 Triple = tuple[URIRef | BNode, URIRef, URIRef | BNode | Literal]
 
 
@@ -99,14 +101,15 @@ def to_ox(triples: Iterable[Triple], graph: ox.NamedNode | ox.DefaultGraph) -> l
 
 
 def from_ox(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> URIRef | BNode | Literal:
-    """pyoxigraph term -> rdflib term."""
+    """pyoxigraph term -> rdflib term (xsd:string literals become plain ones, as rdflib parses them)."""
     if isinstance(term, ox.NamedNode):
         return URIRef(term.value)
     if isinstance(term, ox.BlankNode):
         return BNode(term.value)
     if term.language:
         return Literal(term.value, lang=term.language)
-    return Literal(term.value, datatype=URIRef(term.datatype.value))
+    dt = term.datatype.value
+    return Literal(term.value) if dt == _XSD_STRING else Literal(term.value, datatype=URIRef(dt))
 
 
 def replace_graph(store: ox.Store, graph_iri: str | URIRef, triples: Iterable[Triple]) -> int:
@@ -145,7 +148,8 @@ def graph_triples(store: ox.Store, graph_iri: str | URIRef) -> list[Triple]:
 def dataset(run_root: str | os.PathLike[str], *, read_only: bool = True) -> Dataset:
     """An rdflib ``Dataset`` over the run's store (oxrdflib), named graphs as rdflib graphs.
 
-    read_only (default): a reader's view that does not block writers of the store.
+    read_only (default): a reader's view that does not block writers of the store; read a named
+    graph with ``ds.get_context(iri)`` (``ds.graph(iri)`` creates it, which needs a writable store).
     """
     from oxrdflib import OxigraphStore
 

@@ -41,7 +41,7 @@ def write_run(root: Path) -> Path:
     z = {"conv1": torch.rand(10, 32, generator=gen), "conv2": torch.rand(10, 64, generator=gen)}
     save_tags(tag_layers(z, CLASSES, method="k-best", param=3), root / "tags.json")
     hits = {
-        "layer": "conv2", "top_fraction": 0.1, "accuracy": 0.9,
+        "layers": ["conv1", "conv2"], "layer": "conv1,conv2", "top_fraction": 0.1, "accuracy": 0.9,
         "per_class_accuracy": [0.9, 0.95, 0.8, 0.85, 0.8, 0.97, 0.7, 0.95, 0.97, 0.96],
         "class_names": CLASSES,
         "grid": [
@@ -71,6 +71,10 @@ def write_run(root: Path) -> Path:
             "extra_field": "ignored",
         }
         (root / "explanations" / f"heldout-{index}.json").write_text(json.dumps(expl))
+    outside = {"split": None, "index": None, "path": "/tmp/cat.png", "predicted": 1,
+               "confidence": 0.5, "top_filters": [], "ranking": [], "hits_true": None,
+               "hits_predicted": {}}
+    (root / "explanations" / "image-cat.json").write_text(json.dumps(outside))
     areas = [
         {"layer": layer, "filter": f, "strategy": strategy, "method": method, "split": "heldout",
          "image": img, "area_fraction": 0.25, "mask_file": f"masks/{layer}-{f}.npz",
