@@ -179,9 +179,9 @@ def build_graph(
     iris = Iris.for_run(root)
     if changed:
         chosen = list(EMITTERS)
-    emitted = {s: EMITTERS[s](root, iris, config) or [] for s in chosen}
-    store = open_store(root)
+    store = open_store(root)  # fails fast when another process holds the store
     try:
+        emitted = {s: EMITTERS[s](root, iris, config) or [] for s in chosen}
         if changed:
             log.warning("base IRI changed to %s: clearing the graph store", iris.base)
             store.clear()

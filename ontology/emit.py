@@ -185,7 +185,7 @@ def explanation_triples(iris: Iris, expl: Mapping[str, Any]) -> Iterator[Triple]
     would not be deterministic.
     """
     if expl.get("split") is None or expl.get("index") is None:
-        log.warning("explanation of %s has no split/index: left out of the graph", expl.get("path"))
+        log.info("explanation of %s has no split/index: left out of the graph", expl.get("path"))
         return
     split, index = str(expl["split"]), int(expl["index"])
     e = iris.explanation(split, index)

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from kgfilters.errors import GraphError
-from kgfilters.ontology.store import open_store
+from kgfilters.ontology.store import has_store, open_store, store_path
 
 __all__ = ["Server", "find_oxigraph", "free_port", "serve", "wait_ready"]
 
@@ -126,6 +126,9 @@ class Server:
 
 def _snapshot(run_root: str | os.PathLike[str]) -> Path:
     """Back the store up into a fresh temporary directory (fails if a writer holds the store)."""
+    if not has_store(run_root):
+        raise GraphError(f"{store_path(run_root)}: no graph yet; run `kgfilters graph --run "
+                         f"{run_root}` first")
     folder = Path(tempfile.mkdtemp(prefix="kgfilters-serve-"))
     target = folder / "store"
     store = open_store(run_root)

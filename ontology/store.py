@@ -23,6 +23,7 @@ __all__ = [
     "dataset",
     "from_ox",
     "graph_triples",
+    "has_store",
     "open_store",
     "replace_graph",
     "store_path",
@@ -44,6 +45,11 @@ def store_path(run_root: str | os.PathLike[str]) -> Path:
     return RunPaths(Path(run_root)).graph
 
 
+def has_store(run_root: str | os.PathLike[str]) -> bool:
+    """Whether the run has a graph store yet."""
+    return (store_path(run_root) / "CURRENT").is_file()
+
+
 def open_store(run_root: str | os.PathLike[str], *, read_only: bool = False) -> ox.Store:
     """Open the run's persistent store (created on first write).
 
@@ -51,7 +57,7 @@ def open_store(run_root: str | os.PathLike[str], *, read_only: bool = False) -> 
     no graph was built yet. A store locked by another writer gives a one-line GraphError.
     """
     path = store_path(run_root)
-    if read_only and not (path / "CURRENT").is_file():
+    if read_only and not has_store(run_root):
         raise GraphError(f"{path}: no graph yet; run `kgfilters graph --run {run_root}` first")
     try:
         if read_only:
@@ -101,7 +107,7 @@ def to_ox(triples: Iterable[Triple], graph: ox.NamedNode | ox.DefaultGraph) -> l
 
 
 def from_ox(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> URIRef | BNode | Literal:
-    """pyoxigraph term -> rdflib term (xsd:string literals become plain ones, as rdflib parses them)."""
+    """pyoxigraph term -> rdflib term (xsd:string literals become plain, as rdflib parses them)."""
     if isinstance(term, ox.NamedNode):
         return URIRef(term.value)
     if isinstance(term, ox.BlankNode):

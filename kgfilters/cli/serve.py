@@ -34,8 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    import signal
+
     from kgfilters.ontology.serve import serve
+
+    signal.signal(signal.SIGTERM, _stop)  # stop the server and remove its snapshot on SIGTERM too
 
     server = serve(args.run, host=args.host, port=args.port, cors=args.cors,
                    union_default_graph=args.union, timeout_s=args.timeout)

@@ -57,7 +57,8 @@ def test_results_graphs(built_run: Path) -> None:
     r1 = i.hits_result("conv1,conv2", "k-best", 3, 1)
     assert (r1, KGF.correlation, Literal(0.4, datatype=D)) in hits
     assert hits.value(i.hits_result("conv1,conv2", "k-best", 3, 2), KGF.correlation) is None  # null
-    assert (i.hits_result("conv1,conv2", "q-quantile", 0.05, 1), KGF.q, Literal(0.05, datatype=D)) in hits
+    q_cell = i.hits_result("conv1,conv2", "q-quantile", 0.05, 1)
+    assert (q_cell, KGF.q, Literal(0.05, datatype=D)) in hits
     ev = i.hits_evaluation("conv1,conv2")
     assert len(set(hits.objects(ev, KGF.hasClassResult))) == 10
     assert set(hits.objects(ev, KGF.evaluatedLayer)) == {i.layer("conv1"), i.layer("conv2")}
@@ -76,7 +77,8 @@ def test_results_graphs(built_run: Path) -> None:
     train = i.activity("train")
     assert (train, RDF.type, PROV.Activity) in prov
     assert (i.model(), PROV.wasGeneratedBy, train) in prov
-    assert prov.value(train, PROV.endedAtTime) == Literal("2026-11-22T04:07:06Z", datatype=XSD.dateTime)
+    ended = Literal("2026-11-22T04:07:06Z", datatype=XSD.dateTime)
+    assert prov.value(train, PROV.endedAtTime) == ended
     assert (i.parameter("train", "lr"), KGF.parameterValue, Literal(0.001, datatype=D)) in prov
     assert prov.value(i.parameter("tag", "note"), KGF.parameterValue) is None  # None left out
 

@@ -1,4 +1,4 @@
-"""Export: every format round-trips to an isomorphic graph; bad input leaves nothing half-written."""
+"""Export: every format round-trips isomorphic; bad input leaves nothing half-written."""
 
 from __future__ import annotations
 

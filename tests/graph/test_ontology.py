@@ -57,7 +57,8 @@ def test_core_vocabulary_contract(kgf: Graph) -> None:
     for name in core:
         assert KGF_IRI + name in terms, name
     assert (KGF.Model, RDFS.subClassOf, URIRef("http://www.w3.org/ns/mls#Model")) in kgf
-    assert (KGF.ClassLabel, RDFS.subClassOf, URIRef("http://www.w3.org/2004/02/skos/core#Concept")) in kgf
+    concept = URIRef("http://www.w3.org/2004/02/skos/core#Concept")
+    assert (KGF.ClassLabel, RDFS.subClassOf, concept) in kgf
 
 
 def test_namespace_in_step_with_ttl(kgf: Graph) -> None:

@@ -48,7 +48,9 @@ def test_broken_graph_names_node_and_constraint(built_run: Path) -> None:
     assert bad_filter in text and "1.5" in text
 
 
-def test_cli_exit_status(built_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exit_status(
+    built_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["validate", str(built_run)]) == 0
     assert "conforms: yes" in capsys.readouterr().out
     g, bad_filter, _ = broken(built_run)
