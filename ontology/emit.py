@@ -13,6 +13,7 @@ import json
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from rdflib.namespace import DCTERMS, PROV, SKOS
 from kgfilters.errors import GraphError
 from kgfilters.filtag import TagSet
 from kgfilters.ontology.iris import Iris, quote
-from kgfilters.ontology.namespace import KGF
+from kgfilters.ontology.namespace import KGF as _KGF
 from kgfilters.ontology.store import Triple
 
 __all__ = [
@@ -39,6 +40,21 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+
+
+class _Terms:
+    """``KGF`` with plain attribute access after first use (emission looks terms up millions of
+    times; ``DefinedNamespace`` checks each lookup). Unknown terms still raise AttributeError."""
+
+    def __getattr__(self, name: str) -> URIRef:
+        term = getattr(_KGF, name)
+        setattr(self, name, term)
+        return term
+
+
+KGF = _Terms()
+
 #: FSAGN mask strategies as they appear in masks/metrics.json -> their individuals.
 STRATEGIES = {"reservation": KGF.Reservation, "occlusion": KGF.Occlusion}
 
@@ -53,9 +69,14 @@ def dbl(value: Any) -> Literal | None:
     return Literal(f, datatype=XSD.double) if math.isfinite(f) else None
 
 
+@lru_cache(maxsize=1 << 16)
+def _integer(value: int) -> Literal:
+    return Literal(value, datatype=XSD.integer)
+
+
 def integer(value: Any) -> Literal:
-    """xsd:integer literal."""
-    return Literal(int(value), datatype=XSD.integer)
+    """xsd:integer literal (small ones cached: indices and ranks repeat)."""
+    return _integer(int(value))
 
 
 def _param(method: str, param: float) -> tuple[URIRef, Literal]:
