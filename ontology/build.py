@@ -186,6 +186,7 @@ def build_graph(
             log.warning("base IRI changed to %s: clearing the graph store", iris.base)
             store.clear()
         counts = {s: replace_graph(store, iris.graph(s), triples) for s, triples in emitted.items()}
+        store.optimize()  # compacts what the bulk loader wrote: reads and queries get faster
     finally:
         del store
     return GraphReport(iris.base, RunPaths(root).graph, counts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -26,7 +26,7 @@ from kgfilters.ontology.store import open_store
 from kgfilters.run import RunPaths
 
 __all__ = ["FORMATS", "ExportFormat", "ExportResult", "export_graph", "jsonld_context", "prefixes",
-           "write_quads"]
+           "write_store"]
 
 log = logging.getLogger(__name__)
 
@@ -93,55 +93,77 @@ def prefixes(base: str | None = None) -> dict[str, str]:
     return out
 
 
-def _union(quads: Sequence[ox.Quad]) -> ox.Store:
-    mem = ox.Store()
-    default = ox.DefaultGraph()
-    mem.extend(ox.Quad(q.subject, q.predicate, q.object, default) for q in quads)
-    return mem
+class _Counter:
+    """Pass items through, counting them."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items, self.n = items, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.items:
+            self.n += 1
+            yield item
 
 
-def _jsonld(quads: Sequence[ox.Quad], base: str | None) -> bytes:
+def _union_query(graph_iris: Sequence[str] | None) -> str:
+    """CONSTRUCT of the distinct triples of the named graphs (all, or those listed) and the
+    default graph."""
+    if graph_iris is None:
+        where = "{ GRAPH ?g { ?s ?p ?o } } UNION { ?s ?p ?o }"
+    else:
+        values = " ".join(f"<{g}>" for g in graph_iris)
+        where = f"VALUES ?g {{ {values} }} GRAPH ?g {{ ?s ?p ?o }}"
+    return f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ SELECT DISTINCT ?s ?p ?o WHERE {{ {where} }} }}"
+
+
+def _quads(store: ox.Store, graph_iris: Sequence[str] | None) -> Iterable[ox.Quad]:
+    if graph_iris is None:
+        return iter(store)
+    return (q for g in graph_iris
+            for q in store.quads_for_pattern(None, None, None, ox.NamedNode(g)))
+
+
+def _jsonld(quads: Iterable[ox.Quad], base: str | None) -> tuple[bytes, int]:
+    """Compacted JSON-LD of ``quads`` (rdflib, with context.jsonld) and the number of quads."""
     from rdflib import Dataset
 
     from kgfilters.ontology.store import from_ox
 
     ds = Dataset()
     graphs: dict[str, Any] = {}
+    n = 0
     for q in quads:
         g = q.graph_name
         key = g.value if isinstance(g, ox.NamedNode) else ""
         if key not in graphs:
             graphs[key] = ds.graph(from_ox(g)) if key else ds.default_graph
         graphs[key].add((from_ox(q.subject), from_ox(q.predicate), from_ox(q.object)))
+        n += 1
     context = dict(jsonld_context())
     if base is not None:
         context["run"] = base
-    return ds.serialize(format="json-ld", context=context, indent=1).encode("utf-8")
+    return ds.serialize(format="json-ld", context=context, indent=1).encode("utf-8"), n
 
 
-def write_quads(quads: Sequence[ox.Quad], target: str | os.PathLike[str], fmt: str,
-                *, base: str | None = None) -> int:
-    """Serialise ``quads`` to ``target`` atomically in format ``fmt``; return the number written.
-
-    Graph formats get the union of the named graphs (duplicates merged).
-    """
+def write_store(store: ox.Store, target: str | os.PathLike[str], fmt: str, *,
+                graph_iris: Sequence[str] | None = None, base: str | None = None) -> int:
+    """Serialise ``store`` (or its named graphs ``graph_iris``) to ``target`` atomically in format
+    ``fmt``; return the number of quads (dataset formats) or distinct triples (graph formats)."""
     spec = get_format(fmt)
     target = Path(target)
     try:
         with atomic_path(target, suffix=f".{spec.extension}") as tmp:
             if spec.oxigraph is None:
-                tmp.write_bytes(_jsonld(quads, base))
-                count = len(quads)
+                data, count = _jsonld(_quads(store, graph_iris), base)
+                tmp.write_bytes(data)
             elif spec.dataset:
-                mem = ox.Store()
-                mem.extend(quads)
-                mem.dump(str(tmp), spec.oxigraph, prefixes=prefixes())
-                count = len(mem)
+                items = _Counter(_quads(store, graph_iris))
+                ox.serialize(items, str(tmp), spec.oxigraph, prefixes=prefixes())
+                count = items.n
             else:
-                mem = _union(quads)
-                mem.dump(str(tmp), spec.oxigraph, from_graph=ox.DefaultGraph(),
-                         prefixes=prefixes())
-                count = len(mem)
+                items = _Counter(store.query(_union_query(graph_iris)))
+                ox.serialize(items, str(tmp), spec.oxigraph, prefixes=prefixes())
+                count = items.n
     except OSError as exc:
         raise GraphError(f"{target}: cannot write the export ({exc.strerror or exc})") from None
     return count
@@ -163,13 +185,11 @@ def export_graph(
     iris = Iris.for_run(root)
     default = RunPaths(root).exports / f"graph.{spec.extension}"
     target = Path(output) if output is not None else default
+    graph_iris = None if graphs is None else [str(iris.graph(s)) for s in graphs]
     store = open_store(root, read_only=True)
-    if graphs is None:
-        quads = list(store)
-    else:
-        quads = [q for s in graphs for q in store.quads_for_pattern(None, None, None,
-                                                                    ox.NamedNode(iris.graph(s)))]
-    del store
-    count = write_quads(quads, target, fmt, base=iris.base)
+    try:
+        count = write_store(store, target, fmt, graph_iris=graph_iris, base=iris.base)
+    finally:
+        del store
     log.info("exported %d to %s", count, target)
     return ExportResult(target, fmt, count)
