@@ -25,7 +25,8 @@ from kgfilters.ontology.iris import Iris
 from kgfilters.ontology.store import Triple, open_store, replace_graph
 from kgfilters.run import RunPaths, read_run_json
 
-__all__ = ["EMITTERS", "GraphReport", "build_graph", "demo_stage", "emit_stage", "model_layers"]
+__all__ = ["AFTER_STAGE", "EMITTERS", "GraphReport", "build_graph", "demo_stage", "emit_stage",
+           "model_layers", "refresh_graph"]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,31 @@ EMITTERS: dict[str, Callable[[Path, Iris, dict[str, Any]], list[Triple] | None]]
     "areas": _areas,
     "provenance": _provenance,
 }
+
+
+#: The named graphs to rebuild after a run stage (run.json ``stages`` names) has finished.
+AFTER_STAGE: dict[str, tuple[str, ...]] = {
+    "train": ("model", "provenance"),
+    "stats": ("provenance",),
+    "tag": ("tags", "provenance"),
+    "hits": ("hits", "provenance"),
+    "explain": ("explanations", "provenance"),
+    "masks": ("areas", "provenance"),
+}
+
+
+def refresh_graph(run_root: str | os.PathLike[str], after: str) -> GraphReport:
+    """Rebuild the graphs that run stage ``after`` changes (``AFTER_STAGE``; unknown: provenance).
+
+    For the CLI to call when a stage finishes, so the store is filled as stages finish; the
+    first call also emits the model graph when the store is new.
+    """
+    from kgfilters.ontology.store import has_store
+
+    stages = list(AFTER_STAGE.get(after, ("provenance",)))
+    if not has_store(run_root) and "model" not in stages:
+        stages.insert(0, "model")
+    return build_graph(run_root, stages=stages)
 
 
 def emit_stage(root: str | os.PathLike[str], stage: str, iris: Iris | None = None) -> list[Triple]:

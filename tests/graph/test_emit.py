@@ -166,3 +166,13 @@ def test_unknown_stage(built_run: Path) -> None:
         build_graph(built_run, stages=["concept"])
     with pytest.raises(ConfigError, match="expected one of"):
         emit_stage(built_run, "nope")
+
+
+def test_refresh_after_a_stage(tmp_path: Path) -> None:
+    from kgfilters.ontology.build import refresh_graph
+
+    root = write_run(tmp_path / "fm")
+    report = refresh_graph(root, "tag")
+    assert list(report.triples) == ["model", "tags", "provenance"]
+    assert list(refresh_graph(root, "hits").triples) == ["hits", "provenance"]
+    assert list(refresh_graph(root, "something-new").triples) == ["provenance"]
