@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from xml.sax import SAXException
 
 import pyoxigraph as ox
 from rdflib import Dataset, Graph, URIRef
+from rdflib.exceptions import Error as RdflibError
 from rdflib.namespace import SH, NamespaceManager
 
 from kgfilters.errors import GraphError
@@ -74,7 +76,8 @@ def load_file(path: str | os.PathLike[str]) -> Graph:
     ds = Dataset(default_union=True)
     try:
         ds.parse(str(p), format=fmt)
-    except Exception as exc:
+    except (RdflibError, SyntaxError, ValueError, TypeError, KeyError, AttributeError, IndexError,
+            SAXException) as exc:  # what rdflib's parsers raise on bad input
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise GraphError(f"{p}: not valid {fmt} ({type(exc).__name__}: {first[:200]})") from None
     g = Graph()

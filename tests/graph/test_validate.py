@@ -64,6 +64,8 @@ def test_cli_exit_status(
 @pytest.mark.parametrize(("name", "text", "match"), [
     ("bad.ttl", "<a> <b> .", r"bad.ttl: not valid turtle"),
     ("bad.jsonld", "{\"@graph\": [", r"bad.jsonld: not valid json-ld"),
+    ("bad.rdf", "<rdf:RDF><unclosed>", r"bad.rdf: not valid xml"),
+    ("bad.nq", "<a> <b> <c> <d> <e> .", r"bad.nq: not valid nquads"),
     ("bad.csv", "a,b", r"unknown RDF file extension '.csv'"),
     ("missing.ttl", None, r"missing.ttl: no such file"),
 ])
