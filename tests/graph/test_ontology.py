@@ -107,3 +107,12 @@ def test_ontology_never_imports_to_the_right() -> None:
     for path in ONTOLOGY.glob("*.py"):
         text = path.read_text("utf-8")
         assert "kgfilters.queries" not in text and "kgfilters.tui" not in text, path.name
+
+
+def test_shapes_are_valid_shacl() -> None:
+    from pyshacl import validate
+
+    from kgfilters.ontology.validate import shapes_graph
+
+    conforms, _, text = validate(Graph(), shacl_graph=shapes_graph(), meta_shacl=True)
+    assert conforms, text
