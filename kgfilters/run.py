@@ -132,8 +132,8 @@ class Run:
     """A run directory opened for reading; parts load lazily on first access.
 
     Attributes: ``paths``, ``config`` (run.json), ``spec``, ``model`` (eval mode), ``splits``,
-    ``stats``, ``tags``, ``hits``, ``explanations``. A part not computed yet raises RunError
-    saying which command makes it.
+    ``stats``, ``tags``, ``hits``, ``explanations``, ``graph`` (rdflib Dataset) and ``store``
+    (pyoxigraph). A part not computed yet raises RunError saying which command makes it.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, device: torch.device | None = None) -> None:
@@ -196,6 +196,24 @@ class Run:
         d = self.paths.explanations
         files = sorted(d.glob("*.json")) if d.is_dir() else []
         return {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in files}
+
+    @cached_property
+    def graph(self):  # type: ignore[no-untyped-def]
+        """rdflib ``Dataset`` over the run's Oxigraph store (read-only view; named graph per stage).
+
+        Imported lazily: the graph code lives in ``kgfilters.ontology`` (ARCHITECTURE.md names
+        ``load_run(path).graph`` as part of the run API).
+        """
+        from kgfilters.ontology.store import dataset
+
+        return dataset(self.root)
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        """A fresh read-only ``pyoxigraph.Store`` over the run's graph, for fast SPARQL."""
+        from kgfilters.ontology.store import open_store
+
+        return open_store(self.root, read_only=True)
 
 
 def load_run(path: str | os.PathLike[str], *, device: torch.device | None = None) -> Run:

@@ -1,0 +1,286 @@
+"""Benchmark of the knowledge graph at VGG16 x ImageNet scale (about a million triples).
+
+Writes a synthetic run directory (13 conv layers and 4,224 filters of VGG16, 1,000 classes, 5 tags
+per class and layer, 10,000 sensitive areas, 1,000 explanations, a Hits@n grid), builds its graph
+with the same code as ``kgfilters graph`` (file reading, emission, Oxigraph load), exports it in
+every format, and times SPARQL queries (the catalog ``queries/*.rq`` when present, and a few
+representative ones defined here) on Oxigraph and on rdflib's in-memory store.
+
+Prints one JSON line. Usage: ``.venv/bin/python benchmarks/bench_graph.py [--small]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Representative questions, written against the kgf vocabulary (union default graph). Joins are
+# spelled out and the most selective pattern comes first: Oxigraph 0.5 plans property paths
+# (kgf:inLayer/kgf:layerName) and unselective leading patterns badly (up to 300x slower here).
+OWN_QUERIES = {
+    "own/filters_of_class": """
+        PREFIX kgf: <https://w3id.org/kgfilters#>
+        PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+        SELECT ?layer ?index ?score WHERE {
+          ?c skos:notation 207 .
+          ?t kgf:tagClass ?c ; kgf:tagFilter ?f ; kgf:score ?score .
+          ?f kgf:inLayer ?l ; kgf:channelIndex ?index . ?l kgf:layerName ?layer .
+        } ORDER BY DESC(?score)""",
+    "own/tags_per_layer": """
+        PREFIX kgf: <https://w3id.org/kgfilters#>
+        SELECT ?layer (COUNT(?t) AS ?tags) (AVG(?s) AS ?mean) WHERE {
+          ?t a kgf:Tag ; kgf:tagFilter ?f ; kgf:score ?s .
+          ?f kgf:inLayer ?l . ?l kgf:layerName ?layer .
+        } GROUP BY ?layer ORDER BY ?layer""",
+    "own/filters_shared_by_two_classes": """
+        PREFIX kgf: <https://w3id.org/kgfilters#>
+        PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+        SELECT ?f WHERE {
+          ?a skos:notation 1 . ?b skos:notation 2 .
+          ?f kgf:taggedWith ?a , ?b .
+        }""",
+    "own/explanation_of_image": """
+        PREFIX kgf: <https://w3id.org/kgfilters#>
+        PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+        SELECT ?rank ?layer ?index ?act ?label WHERE {
+          ?e kgf:imageIndex 42 ; kgf:split "heldout" ; a kgf:Explanation ; kgf:hasTopFilter ?fa .
+          ?fa kgf:rank ?rank ; kgf:activeFilter ?f ; kgf:activation ?act .
+          ?f kgf:inLayer ?l ; kgf:channelIndex ?index . ?l kgf:layerName ?layer .
+          OPTIONAL { ?fa kgf:votesFor ?c . ?c skos:prefLabel ?label }
+        } ORDER BY ?rank""",
+    "own/areas_of_filter": """
+        PREFIX kgf: <https://w3id.org/kgfilters#>
+        SELECT ?area ?strategy ?fraction ?name ?value WHERE {
+          ?l kgf:layerName "features.28" . ?f kgf:inLayer ?l ; kgf:channelIndex 17 .
+          ?area kgf:areaFilter ?f ; kgf:strategy ?strategy ; kgf:areaFraction ?fraction ;
+                kgf:hasMeasurement [ kgf:metricName ?name ; kgf:value ?value ] .
+        }""",
+    "own/hits_grid": """
+        PREFIX kgf: <https://w3id.org/kgfilters#>
+        SELECT ?method ?k ?q ?n ?true ?pred ?corr WHERE {
+          ?r a kgf:HitsResult ; kgf:method ?method ; kgf:n ?n ; kgf:hitsTrue ?true ;
+             kgf:hitsPredicted ?pred .
+          OPTIONAL { ?r kgf:k ?k } OPTIONAL { ?r kgf:q ?q } OPTIONAL { ?r kgf:correlation ?corr }
+        } ORDER BY ?method ?k ?q ?n""",
+}
+
+
+def catalog_queries() -> dict[str, str]:
+    """The SPARQL catalog: queries/*.rq of the checkout (or of the installed package)."""
+    found: dict[str, str] = {}
+    for path in sorted((ROOT / "queries").glob("*.rq")):
+        found[f"catalog/{path.stem}"] = path.read_text("utf-8")
+    if not found:
+        try:
+            for entry in resources.files("kgfilters.queries").iterdir():
+                if entry.name.endswith(".rq"):
+                    found[f"catalog/{entry.name[:-3]}"] = entry.read_text("utf-8")
+        except (ModuleNotFoundError, FileNotFoundError):
+            pass
+    return found
+
+
+def write_synthetic_run(root: Path, *, classes: int, tags_per: int, areas: int,
+                        explanations: int, seed: int = 0) -> dict[str, int]:
+    """A run directory with VGG16's layers and synthetic results in the files' real formats."""
+    from kgfilters.filtag import Tag, TagSet, save_tags
+    from kgfilters.ontology.build import model_layers
+
+    rng = random.Random(seed)
+    names = [f"n{10000000 + c:08d} class {c}" for c in range(classes)]
+    config = {
+        "created": "2026-11-22T00:00:00+00:00",
+        "dataset": {"class_names": names, "kind": "imagefolder", "root": "/data/imagenet",
+                    "split_seed": 0, "tag_fraction": 0.8},
+        "model": {"name": "vgg16", "num_classes": classes, "sha256": "0" * 64, "weights": None},
+        "seed": 0,
+        "stages": {s: {"started": "2026-11-22T00:00:00+00:00",
+                       "finished": "2026-11-22T01:00:00+00:00", "device": "cuda", "batch_size": 64}
+                   for s in ("stats", "tag", "hits", "masks")},
+        "versions": {"kgfilters": "0.1.0", "python": platform.python_version()},
+    }
+    root.mkdir(parents=True)
+    (root / "run.json").write_text(json.dumps(config))
+    layers = model_layers(config)
+    tags = []
+    for layer, width in layers.items():
+        for c in range(classes):
+            for rank, i in enumerate(rng.sample(range(width), tags_per), start=1):
+                tags.append(Tag(layer, i, c, names[c], rng.random(), rank, "k-best",
+                                float(tags_per)))
+    tagset = TagSet("k-best", float(tags_per), tuple(names), layers, tuple(tags))
+    save_tags(tagset, root / "tags.json")
+    grid = [{"method": m, "param": p, "n": n, "hits_true": rng.random(),
+             "hits_predicted": rng.random(), "correlation": rng.random(),
+             "per_class_hits": [rng.random() for _ in range(classes)]}
+            for m, p in (("k-best", 5), ("q-quantile", 0.05)) for n in (1, 3, 5)]
+    (root / "hits.json").write_text(json.dumps({
+        "layers": list(layers), "layer": ",".join(layers), "top_fraction": 0.1, "accuracy": 0.7,
+        "per_class_accuracy": [rng.random() for _ in range(classes)], "class_names": names,
+        "grid": grid}))
+    (root / "explanations").mkdir()
+    lnames = list(layers)
+    for e in range(explanations):
+        pred = rng.randrange(classes)
+        top = [rng.choice(lnames) for _ in range(10)]
+        obj = {"split": "heldout", "index": e, "true_class": rng.randrange(classes),
+               "predicted": pred, "confidence": rng.random(),
+               "top_filters": [{"layer": ly, "filter": rng.randrange(layers[ly]),
+                                "activation": rng.random(), "tags": [pred]} for ly in top],
+               "ranking": [{"class_index": rng.randrange(classes), "label": "x", "count": 5 - r,
+                            "activation": rng.random()} for r in range(5)],
+               "hits_true": {str(n): rng.random() < 0.5 for n in (1, 3, 5)},
+               "hits_predicted": {str(n): rng.random() < 0.5 for n in (1, 3, 5)}}
+        (root / "explanations" / f"heldout-{e}.json").write_text(json.dumps(obj))
+    area_list = []
+    for a in range(areas):
+        ly = rng.choice(lnames)
+        i = rng.randrange(layers[ly])
+        area_list.append({"layer": ly, "filter": i, "strategy": ("reservation", "occlusion")[a % 2],
+                          "method": "fsagn", "split": "heldout", "image": a // 2,
+                          "area_fraction": rng.random(), "mask_file": f"masks/{ly}.npz",
+                          "mask_key": f"{i}/{a}", "metrics": {"fidelity": rng.random(),
+                                                               "response_ratio": rng.random()}})
+    (root / "masks").mkdir()
+    (root / "masks" / "metrics.json").write_text(json.dumps({"areas": area_list}))
+    return {"layers": len(layers), "filters": sum(layers.values()), "classes": classes,
+            "tags": len(tags), "areas": areas, "explanations": explanations}
+
+
+def _say(msg: str) -> None:
+    """Progress on stderr (stdout carries the one JSON line)."""
+    print(f"bench_graph: {msg}", file=sys.stderr, flush=True)
+
+
+def _median_ms(fn, reps: int, budget_s: float) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Median wall time of ``fn()`` in ms over up to ``reps`` runs (fewer when slow); rows."""
+    times, rows = [], 0
+    start = time.perf_counter()
+    for _ in range(reps):
+        t = time.perf_counter()
+        rows = fn()
+        times.append(time.perf_counter() - t)
+        if time.perf_counter() - start > budget_s:
+            break
+    return round(1000 * statistics.median(times), 2), rows
+
+
+def time_queries(queries: dict[str, str], run, reps: int, budget_s: float,  # type: ignore[no-untyped-def]
+                 label: str) -> dict[str, dict[str, object]]:
+    """Median latency (ms) and row count of each query with ``run(query) -> rows``."""
+    lat: dict[str, dict[str, object]] = {}
+    for name, q in queries.items():
+        try:
+            ms, rows = _median_ms(lambda q=q: run(q), reps, budget_s)
+        except Exception as exc:  # record any engine's failure (parse errors too), keep going
+            lat[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"}
+            continue
+        lat[name] = {"ms": ms, "rows": rows}
+        _say(f"{label} {name}: {ms} ms, {rows} rows")
+    return lat
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--small", action="store_true", help="a 20x smaller graph (smoke test)")
+    p.add_argument("--reps", type=int, default=7, help="query repetitions (median)")
+    p.add_argument("--no-rdflib", action="store_true", help="skip the rdflib comparison")
+    args = p.parse_args()
+    import pyoxigraph as ox
+    from rdflib import Dataset
+
+    from kgfilters.ontology.build import build_graph
+    from kgfilters.ontology.export import FORMATS, export_graph
+    from kgfilters.ontology.store import open_store
+
+    scale = dict(classes=1000, tags_per=5, areas=10_000, explanations=1000)
+    if args.small:
+        scale = dict(classes=50, tags_per=5, areas=500, explanations=50)
+    out: dict[str, object] = {"benchmark": "graph",
+                              "scale": "small" if args.small else "vgg16-imagenet"}
+    with tempfile.TemporaryDirectory(prefix="bench-graph-") as tmp:
+        root = Path(tmp) / "vgg16"
+        t = time.perf_counter()
+        out["inputs"] = write_synthetic_run(root, **scale)  # type: ignore[arg-type]
+        out["write_inputs_s"] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+        report = build_graph(root)
+        emit_s = time.perf_counter() - t
+        out["emit_and_load_s"] = round(emit_s, 2)
+        out["triples"] = report.total
+        out["triples_per_graph"] = report.triples
+        out["emit_and_load_triples_per_s"] = round(report.total / emit_s)
+        _say(f"emitted and loaded {report.total} triples in {emit_s:.1f} s")
+        export_s, export_mb = {}, {}
+        for fmt, spec in FORMATS.items():
+            t = time.perf_counter()
+            res = export_graph(root, fmt, Path(tmp) / f"g.{spec.extension}")
+            export_s[fmt] = round(time.perf_counter() - t, 2)
+            export_mb[fmt] = round(res.path.stat().st_size / 1e6, 1)
+            _say(f"export {fmt}: {export_s[fmt]} s")
+        out["export_s"], out["export_mb"] = export_s, export_mb
+
+        queries = {**catalog_queries(), **OWN_QUERIES}
+        store = open_store(root, read_only=True)
+        def on_oxigraph(q: str) -> int:
+            return len(list(store.query(q, use_default_graph_as_union=True)))
+
+        oxi = time_queries(queries, on_oxigraph, args.reps, 20.0, "oxigraph")
+        lat: dict[str, dict[str, object]] = {
+            name: {f"oxigraph_{k}": v for k, v in r.items()} for name, r in oxi.items()}
+        if not args.no_rdflib:
+            t = time.perf_counter()
+            ds = Dataset(default_union=True)
+            ds.parse(Path(tmp) / "g.nq", format="nquads")
+            out["rdflib_load_s"] = round(time.perf_counter() - t, 2)
+            _say(f"rdflib loaded the N-Quads in {out['rdflib_load_s']} s")
+            runnable = {k: q for k, q in queries.items() if "oxigraph_ms" in lat[k]}
+            rdf = time_queries(runnable, lambda q: len(list(ds.query(q))), 3, 60.0, "rdflib")
+            for name, r in rdf.items():
+                lat[name].update({f"rdflib_{k}": v for k, v in r.items()})
+                if "ms" in r:
+                    ratio = float(r["ms"]) / max(float(lat[name]["oxigraph_ms"]), 1e-3)  # type: ignore[arg-type]
+                    lat[name]["rdflib_over_oxigraph"] = round(ratio, 1)
+        out["queries"] = lat
+
+    def worst(prefix: str) -> float | None:
+        ms = [float(v["oxigraph_ms"]) for k, v in lat.items()  # type: ignore[arg-type]
+              if k.startswith(prefix) and "oxigraph_ms" in v]
+        return max(ms) if ms else None
+
+    out["catalog_queries"] = sum(1 for k in lat if k.startswith("catalog/"))
+    out["max_catalog_query_ms_oxigraph"] = worst("catalog/")
+    out["max_own_query_ms_oxigraph"] = worst("own/")
+    cat = out["max_catalog_query_ms_oxigraph"]
+    out["goals"] = {"emit_and_load_under_30s": emit_s < 30,
+                    "every_catalog_query_under_100ms": None if cat is None else cat < 100}
+    out["machine"] = {"cpu": _cpu_name(), "cores": os.cpu_count(),
+                      "load_average_1min": round(os.getloadavg()[0], 2),
+                      "python": platform.python_version(), "pyoxigraph": ox.__version__,
+                      "platform": platform.platform()}
+    print(json.dumps(out), flush=True)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""``kgfilters serve``: a read-only SPARQL endpoint over the run's graph (the oxigraph server)."""
+
+from __future__ import annotations
+
+import argparse
+
+from kgfilters.cli.common import add_run
+
+ORDER = 63
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve the run's graph over SPARQL (read-only, 127.0.0.1 by default)",
+        description="Start the oxigraph server, read-only, on a snapshot of the run's graph. "
+        "SPARQL queries go to http://HOST:PORT/query; the named graphs can be read at "
+        "/store?graph=IRI. Queries without GRAPH see every named graph unless --no-union. "
+        "Stop it with Ctrl-C; restart it to see stages that finished since.",
+        epilog="example: kgfilters serve --run runs/fm --port 7878\n"
+        "  curl -H 'Accept: text/csv' --data-urlencode 'query=SELECT (COUNT(*) AS ?n) "
+        "{?s ?p ?o}' http://127.0.0.1:7878/query",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_run(p)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, default=7878, help="TCP port (default: 7878)")
+    p.add_argument("--cors", action="store_true", help="allow cross-origin requests")
+    p.add_argument("--no-union", dest="union", action="store_false",
+                   help="the default graph is empty: queries must use GRAPH")
+    p.add_argument("--timeout", type=int, default=None, metavar="S",
+                   help="per-query time limit in seconds")
+    p.set_defaults(func=run)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+
+    from kgfilters.ontology.serve import serve
+
+    signal.signal(signal.SIGTERM, _stop)  # stop the server and remove its snapshot on SIGTERM too
+
+    server = serve(args.run, host=args.host, port=args.port, cors=args.cors,
+                   union_default_graph=args.union, timeout_s=args.timeout)
+    print(f"SPARQL endpoint: {server.query_url} (graph store: {server.url}/store); Ctrl-C stops it",
+          flush=True)
+    try:
+        status = server.wait()
+    except KeyboardInterrupt:
+        server.close()
+        print("stopped")
+        return 0
+    return 0 if status in (0, -15) else 1

@@ -1,0 +1,347 @@
+"""Results -> RDF triples, one pure function per named graph (no I/O; ``build`` reads the run).
+
+Every node gets a deterministic IRI from ``Iris`` (no blank nodes), so emitting the same results
+twice gives the same triples, and re-emitting one stage replaces exactly its named graph.
+Numbers that are not finite (NaN, inf) and missing (None) values are left out rather than
+emitted as ill-typed literals.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rdflib import RDF, RDFS, XSD, Literal, URIRef
+from rdflib.namespace import DCTERMS, PROV, SKOS
+
+from kgfilters.errors import GraphError
+from kgfilters.filtag import TagSet
+from kgfilters.ontology.iris import Iris, quote
+from kgfilters.ontology.namespace import KGF as _KGF
+from kgfilters.ontology.store import Triple
+
+__all__ = [
+    "STRATEGIES",
+    "area_triples",
+    "dbl",
+    "explanation_triples",
+    "hits_triples",
+    "integer",
+    "model_triples",
+    "provenance_triples",
+    "tag_triples",
+]
+
+log = logging.getLogger(__name__)
+
+
+
+
+class _Terms:
+    """``KGF`` with plain attribute access after first use (emission looks terms up millions of
+    times; ``DefinedNamespace`` checks each lookup). Unknown terms still raise AttributeError."""
+
+    def __getattr__(self, name: str) -> URIRef:
+        term = getattr(_KGF, name)
+        setattr(self, name, term)
+        return term
+
+
+KGF = _Terms()
+
+#: FSAGN mask strategies as they appear in masks/metrics.json -> their individuals.
+STRATEGIES = {"reservation": KGF.Reservation, "occlusion": KGF.Occlusion}
+
+_TIME_KEYS = {"started": PROV.startedAtTime, "finished": PROV.endedAtTime}
+
+
+def dbl(value: Any) -> Literal | None:
+    """xsd:double literal, or None for None/NaN/inf (left out of the graph)."""
+    if value is None or isinstance(value, bool):
+        return None
+    f = float(value)
+    return Literal(f, datatype=XSD.double) if math.isfinite(f) else None
+
+
+@lru_cache(maxsize=1 << 16)
+def _integer(value: int) -> Literal:
+    return Literal(value, datatype=XSD.integer)
+
+
+def integer(value: Any) -> Literal:
+    """xsd:integer literal (small ones cached: indices and ranks repeat)."""
+    return _integer(int(value))
+
+
+def _param(method: str, param: float) -> tuple[URIRef, Literal]:
+    """(kgf:k, integer) for k-best, (kgf:q, double) for q-quantile."""
+    if method == "k-best":
+        return KGF.k, integer(param)
+    return KGF.q, Literal(float(param), datatype=XSD.double)
+
+
+def model_triples(
+    iris: Iris,
+    *,
+    name: str,
+    layers: Mapping[str, int],
+    class_names: Sequence[str],
+    dataset: Mapping[str, Any] | None = None,
+    sha256: str | None = None,
+    test_accuracy: float | None = None,
+) -> Iterator[Triple]:
+    """The ``model`` graph: model, data set, class labels (SKOS), layers ({name: filters})."""
+    m, ds, scheme = iris.model(), iris.dataset(), iris.scheme()
+    yield m, RDF.type, KGF.Model
+    yield m, RDFS.label, Literal(name)
+    yield m, KGF.architecture, Literal(name)
+    yield m, KGF.numClasses, integer(len(class_names))
+    yield m, KGF.trainedOn, ds
+    if sha256:
+        yield m, KGF.weightsSha256, Literal(sha256)
+    if (acc := dbl(test_accuracy)) is not None:
+        yield m, KGF.testAccuracy, acc
+    yield ds, RDF.type, KGF.Dataset
+    d = dataset or {}
+    yield ds, RDFS.label, Literal(Path(str(d.get("root", "dataset"))).name or "dataset")
+    if d.get("kind"):
+        yield ds, DCTERMS.type, Literal(str(d["kind"]))
+    if d.get("root"):
+        yield ds, DCTERMS.source, Literal(str(d["root"]))
+    yield scheme, RDF.type, SKOS.ConceptScheme
+    yield scheme, RDFS.label, Literal("class labels")
+    for c, label in enumerate(class_names):
+        cl = iris.class_label(c)
+        yield cl, RDF.type, KGF.ClassLabel
+        yield cl, SKOS.inScheme, scheme
+        yield cl, SKOS.prefLabel, Literal(label, lang="en")
+        yield cl, SKOS.notation, integer(c)
+    for order, (layer, count) in enumerate(layers.items()):
+        ly = iris.layer(layer)
+        yield m, KGF.hasLayer, ly
+        yield ly, RDF.type, KGF.Layer
+        yield ly, RDFS.label, Literal(layer)
+        yield ly, KGF.layerName, Literal(layer)
+        yield ly, KGF.layerOrder, integer(order)
+        yield ly, KGF.filterCount, integer(count)
+        for i in range(int(count)):
+            f = iris.filter(layer, i)
+            yield f, RDF.type, KGF.Filter
+            yield f, RDFS.label, Literal(f"{layer}:{i}")
+            yield f, KGF.inLayer, ly
+            yield f, KGF.channelIndex, integer(i)
+
+
+def tag_triples(iris: Iris, tags: TagSet) -> Iterator[Triple]:
+    """The ``tags`` graph: one reified ``kgf:Tag`` per tag plus the ``kgf:taggedWith`` shortcut."""
+    for t in tags.tags:
+        node = iris.tag(t.method, t.param, t.layer, t.filter, t.class_index)
+        f, c = iris.filter(t.layer, t.filter), iris.class_label(t.class_index)
+        prop, value = _param(t.method, t.param)
+        yield node, RDF.type, KGF.Tag
+        yield node, KGF.tagFilter, f
+        yield node, KGF.tagClass, c
+        if (score := dbl(t.score)) is not None:
+            yield node, KGF.score, score
+        yield node, KGF.rank, integer(t.rank)
+        yield node, KGF.method, Literal(t.method)
+        yield node, prop, value
+        yield f, KGF.taggedWith, c
+
+
+def _class_results(
+    iris: Iris, owner: URIRef, values: Sequence[Any], prop: URIRef
+) -> Iterator[Triple]:
+    for c, v in enumerate(values or ()):
+        if (lit := dbl(v)) is None:
+            continue
+        node = URIRef(f"{owner}/class/{c}")
+        yield owner, KGF.hasClassResult, node
+        yield node, RDF.type, KGF.ClassResult
+        yield node, KGF.forClass, iris.class_label(c)
+        yield node, prop, lit
+
+
+def hits_triples(iris: Iris, hits: Mapping[str, Any]) -> Iterator[Triple]:
+    """The ``hits`` graph from one hits.json object: accuracy and the Hits@n grid (FILTAG)."""
+    layers = [str(x) for x in hits.get("layers") or ()] or (
+        [str(hits["layer"])] if hits.get("layer") else []
+    )
+    layer = str(hits.get("layer") or ",".join(layers) or "all")
+    ev = iris.hits_evaluation(layer)
+    yield ev, RDF.type, KGF.HitsEvaluation
+    yield ev, RDFS.label, Literal(f"Hits@n on {layer}")
+    for name in layers:
+        yield ev, KGF.evaluatedLayer, iris.layer(name)
+    for prop, key in ((KGF.topFraction, "top_fraction"), (KGF.accuracy, "accuracy")):
+        if (lit := dbl(hits.get(key))) is not None:
+            yield ev, prop, lit
+    yield from _class_results(iris, ev, hits.get("per_class_accuracy") or (), KGF.accuracy)
+    for cell in hits.get("grid") or ():
+        method, param, n = str(cell["method"]), float(cell["param"]), int(cell["n"])
+        res = iris.hits_result(layer, method, param, n)
+        prop, value = _param(method, param)
+        yield ev, KGF.hasResult, res
+        yield res, RDF.type, KGF.HitsResult
+        yield res, KGF.method, Literal(method)
+        yield res, prop, value
+        yield res, KGF.n, integer(n)
+        for p, key in ((KGF.hitsTrue, "hits_true"), (KGF.hitsPredicted, "hits_predicted"),
+                       (KGF.correlation, "correlation")):
+            if (lit := dbl(cell.get(key))) is not None:
+                yield res, p, lit
+        yield from _class_results(iris, res, cell.get("per_class_hits") or (), KGF.hitsTrue)
+
+
+def explanation_triples(iris: Iris, expl: Mapping[str, Any]) -> Iterator[Triple]:
+    """The ``explanations`` graph part of one explanations/<split>-<index>.json object.
+
+    An explanation of an image outside the data set (no split or index) is left out: its IRI
+    would not be deterministic.
+    """
+    if expl.get("split") is None or expl.get("index") is None:
+        log.info("explanation of %s has no split/index: left out of the graph", expl.get("path"))
+        return
+    split, index = str(expl["split"]), int(expl["index"])
+    e = iris.explanation(split, index)
+    yield e, RDF.type, KGF.Explanation
+    yield e, RDFS.label, Literal(f"explanation of {split} image {index}")
+    yield e, KGF.split, Literal(split)
+    yield e, KGF.imageIndex, integer(index)
+    if expl.get("true_class") is not None:
+        yield e, KGF.trueClass, iris.class_label(int(expl["true_class"]))
+    yield e, KGF.predictedClass, iris.class_label(int(expl["predicted"]))
+    if (conf := dbl(expl.get("confidence"))) is not None:
+        yield e, KGF.confidence, conf
+    for r, tf in enumerate(expl.get("top_filters") or (), start=1):
+        node = URIRef(f"{e}/filter/{r}")
+        yield e, KGF.hasTopFilter, node
+        yield node, RDF.type, KGF.FilterActivation
+        yield node, KGF.rank, integer(r)
+        yield node, KGF.activeFilter, iris.filter(str(tf["layer"]), int(tf["filter"]))
+        if (act := dbl(tf.get("activation"))) is not None:
+            yield node, KGF.activation, act
+        for c in tf.get("tags") or ():
+            yield node, KGF.votesFor, iris.class_label(int(c))
+    for r, vote in enumerate(expl.get("ranking") or (), start=1):
+        node = URIRef(f"{e}/class/{r}")
+        yield e, KGF.hasClassVote, node
+        yield node, RDF.type, KGF.ClassVote
+        yield node, KGF.rank, integer(r)
+        yield node, KGF.forClass, iris.class_label(int(vote["class_index"]))
+        yield node, KGF.tagCount, integer(vote.get("count", 0))
+        if (act := dbl(vote.get("activation"))) is not None:
+            yield node, KGF.activation, act
+    true_hits, pred_hits = expl.get("hits_true") or {}, expl.get("hits_predicted") or {}
+    for n in sorted({int(k) for k in (*true_hits, *pred_hits)}):
+        node = URIRef(f"{e}/hits/{n}")
+        yield e, KGF.hasOutcome, node
+        yield node, RDF.type, KGF.HitOutcome
+        yield node, KGF.n, integer(n)
+        for prop, d in ((KGF.isHitTrue, true_hits), (KGF.isHitPredicted, pred_hits)):
+            if d.get(str(n)) is not None:
+                yield node, prop, Literal(bool(d[str(n)]), datatype=XSD.boolean)
+
+
+def area_triples(iris: Iris, metrics: Mapping[str, Any]) -> Iterator[Triple]:
+    """The ``areas`` graph from masks/metrics.json: FSAGN (and baseline) sensitive areas, Sec. 3."""
+    for a in metrics.get("areas") or ():
+        strategy = str(a["strategy"])
+        if strategy not in STRATEGIES:
+            raise GraphError(f"masks/metrics.json: strategy {strategy!r}: expected one of "
+                             f"{', '.join(STRATEGIES)}")
+        layer, i, method = str(a["layer"]), int(a["filter"]), str(a["method"])
+        split, image = str(a["split"]), int(a["image"])
+        node = iris.area(layer, i, strategy, method, split, image)
+        yield node, RDF.type, KGF.SensitiveArea
+        yield node, KGF.areaFilter, iris.filter(layer, i)
+        yield node, KGF.strategy, STRATEGIES[strategy]
+        yield node, KGF.method, Literal(method)
+        yield node, KGF.split, Literal(split)
+        yield node, KGF.imageIndex, integer(image)
+        if (frac := dbl(a.get("area_fraction"))) is not None:
+            yield node, KGF.areaFraction, frac
+        if a.get("mask_file"):
+            yield node, KGF.maskFile, Literal(str(a["mask_file"]))
+        if a.get("mask_key"):
+            yield node, KGF.maskKey, Literal(str(a["mask_key"]))
+        for name, value in sorted((a.get("metrics") or {}).items()):
+            if (lit := dbl(value)) is None:
+                continue
+            mnode = URIRef(f"{node}/metric/{quote(name)}")
+            yield node, KGF.hasMeasurement, mnode
+            yield mnode, RDF.type, KGF.Measurement
+            yield mnode, KGF.metricName, Literal(str(name))
+            yield mnode, KGF.value, lit
+
+
+def _value(value: Any) -> Literal | None:
+    """A run.json value as a typed literal (lists and objects as sorted JSON text)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return Literal(value, datatype=XSD.boolean)
+    if isinstance(value, int):
+        return integer(value)
+    if isinstance(value, float):
+        return dbl(value)
+    if isinstance(value, str):
+        return Literal(value)
+    return Literal(json.dumps(value, sort_keys=True))
+
+
+def _datetime(text: Any) -> Literal | None:
+    try:
+        _dt.datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return Literal(str(text), datatype=XSD.dateTime)
+
+
+def provenance_triples(iris: Iris, config: Mapping[str, Any]) -> Iterator[Triple]:
+    """The ``provenance`` graph from run.json: a ``prov:Activity`` per stage with its parameters,
+    times, the software versions, the data set and the weights' checksum."""
+    m, ds = iris.model(), iris.dataset()
+    model = config.get("model") or {}
+    yield m, RDF.type, PROV.Entity
+    if model.get("sha256"):
+        yield m, KGF.weightsSha256, Literal(str(model["sha256"]))
+    yield ds, RDF.type, PROV.Entity
+    if (created := _datetime(config.get("created"))) is not None:
+        yield m, DCTERMS.created, created
+    agents = []
+    for name, version in sorted((config.get("versions") or {}).items()):
+        agent = iris.software(name)
+        agents.append(agent)
+        yield agent, RDF.type, PROV.SoftwareAgent
+        yield agent, RDFS.label, Literal(str(name))
+        yield agent, DCTERMS.hasVersion, Literal(str(version))
+    for stage, info in sorted((config.get("stages") or {}).items()):
+        act = iris.activity(stage)
+        yield act, RDF.type, PROV.Activity
+        yield act, RDF.type, KGF.Stage
+        yield act, RDFS.label, Literal(stage)
+        yield act, PROV.used, ds
+        if stage == "train":
+            yield m, PROV.wasGeneratedBy, act
+        else:
+            yield act, PROV.used, m
+        for agent in agents:
+            yield act, PROV.wasAssociatedWith, agent
+        for key, value in sorted((info or {}).items() if isinstance(info, Mapping) else ()):
+            if key in _TIME_KEYS and (t := _datetime(value)) is not None:
+                yield act, _TIME_KEYS[key], t
+                continue
+            if (lit := _value(value)) is None:
+                continue
+            p = iris.parameter(stage, key)
+            yield act, KGF.hasParameter, p
+            yield p, RDF.type, KGF.Parameter
+            yield p, KGF.parameterName, Literal(str(key))
+            yield p, KGF.parameterValue, lit

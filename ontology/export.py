@@ -1,0 +1,195 @@
+"""Export a run's graph to a file: Turtle, N-Triples, N-Quads, TriG, JSON-LD or RDF/XML (atomic).
+
+Dataset formats (N-Quads, TriG, JSON-LD) keep the named graphs; graph formats (Turtle, N-Triples,
+RDF/XML) hold their union. Oxigraph serialises all but JSON-LD, which rdflib writes compacted
+with ``context.jsonld`` (plus a ``run:`` prefix for the run's base IRI) so that it reads well.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+
+from kgfilters.atomic import atomic_path
+from kgfilters.errors import GraphError
+from kgfilters.ontology.iris import Iris
+from kgfilters.ontology.store import open_store
+from kgfilters.run import RunPaths
+
+__all__ = ["FORMATS", "ExportFormat", "ExportResult", "export_graph", "jsonld_context", "prefixes",
+           "write_store"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """An export format: file extension, rdflib parser name, whether it keeps named graphs."""
+
+    name: str
+    extension: str
+    rdflib_format: str
+    media_type: str
+    dataset: bool
+    oxigraph: ox.RdfFormat | None
+
+
+FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        ExportFormat("ttl", "ttl", "turtle", "text/turtle", False, ox.RdfFormat.TURTLE),
+        ExportFormat("nt", "nt", "nt", "application/n-triples", False, ox.RdfFormat.N_TRIPLES),
+        ExportFormat("nq", "nq", "nquads", "application/n-quads", True, ox.RdfFormat.N_QUADS),
+        ExportFormat("trig", "trig", "trig", "application/trig", True, ox.RdfFormat.TRIG),
+        ExportFormat("jsonld", "jsonld", "json-ld", "application/ld+json", True, None),
+        ExportFormat("xml", "rdf", "xml", "application/rdf+xml", False, ox.RdfFormat.RDF_XML),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where an export went, its format, and its number of quads (dataset) or triples (graph)."""
+
+    path: Path
+    format: str
+    triples: int
+
+
+def get_format(name: str) -> ExportFormat:
+    """The format called ``name``; GraphError naming the valid choices."""
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise GraphError(f"format {name!r}: expected one of {', '.join(FORMATS)}") from None
+
+
+@cache
+def jsonld_context() -> dict[str, Any]:
+    """The ``@context`` object of ontology/context.jsonld."""
+    text = resources.files("kgfilters.ontology").joinpath("context.jsonld").read_text("utf-8")
+    return dict(json.loads(text)["@context"])
+
+
+def prefixes(base: str | None = None) -> dict[str, str]:
+    """Prefixes of the context's vocabularies, and ``run:`` for ``base`` when given.
+
+    Turtle, TriG and RDF/XML get the vocabularies only: instance IRIs have ``/`` in their local
+    part, which Turtle would have to escape (``run:layer\\/conv1``), so they stay full IRIs.
+    """
+    ctx = jsonld_context()
+    out = {k: v for k, v in ctx.items() if isinstance(v, str) and v.endswith(("#", "/"))}
+    if base is not None:
+        out["run"] = base
+    return out
+
+
+class _Counter:
+    """Pass items through, counting them."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items, self.n = items, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.items:
+            self.n += 1
+            yield item
+
+
+def _union_query(graph_iris: Sequence[str] | None) -> str:
+    """CONSTRUCT of the distinct triples of the named graphs (all, or those listed) and the
+    default graph."""
+    if graph_iris is None:
+        where = "{ GRAPH ?g { ?s ?p ?o } } UNION { ?s ?p ?o }"
+    else:
+        values = " ".join(f"<{g}>" for g in graph_iris)
+        where = f"VALUES ?g {{ {values} }} GRAPH ?g {{ ?s ?p ?o }}"
+    return f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ SELECT DISTINCT ?s ?p ?o WHERE {{ {where} }} }}"
+
+
+def _quads(store: ox.Store, graph_iris: Sequence[str] | None) -> Iterable[ox.Quad]:
+    if graph_iris is None:
+        return iter(store)
+    return (q for g in graph_iris
+            for q in store.quads_for_pattern(None, None, None, ox.NamedNode(g)))
+
+
+def _jsonld(quads: Iterable[ox.Quad], base: str | None) -> tuple[bytes, int]:
+    """Compacted JSON-LD of ``quads`` (rdflib, with context.jsonld) and the number of quads."""
+    from rdflib import Dataset
+
+    from kgfilters.ontology.store import from_ox
+
+    ds = Dataset()
+    graphs: dict[str, Any] = {}
+    n = 0
+    for q in quads:
+        g = q.graph_name
+        key = g.value if isinstance(g, ox.NamedNode) else ""
+        if key not in graphs:
+            graphs[key] = ds.graph(from_ox(g)) if key else ds.default_graph
+        graphs[key].add((from_ox(q.subject), from_ox(q.predicate), from_ox(q.object)))
+        n += 1
+    context = dict(jsonld_context())
+    if base is not None:
+        context["run"] = base
+    return ds.serialize(format="json-ld", context=context, indent=1).encode("utf-8"), n
+
+
+def write_store(store: ox.Store, target: str | os.PathLike[str], fmt: str, *,
+                graph_iris: Sequence[str] | None = None, base: str | None = None) -> int:
+    """Serialise ``store`` (or its named graphs ``graph_iris``) to ``target`` atomically in format
+    ``fmt``; return the number of quads (dataset formats) or distinct triples (graph formats)."""
+    spec = get_format(fmt)
+    target = Path(target)
+    try:
+        with atomic_path(target, suffix=f".{spec.extension}") as tmp:
+            if spec.oxigraph is None:
+                data, count = _jsonld(_quads(store, graph_iris), base)
+                tmp.write_bytes(data)
+            elif spec.dataset:
+                items = _Counter(_quads(store, graph_iris))
+                ox.serialize(items, str(tmp), spec.oxigraph, prefixes=prefixes())
+                count = items.n
+            else:
+                items = _Counter(store.query(_union_query(graph_iris)))
+                ox.serialize(items, str(tmp), spec.oxigraph, prefixes=prefixes())
+                count = items.n
+    except OSError as exc:
+        raise GraphError(f"{target}: cannot write the export ({exc.strerror or exc})") from None
+    return count
+
+
+def export_graph(
+    run_root: str | os.PathLike[str],
+    fmt: str,
+    output: str | os.PathLike[str] | None = None,
+    *,
+    graphs: Sequence[str] | None = None,
+) -> ExportResult:
+    """Export the run's graph (or only the named graphs of ``graphs``, stage names) to ``output``.
+
+    output: default ``<run>/exports/graph.<ext>``. The store is opened read-only.
+    """
+    spec = get_format(fmt)
+    root = Path(run_root)
+    iris = Iris.for_run(root)
+    default = RunPaths(root).exports / f"graph.{spec.extension}"
+    target = Path(output) if output is not None else default
+    graph_iris = None if graphs is None else [str(iris.graph(s)) for s in graphs]
+    store = open_store(root, read_only=True)
+    try:
+        count = write_store(store, target, fmt, graph_iris=graph_iris, base=iris.base)
+    finally:
+        del store
+    log.info("exported %d to %s", count, target)
+    return ExportResult(target, fmt, count)

@@ -1,0 +1,108 @@
+"""Small run directories for the graph tests, made by hand (no data set, no training)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from kgfilters.filtag import save_tags, tag_layers
+
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+SHA = "ab" * 32
+
+
+def write_run(root: Path) -> Path:
+    """A fsagn-mnist run (conv1: 32 filters, conv2: 64) with tags, hits, explanations and areas."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = {
+        "created": "2026-11-22T04:04:00+00:00",
+        "dataset": {"class_names": CLASSES, "kind": "idx", "root": "/data/fashion-mnist",
+                    "sizes": {"heldout": 20, "tag": 80, "train": 600}, "split_seed": 0,
+                    "tag_fraction": 0.8},
+        "model": {"name": "fsagn-mnist", "num_classes": 10, "sha256": SHA, "test_accuracy": 0.9,
+                  "weights": "model.safetensors"},
+        "seed": 0,
+        "stages": {
+            "train": {"batch_size": 64, "device": "cpu", "epoch_losses": [0.4, 0.3], "epochs": 2,
+                      "started": "2026-11-22T04:04:00+00:00",
+                      "finished": "2026-11-22T04:07:06+00:00", "lr": 0.001, "test_accuracy": 0.9},
+            "tag": {"method": "k-best", "k": 3, "started": "2026-11-22T04:08:00+00:00",
+                    "finished": "2026-11-22T04:08:30+00:00", "note": None, "cuda": False},
+        },
+        "versions": {"kgfilters": "0.1.0", "python": "3.11.7", "torch": "2.14.1"},
+    }
+    (root / "run.json").write_text(json.dumps(config, indent=2))
+    gen = torch.Generator().manual_seed(0)
+    z = {"conv1": torch.rand(10, 32, generator=gen), "conv2": torch.rand(10, 64, generator=gen)}
+    save_tags(tag_layers(z, CLASSES, method="k-best", param=3), root / "tags.json")
+    hits = {
+        "layers": ["conv1", "conv2"], "layer": "conv1,conv2", "top_fraction": 0.1, "accuracy": 0.9,
+        "per_class_accuracy": [0.9, 0.95, 0.8, 0.85, 0.8, 0.97, 0.7, 0.95, 0.97, 0.96],
+        "class_names": CLASSES,
+        "grid": [
+            {"method": "k-best", "param": 3, "n": n, "hits_true": 0.5 + 0.1 * n,
+             "hits_predicted": 0.55 + 0.1 * n, "per_class_hits": [0.5] * 10,
+             "correlation": 0.4 if n == 1 else None}
+            for n in (1, 2, 3)
+        ] + [{"method": "q-quantile", "param": 0.05, "n": 1, "hits_true": 0.4,
+              "hits_predicted": 0.45, "per_class_hits": [0.4] * 10, "correlation": -0.2}],
+    }
+    (root / "hits.json").write_text(json.dumps(hits))
+    (root / "explanations").mkdir(exist_ok=True)
+    for index, (true, pred) in enumerate([(0, 0), (6, 2), (None, 9)]):
+        expl = {
+            "split": "heldout", "index": index, "true_class": true, "predicted": pred,
+            "confidence": 0.8,
+            "top_filters": [
+                {"layer": "conv2", "filter": f, "activation": 0.9 - 0.1 * r, "tags": [pred, 3]}
+                for r, f in enumerate((5, 17, 40))
+            ],
+            "ranking": [
+                {"class_index": pred, "label": CLASSES[pred], "count": 3, "activation": 2.1},
+                {"class_index": 3, "label": CLASSES[3], "count": 1, "activation": 0.7},
+            ],
+            "hits_true": None if true is None else {"1": true == pred, "2": True},
+            "hits_predicted": {"1": True, "2": True},
+            "extra_field": "ignored",
+        }
+        (root / "explanations" / f"heldout-{index}.json").write_text(json.dumps(expl))
+    outside = {"split": None, "index": None, "path": "/tmp/cat.png", "predicted": 1,
+               "confidence": 0.5, "top_filters": [], "ranking": [], "hits_true": None,
+               "hits_predicted": {}}
+    (root / "explanations" / "image-cat.json").write_text(json.dumps(outside))
+    areas = [
+        {"layer": layer, "filter": f, "strategy": strategy, "method": method, "split": "heldout",
+         "image": img, "area_fraction": 0.25, "mask_file": f"masks/{layer}-{f}.npz",
+         "mask_key": f"{strategy}/{method}/{img}",
+         "metrics": {"fidelity": 0.8, "response_ratio": 1.3}}
+        for layer, f in (("conv1", 3), ("conv2", 13))
+        for strategy in ("reservation", "occlusion")
+        for method in ("fsagn", "zeiler")
+        for img in (0, 1)
+    ]
+    (root / "masks").mkdir(exist_ok=True)
+    (root / "masks" / "metrics.json").write_text(json.dumps({"areas": areas, "summary": {}}))
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fixture run with its graph built once (tests must not write into it)."""
+    from kgfilters.ontology.build import build_graph
+
+    root = write_run(tmp_path_factory.mktemp("graph") / "fm")
+    build_graph(root)
+    return root
+
+
+@pytest.fixture
+def run_copy(built_run: Path, tmp_path: Path) -> Path:
+    """A private copy of ``built_run`` that a test may change."""
+    dest = tmp_path / "fm"
+    shutil.copytree(built_run, dest)
+    return dest

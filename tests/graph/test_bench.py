@@ -1,0 +1,27 @@
+"""The benchmark script runs end to end at a small scale and prints one JSON line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_graph.py"
+
+
+@pytest.mark.slow
+def test_bench_graph_small() -> None:
+    r = subprocess.run([sys.executable, str(BENCH), "--small", "--reps", "1"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1
+    out = json.loads(lines[0])
+    assert out["inputs"]["filters"] == 4224 and out["triples"] > 50_000
+    assert set(out["export_s"]) == {"ttl", "nt", "nq", "trig", "jsonld", "xml"}
+    q = out["queries"]["own/explanation_of_image"]
+    assert q["oxigraph_rows"] == q["rdflib_rows"] == 10
+    assert "machine" in out
