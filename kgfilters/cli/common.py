@@ -37,3 +37,12 @@ def parse_filter_ref(text: str) -> tuple[str, int]:
     if not sep or not layer or not idx.isdigit():
         raise ConfigError(f"--filter {text!r}: expected LAYER:INDEX, e.g. conv2:13")
     return layer, int(idx)
+
+
+def refresh_graph(args: argparse.Namespace, stage: str, *, quiet: bool = False) -> None:
+    """Bring the run's knowledge graph up to date after ``stage`` (the store fills as stages finish)."""
+    from kgfilters.ontology.build import refresh_graph as _refresh
+
+    report = _refresh(args.run, after=stage)
+    if not quiet:
+        print(f"graph: {', '.join(report.triples)} updated in {report.store}")

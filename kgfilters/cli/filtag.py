@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from kgfilters.cli.common import add_device, add_run, device_of
+from kgfilters.cli.common import add_device, add_run, device_of, refresh_graph
 
 ORDER = 20
 
@@ -137,6 +137,7 @@ def _tag(args: argparse.Namespace) -> int:
             best = [t.filter for t in tags.tags if t.layer == layer and t.class_index == c][:5]
             print(f"    {name:<14} {', '.join(map(str, best))}")
     print(f"written: {args.run}/tags.json")
+    refresh_graph(args, "tag")
     return 0
 
 
@@ -152,6 +153,7 @@ def _hits(args: argparse.Namespace) -> int:
         corr = "n/a" if c.correlation is None else f"{c.correlation:+.3f}"
         print(f"  {c.method:<11} {c.param:>6g} {c.n:>3} {c.hits_true:>11.2%} {c.hits_predicted:>11.2%} {corr:>10}")
     print(f"written: {args.run}/hits.json, {args.run}/hits.csv, {args.run}/figures/hits.png")
+    refresh_graph(args, "hits")
     return 0
 
 
@@ -160,6 +162,8 @@ def _explain(args: argparse.Namespace) -> int:
 
     e = explain_run(args.run, device=device_of(args), index=args.index, image=args.image,
                     layers=_layers(args.layers), top_fraction=args.top, save=args.save)
+    if args.save:
+        refresh_graph(args, "explain", quiet=args.json)
     if args.json:
         from kgfilters.explain import explanation_to_json
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kgfilters.cli.common import add_device, add_run, device_of
+from kgfilters.cli.common import add_device, add_run, device_of, refresh_graph
 
 ORDER = 10
 
@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
                         weights=args.weights, seed=args.seed)
     if args.weights is not None:
         print(f"registered {args.model} with weights {args.weights} in {args.run}/run.json")
+        refresh_graph(args, "train")
         return 0
     result = train_run(args.run, device=device_of(args), epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, progress=args.progress)
@@ -45,4 +46,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {args.model} on {sizes['train']} images for {result.epochs} epochs: "
           f"test accuracy {result.test_accuracy:.2%}")
     print(f"weights: {args.run}/model.safetensors")
+    refresh_graph(args, "train")
     return 0

@@ -135,3 +135,17 @@ def test_demo_on_a_trained_run(trained_run: Path, capsys: pytest.CaptureFixture[
     assert len(saved) >= 1 and all("ranking" in e for e in saved.values())
     stages = json.loads((trained_run / "run.json").read_text())["stages"]
     assert {"train", "stats", "tag", "hits"} <= set(stages)
+
+
+def test_the_graph_fills_as_stages_finish(trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(capsys, "tag", "--run", str(trained_run), "--k", "2", "--no-progress")[0] == 0
+    store = load_run(trained_run).store
+    n_tags = next(iter(store.query(
+        "SELECT (COUNT(?t) AS ?n) WHERE { GRAPH ?g { ?t a <https://w3id.org/kgfilters#Tag> } }")))[0]
+    assert int(n_tags.value) == 2 * 10 * 2
+    del store
+    code, out, _ = _run(capsys, "explain", "--run", str(trained_run), "--index", "1", "--save", "--json")
+    assert code == 0 and json.loads(out)["index"] == 1  # stdout stays pure JSON
+    store = load_run(trained_run).store
+    ask = store.query("ASK { GRAPH ?g { ?e a <https://w3id.org/kgfilters#Explanation> } }")
+    assert bool(ask)
