@@ -150,9 +150,14 @@ def synset_from_wnid(wn: Any, wnid: str) -> Any:
     if not m:
         raise ConfigError(f"wnid {wnid!r}: expected a letter n/v/a/r and 8 digits, e.g. n02510455")
     try:
-        return wn.synset_from_pos_and_offset(m.group(1), int(m.group(2)))
-    except Exception as exc:  # nltk raises WordNetError or ValueError for unknown offsets
+        with warnings.catch_warnings():  # nltk warns and returns None for an unknown offset
+            warnings.simplefilter("ignore")
+            s = wn.synset_from_pos_and_offset(m.group(1), int(m.group(2)))
+    except Exception as exc:  # nltk raises WordNetError or ValueError for malformed offsets
         raise DataError(f"wnid {wnid!r}: no such synset in WordNet 3.0 ({exc})") from None
+    if s is None:
+        raise DataError(f"wnid {wnid!r}: no such synset in WordNet 3.0")
+    return s
 
 
 def synset_from_iri(wn: Any, iri: str) -> Any | None:
