@@ -184,13 +184,25 @@ def _py(term: Any) -> Any:
     return str(term)
 
 
-def _to_ox(term: Node) -> Any:
-    import pyoxigraph as ox
+_TOKENS = re.compile(r"""#[^\n]*|<[^<>\s{}]*>|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\{""")
 
-    if isinstance(term, URIRef):
-        return ox.NamedNode(str(term))
-    assert isinstance(term, Literal)
-    return ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype or XSD.string)))
+
+def with_values(text: str, bound: Mapping[str, Node]) -> str:
+    """``text`` with an inline ``VALUES`` block binding ``bound`` opened at the start of the
+    WHERE clause (for Oxigraph, whose substitutions only accept projected variables).
+
+    The block holds the terms as rdflib serialises them (``n3()``: quotes and backslashes
+    escaped; IRIs were checked to hold none of ``<>"{}|^`\``), so a value stays one RDF term.
+    The first ``{`` outside comments, IRIs and strings opens the WHERE clause.
+    """
+    if not bound:
+        return text
+    for m in _TOKENS.finditer(text):
+        if m.group() == "{":
+            names = " ".join(f"?{k}" for k in bound)
+            terms = " ".join(v.n3() for v in bound.values())
+            return f"{text[:m.end()]} VALUES ({names}) {{ ({terms}) }}{text[m.end():]}"
+    raise GraphError("query has no WHERE clause to bind parameters in")
 
 
 def run_query(target: Any, query: CatalogQuery | str, params: Mapping[str, str] | None = None) -> QueryResult:
@@ -208,8 +220,7 @@ def run_query(target: Any, query: CatalogQuery | str, params: Mapping[str, str] 
         import pyoxigraph as ox
 
         if isinstance(target, ox.Store):
-            res = target.query(query.text, use_default_graph_as_union=True,
-                               substitutions={ox.Variable(k): _to_ox(v) for k, v in bound.items()})
+            res = target.query(with_values(query.text, bound), use_default_graph_as_union=True)
             cols = tuple(v.value for v in res.variables)
             rows = tuple(tuple(_py(sol[c]) for c in cols) for sol in res)
             return QueryResult(cols, rows)

@@ -10,9 +10,11 @@ the concepts that
    artifact by default),
 2. have support >= max(2, ceil(share * n)) (a concept shared by at least two tags and by at
    least ``share`` of them), and
-3. are the most specific ones for their cover: no other qualifying concept below them covers
-   the same tags (so a filter tagged Sandal, Sneaker, Ankle boot, Dress gets footwear (3), and
-   also covering (4) only if covering is the most specific concept of all four).
+3. are the most specific ones for their cover: no other concept below them covers the same
+   tags (so a filter tagged Sandal, Sneaker, Ankle boot, Dress gets footwear (3) and covering
+   (4), but not artifact or clothing's other ancestors). The stop list only hides concepts; it
+   does not promote the concepts above a hidden one (with the default list, whose concepts are
+   roots, this never matters).
 
 Conformance (the paper's "88% conformance with common tags"): the share of multi-tag filters
 (n >= 2) that have at least one coarse concept. Clusters: filters grouped by coarse concept.
@@ -138,16 +140,17 @@ def coarse_concepts(classes: Iterable[int], up: dict[int, frozenset[str]], g: nx
     if not 0.0 < share <= 1.0:
         raise ConfigError(f"share={share}: expected 0 < share <= 1 (share of a filter's tags)")
     cls = tuple(sorted(set(classes)))
-    need = max(2, math.ceil(share * len(cls) - 1e-9))
+    need = max(2, math.ceil(share * len(cls) - 1e-6))  # the same tolerance as coarse-concepts.rq
     cover: dict[str, list[int]] = defaultdict(list)
     for c in cls:
         for x in up.get(c, ()):
-            if x not in stop:
-                cover[x].append(c)
-    cand = {x: tuple(v) for x, v in cover.items() if len(v) >= need}
+            cover[x].append(c)
+    covers = {x: tuple(v) for x, v in cover.items()}
     keep = []
-    for x, cov in cand.items():
-        below = (y for y, cy in cand.items() if y != x and cy == cov)
+    for x, cov in covers.items():
+        if x in stop or len(cov) < need:
+            continue
+        below = (y for y, cy in covers.items() if y != x and cy == cov)
         if any(x in g and y in g and nx.has_path(g, y, x) for y in below):
             continue
         keep.append(CoarseConcept(x, g.nodes[x].get("label", x) if x in g else x, len(cov), cov))

@@ -72,3 +72,20 @@ def make_run(root: Path, names=FM, tags: TagSet | None = None) -> Path:
     if tags is not None:
         save_tags(tags, root / "tags.json")
     return root
+
+
+def to_store(ds: Dataset):
+    """The same quads in an in-memory Oxigraph store."""
+    import pyoxigraph as ox
+
+    def conv(x):
+        if isinstance(x, URIRef):
+            return ox.NamedNode(str(x))
+        if x.language:
+            return ox.Literal(str(x), language=x.language)
+        return ox.Literal(str(x), datatype=ox.NamedNode(str(x.datatype or XSD.string)))
+
+    store = ox.Store()
+    for s, p, o, g in ds.quads():
+        store.add(ox.Quad(conv(s), conv(p), conv(o), ox.NamedNode(str(getattr(g, "identifier", g)))))
+    return store
