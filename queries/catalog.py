@@ -192,7 +192,8 @@ def with_values(text: str, bound: Mapping[str, Node]) -> str:
     WHERE clause (for Oxigraph, whose substitutions only accept projected variables).
 
     The block holds the terms as rdflib serialises them (``n3()``: quotes and backslashes
-    escaped; IRIs were checked to hold none of ``<>"{}|^`\``), so a value stays one RDF term.
+    escaped; IRIs were checked to hold no spaces, angle brackets, quotes, braces, pipes,
+    carets, backquotes or backslashes), so a value stays one RDF term.
     The first ``{`` outside comments, IRIs and strings opens the WHERE clause.
     """
     if not bound:
