@@ -105,6 +105,8 @@ def coarsen_run(root: str | os.PathLike[str], *, share: float = DEFAULT_SHARE,
                 stop: Iterable[str] = DEFAULT_STOP) -> Coarsening:
     """Coarsen the run's tags (``tags.json``) through its concept links (``concepts.json``);
     writes ``coarse.json`` and records stage ``coarsening``."""
+    if not 0.0 < share <= 1.0:
+        raise ConfigError(f"--share {share}: expected 0 < share <= 1 (share of a filter's tags)")
     root = Path(root)
     tags = load_tags(RunPaths(root).tags)
     links = load_concepts(concepts_path(root))
