@@ -24,10 +24,29 @@ except ImportError:  # pragma: no cover - depends on which parts are installed
 
 #: Terms this part emits or queries; the ontology must declare each of them.
 USED_TERMS = (
-    "Filter", "Layer", "ClassLabel", "Tag", "SensitiveArea", "Explanation", "CoarseConcept",
-    "inLayer", "layerName", "channelIndex", "taggedWith", "tagFilter", "tagClass", "score",
-    "rank", "method", "denotes", "coarseConcept", "hasCoarseConcept", "concept", "support",
-    "strategy", "areaFraction",
+    "Filter",
+    "Layer",
+    "ClassLabel",
+    "Tag",
+    "SensitiveArea",
+    "Explanation",
+    "CoarseConcept",
+    "inLayer",
+    "layerName",
+    "channelIndex",
+    "taggedWith",
+    "tagFilter",
+    "tagClass",
+    "score",
+    "rank",
+    "method",
+    "denotes",
+    "coarseConcept",
+    "hasCoarseConcept",
+    "concept",
+    "support",
+    "strategy",
+    "areaFraction",
 )
 
 

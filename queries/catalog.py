@@ -27,14 +27,24 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kgfilters.queries.coarsen import DEFAULT_STOP
 from rdflib import XSD, BNode, Literal, URIRef
 from rdflib.term import Node
 
 from kgfilters.errors import ConfigError, GraphError
-from kgfilters.queries.coarsen import DEFAULT_STOP
 
-__all__ = ["FORMATS", "CatalogQuery", "Param", "QueryResult", "bind_params", "catalog",
-           "format_result", "get_query", "parse_query_file", "run_query"]
+__all__ = [
+    "FORMATS",
+    "CatalogQuery",
+    "Param",
+    "QueryResult",
+    "bind_params",
+    "catalog",
+    "format_result",
+    "get_query",
+    "parse_query_file",
+    "run_query",
+]
 
 FORMATS = ("table", "csv", "json")
 TYPES = ("string", "integer", "double", "boolean", "iri", "iris")
@@ -89,8 +99,10 @@ def parse_query_file(path: str | Path, text: str | None = None) -> CatalogQuery:
         elif line.lstrip("# ").startswith("param:"):
             m = _PARAM.match(line)
             if not m or m.group(2) not in TYPES:
-                raise GraphError(f"{p}:{n}: bad parameter line {line!r}: expected "
-                                 f"'# param: NAME TYPE [= DEFAULT] doc' with TYPE in {', '.join(TYPES)}")
+                raise GraphError(
+                    f"{p}:{n}: bad parameter line {line!r}: expected "
+                    f"'# param: NAME TYPE [= DEFAULT] doc' with TYPE in {', '.join(TYPES)}"
+                )
             params.append(Param(m.group(1), m.group(2), m.group(3), m.group(4).strip()))
     return CatalogQuery(p.stem, question, tuple(params), text)
 
@@ -111,8 +123,10 @@ def get_query(name_or_file: str) -> CatalogQuery:
         return parse_query_file(name_or_file)
     queries = catalog()
     if name_or_file not in queries:
-        raise ConfigError(f"query {name_or_file!r}: not in the catalog; expected a .rq file or one "
-                          f"of {', '.join(queries)}")
+        raise ConfigError(
+            f"query {name_or_file!r}: not in the catalog; expected a .rq file or one "
+            f"of {', '.join(queries)}"
+        )
     return queries[name_or_file]
 
 
@@ -140,7 +154,9 @@ def _term(param: Param, value: str) -> Node:
                 raise ValueError(iri)
         return URIRef(value) if param.type == "iri" else Literal(f" {' '.join(iris)} ")
     except ValueError:
-        raise ConfigError(f"--param {param.name}={value!r}: expected a value of type {param.type}") from None
+        raise ConfigError(
+            f"--param {param.name}={value!r}: expected a value of type {param.type}"
+        ) from None
 
 
 def bind_params(query: CatalogQuery, values: Mapping[str, str]) -> dict[str, Node]:
@@ -148,8 +164,10 @@ def bind_params(query: CatalogQuery, values: Mapping[str, str]) -> dict[str, Nod
     known = {p.name: p for p in query.params}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"query {query.name}: unknown parameter(s) {', '.join(unknown)}; expected "
-                          f"{', '.join(known) or 'none'}")
+        raise ConfigError(
+            f"query {query.name}: unknown parameter(s) {', '.join(unknown)}; expected "
+            f"{', '.join(known) or 'none'}"
+        )
     out: dict[str, Node] = {}
     for p in query.params:
         if p.name in values:
@@ -157,8 +175,10 @@ def bind_params(query: CatalogQuery, values: Mapping[str, str]) -> dict[str, Nod
         elif p.default is not None:
             out[p.name] = _term(p, p.default)
         else:
-            raise ConfigError(f"query {query.name}: parameter {p.name} ({p.type}) is required: "
-                              f"--param {p.name}=VALUE ({p.doc})")
+            raise ConfigError(
+                f"query {query.name}: parameter {p.name} ({p.type}) is required: "
+                f"--param {p.name}=VALUE ({p.doc})"
+            )
     return out
 
 
@@ -178,8 +198,11 @@ def _py(term: Any) -> Any:
     if isinstance(term, ox.BlankNode):
         return f"_:{term.value}"
     if isinstance(term, ox.Literal):
-        lit = Literal(term.value, lang=term.language,
-                      datatype=None if term.language else URIRef(term.datatype.value))
+        lit = Literal(
+            term.value,
+            lang=term.language,
+            datatype=None if term.language else URIRef(term.datatype.value),
+        )
         return _py(lit)
     return str(term)
 
@@ -202,11 +225,13 @@ def with_values(text: str, bound: Mapping[str, Node]) -> str:
         if m.group() == "{":
             names = " ".join(f"?{k}" for k in bound)
             terms = " ".join(v.n3() for v in bound.values())
-            return f"{text[:m.end()]} VALUES ({names}) {{ ({terms}) }}{text[m.end():]}"
+            return f"{text[: m.end()]} VALUES ({names}) {{ ({terms}) }}{text[m.end() :]}"
     raise GraphError("query has no WHERE clause to bind parameters in")
 
 
-def run_query(target: Any, query: CatalogQuery | str, params: Mapping[str, str] | None = None) -> QueryResult:
+def run_query(
+    target: Any, query: CatalogQuery | str, params: Mapping[str, str] | None = None
+) -> QueryResult:
     """Run a SELECT on an rdflib Graph/Dataset or a ``pyoxigraph.Store`` (union of its graphs).
 
     Args:
@@ -241,9 +266,16 @@ def format_result(result: QueryResult, fmt: str) -> str:
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if fmt == "json":
-        return json.dumps([dict(zip(result.columns, r, strict=True)) for r in result.rows], indent=2)
-    cells = [[("" if v is None else f"{v:.4g}" if isinstance(v, float) and fmt == "table" else str(v))
-              for v in r] for r in result.rows]
+        return json.dumps(
+            [dict(zip(result.columns, r, strict=True)) for r in result.rows], indent=2
+        )
+    cells = [
+        [
+            ("" if v is None else f"{v:.4g}" if isinstance(v, float) and fmt == "table" else str(v))
+            for v in r
+        ]
+        for r in result.rows
+    ]
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -251,8 +283,10 @@ def format_result(result: QueryResult, fmt: str) -> str:
         w.writerows(cells)
         return buf.getvalue().rstrip("\n")
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(result.columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     lines.append(f"({len(cells)} row{'s' if len(cells) != 1 else ''})")
     return "\n".join(lines)

@@ -30,12 +30,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import networkx as nx
+from kgfilters.queries.linking import ConceptLinks
+from kgfilters.queries.wordnet import SYNSET_PREFIX
 
 from kgfilters.atomic import atomic_write_json
 from kgfilters.errors import ConfigError
 from kgfilters.filtag import TagSet
-from kgfilters.queries.linking import ConceptLinks
-from kgfilters.queries.wordnet import SYNSET_PREFIX
 
 __all__ = [
     "DEFAULT_SHARE",
@@ -53,12 +53,19 @@ __all__ = [
 DEFAULT_SHARE = 0.5
 #: entity.n.01, physical_entity.n.01, object.n.01, whole.n.02, artifact.n.01, and ConceptNet's
 #: own catch-alls.
-DEFAULT_STOP = frozenset({
-    f"{SYNSET_PREFIX}00001740-n", f"{SYNSET_PREFIX}00001930-n", f"{SYNSET_PREFIX}00002684-n",
-    f"{SYNSET_PREFIX}00003553-n", f"{SYNSET_PREFIX}00021939-n",
-    "http://conceptnet.io/c/en/thing", "http://conceptnet.io/c/en/object",
-    "http://conceptnet.io/c/en/artifact", "http://conceptnet.io/c/en/entity",
-})
+DEFAULT_STOP = frozenset(
+    {
+        f"{SYNSET_PREFIX}00001740-n",
+        f"{SYNSET_PREFIX}00001930-n",
+        f"{SYNSET_PREFIX}00002684-n",
+        f"{SYNSET_PREFIX}00003553-n",
+        f"{SYNSET_PREFIX}00021939-n",
+        "http://conceptnet.io/c/en/thing",
+        "http://conceptnet.io/c/en/object",
+        "http://conceptnet.io/c/en/artifact",
+        "http://conceptnet.io/c/en/entity",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,7 @@ class Coarsening:
 
 
 def concept_graph(links: ConceptLinks) -> nx.DiGraph:
-    """The concept hierarchy: nodes are concept IRIs (attribute ``label``), edges child -> parent."""
+    """The concept hierarchy: concept IRIs as nodes (with ``label``), edges child -> parent."""
     g = nx.DiGraph()
     for c in links.concepts:
         g.add_node(c.iri, label=c.label)
@@ -130,8 +137,14 @@ def _up_sets(g: nx.DiGraph, links: ConceptLinks) -> dict[int, frozenset[str]]:
     return out
 
 
-def coarse_concepts(classes: Iterable[int], up: dict[int, frozenset[str]], g: nx.DiGraph, *,
-                    share: float = DEFAULT_SHARE, stop: frozenset[str] = DEFAULT_STOP) -> tuple[CoarseConcept, ...]:
+def coarse_concepts(
+    classes: Iterable[int],
+    up: dict[int, frozenset[str]],
+    g: nx.DiGraph,
+    *,
+    share: float = DEFAULT_SHARE,
+    stop: frozenset[str] = DEFAULT_STOP,
+) -> tuple[CoarseConcept, ...]:
     """The coarse concepts of one filter tagged with ``classes`` (rules 1-3 of the module doc).
 
     Complexity: O(n * a) to count covers (a: ancestors per class) plus O(k^2) for the k
@@ -158,8 +171,13 @@ def coarse_concepts(classes: Iterable[int], up: dict[int, frozenset[str]], g: nx
     return tuple(keep)
 
 
-def coarsen_tags(tags: TagSet, links: ConceptLinks, *, share: float = DEFAULT_SHARE,
-                 stop: Iterable[str] = DEFAULT_STOP) -> Coarsening:
+def coarsen_tags(
+    tags: TagSet,
+    links: ConceptLinks,
+    *,
+    share: float = DEFAULT_SHARE,
+    stop: Iterable[str] = DEFAULT_STOP,
+) -> Coarsening:
     """Coarse concepts of every tagged filter of ``tags`` through the concepts of ``links``."""
     if tuple(tags.class_names) != tuple(links.class_names):
         raise ConfigError("tags and concept links name different classes: re-run `kgfilters link`")
@@ -171,9 +189,14 @@ def coarsen_tags(tags: TagSet, links: ConceptLinks, *, share: float = DEFAULT_SH
         by_filter[(t.layer, t.filter)].add(t.class_index)
     order = {layer: n for n, layer in enumerate(tags.layer_sizes)}
     out = []
-    for (layer, i), cls in sorted(by_filter.items(), key=lambda kv: (order.get(kv[0][0], 0), kv[0][1])):
-        out.append(FilterCoarsening(layer, i, tuple(sorted(cls)),
-                                    coarse_concepts(cls, up, g, share=share, stop=stop)))
+    for (layer, i), cls in sorted(
+        by_filter.items(), key=lambda kv: (order.get(kv[0][0], 0), kv[0][1])
+    ):
+        out.append(
+            FilterCoarsening(
+                layer, i, tuple(sorted(cls)), coarse_concepts(cls, up, g, share=share, stop=stop)
+            )
+        )
     return Coarsening(share, tuple(sorted(stop)), tuple(out))
 
 
@@ -188,12 +211,15 @@ def clusters(coarsening: Coarsening) -> dict[str, tuple[tuple[str, int], ...]]:
 
 def save_coarsening(coarsening: Coarsening, path: str | os.PathLike[str]) -> Path:
     """Write ``coarse.json`` (settings, conformance, per-filter concepts, clusters) atomically."""
-    return atomic_write_json(path, {
-        "share": coarsening.share,
-        "stop": list(coarsening.stop),
-        "multi_tag_filters": coarsening.multi_tag,
-        "conforming_filters": coarsening.conforming,
-        "conformance": None if math.isnan(coarsening.conformance) else coarsening.conformance,
-        "filters": [asdict(f) for f in coarsening.filters],
-        "clusters": {k: [list(x) for x in v] for k, v in clusters(coarsening).items()},
-    })
+    return atomic_write_json(
+        path,
+        {
+            "share": coarsening.share,
+            "stop": list(coarsening.stop),
+            "multi_tag_filters": coarsening.multi_tag,
+            "conforming_filters": coarsening.conforming,
+            "conformance": None if math.isnan(coarsening.conformance) else coarsening.conformance,
+            "filters": [asdict(f) for f in coarsening.filters],
+            "clusters": {k: [list(x) for x in v] for k, v in clusters(coarsening).items()},
+        },
+    )

@@ -37,13 +37,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.conceptnet.io"
 DEFAULT_RELATIONS = ("IsA", "PartOf", "HasA", "UsedFor", "Synonym")
-_HOW = ("use the ConceptNet cache of an earlier run (--offline), load the assertions dump "
-        "(--conceptnet-dump conceptnet-assertions-5.7.0.csv.gz), or link with WordNet only "
-        "(leave out --conceptnet)")
+_HOW = (
+    "use the ConceptNet cache of an earlier run (--offline), load the assertions dump "
+    "(--conceptnet-dump conceptnet-assertions-5.7.0.csv.gz), or link with WordNet only "
+    "(leave out --conceptnet)"
+)
 
 
 class ConceptNetError(DataError):
-    """ConceptNet could not be reached, answered an error, or sent something that is not its JSON."""
+    """ConceptNet could not be reached, answered an error, or sent something not its JSON."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,9 @@ class EdgeSource(Protocol):
 def concept_path(key: str, lang: str = "en") -> str:
     """The node path of a ConceptNet-style term key: ``ankle_boot`` -> ``/c/en/ankle_boot``."""
     if not key or "/" in key or " " in key:
-        raise ConfigError(f"ConceptNet term {key!r}: expected a key like ankle_boot (no / or spaces)")
+        raise ConfigError(
+            f"ConceptNet term {key!r}: expected a key like ankle_boot (no / or spaces)"
+        )
     return f"/c/{lang}/{key}"
 
 
@@ -86,7 +90,9 @@ def _edge(obj: Any, url: str) -> CnEdge:
         rel = obj["rel"]["@id"].rsplit("/", 1)[-1]
         return CnEdge(rel, obj["start"]["@id"], obj["end"]["@id"], float(obj.get("weight", 1.0)))
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ConceptNetError(f"{url}: malformed ConceptNet edge ({type(exc).__name__}: {exc})") from None
+        raise ConceptNetError(
+            f"{url}: malformed ConceptNet edge ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 class ConceptNetClient:
@@ -103,17 +109,29 @@ class ConceptNetClient:
         page_size: ``limit`` per page; max_pages: pages followed through ``view.nextPage``.
     """
 
-    def __init__(self, *, base_url: str = DEFAULT_BASE_URL, cache_dir: Path, rate: float = 1.0,
-                 retries: int = 3, backoff: float = 1.0, timeout: float = 10.0, offline: bool = False,
-                 page_size: int = 1000, max_pages: int = 20,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        cache_dir: Path,
+        rate: float = 1.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+        timeout: float = 10.0,
+        offline: bool = False,
+        page_size: int = 1000,
+        max_pages: int = 20,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         import requests_cache
 
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"ConceptNet base URL {base_url!r}: expected http:// or https://")
         if rate <= 0 or retries < 0 or timeout <= 0 or page_size < 1 or max_pages < 1:
-            raise ConfigError(f"ConceptNet client: rate={rate}, retries={retries}, timeout={timeout}, "
-                              f"page_size={page_size}, max_pages={max_pages}: expected positive values")
+            raise ConfigError(
+                f"ConceptNet client: rate={rate}, retries={retries}, timeout={timeout}, "
+                f"page_size={page_size}, max_pages={max_pages}: expected positive values"
+            )
         self.base_url = base_url.rstrip("/")
         self.rate, self.retries, self.backoff, self.timeout = rate, retries, backoff, timeout
         self.offline, self.page_size, self.max_pages = offline, page_size, max_pages
@@ -124,8 +142,11 @@ class ConceptNetClient:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         self.cache_file = Path(cache_dir) / "conceptnet.sqlite"
         self.session = requests_cache.CachedSession(
-            str(self.cache_file), backend="sqlite", expire_after=requests_cache.NEVER_EXPIRE,
-            allowable_codes=(200,), allowable_methods=("GET",),
+            str(self.cache_file),
+            backend="sqlite",
+            expire_after=requests_cache.NEVER_EXPIRE,
+            allowable_codes=(200,),
+            allowable_methods=("GET",),
         )
         self.session.headers["Accept"] = "application/json"
 
@@ -165,10 +186,13 @@ class ConceptNetClient:
                 self._retry_after = resp.headers.get("Retry-After")
                 continue
             if resp.status_code != 200:
-                raise ConceptNetError(f"{resp.url}: HTTP {resp.status_code} from ConceptNet; {_HOW}")
+                raise ConceptNetError(
+                    f"{resp.url}: HTTP {resp.status_code} from ConceptNet; {_HOW}"
+                )
             return resp
-        raise ConceptNetError(f"ConceptNet at {self.base_url} unreachable ({last}, "
-                              f"{self.retries + 1} tries): {_HOW}")
+        raise ConceptNetError(
+            f"ConceptNet at {self.base_url} unreachable ({last}, {self.retries + 1} tries): {_HOW}"
+        )
 
     def _delay(self, attempt: int, last: str) -> float:
         after, self._retry_after = self._retry_after, None
@@ -183,8 +207,10 @@ class ConceptNetClient:
         if getattr(cached, "from_cache", False) and cached.status_code == 200:
             resp = cached
         elif self.offline:
-            raise ConceptNetError(f"{url}: not in the ConceptNet cache {self.cache_file} (offline); "
-                                  "run once with the network, or load the assertions dump")
+            raise ConceptNetError(
+                f"{url}: not in the ConceptNet cache {self.cache_file} (offline); "
+                "run once with the network, or load the assertions dump"
+            )
         else:
             resp = self._network_get(url, params)
         try:
@@ -211,10 +237,16 @@ class ConceptNetClient:
     def edges(self, node: str, rel: str) -> list[CnEdge]:
         """Edges ``node --rel--> *`` (``/query?start=node&rel=/r/rel``), every page."""
         params = {"start": node, "rel": f"/r/{rel}", "limit": self.page_size}
-        return [_edge(e, self.base_url) for page in self.pages("/query", params)
-                for e in page.get("edges", [])]
+        return [
+            _edge(e, self.base_url)
+            for page in self.pages("/query", params)
+            for e in page.get("edges", [])
+        ]
 
     def node_edges(self, node: str) -> list[CnEdge]:
         """All edges of a node (``/c/en/term``), every page."""
-        return [_edge(e, self.base_url) for page in self.pages(node, {"limit": self.page_size})
-                for e in page.get("edges", [])]
+        return [
+            _edge(e, self.base_url)
+            for page in self.pages(node, {"limit": self.page_size})
+            for e in page.get("edges", [])
+        ]

@@ -16,21 +16,29 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from kgfilters.errors import DataError
 from kgfilters.queries.conceptnet import DEFAULT_RELATIONS, CnEdge, strip_sense
+
+from kgfilters.errors import DataError
 
 __all__ = ["DumpIndex", "iter_dump"]
 
 log = logging.getLogger(__name__)
 
 
-def iter_dump(path: str | os.PathLike[str], *, relations: Iterable[str] = DEFAULT_RELATIONS,
-              lang: str = "en", min_weight: float = 0.0) -> Iterator[CnEdge]:
+def iter_dump(
+    path: str | os.PathLike[str],
+    *,
+    relations: Iterable[str] = DEFAULT_RELATIONS,
+    lang: str = "en",
+    min_weight: float = 0.0,
+) -> Iterator[CnEdge]:
     """Stream the edges of ``relations`` whose start and end are in ``lang`` from a dump file
     (gzip or plain text). DataError naming the file and line for a line that is not 5 fields."""
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"{p}: no ConceptNet dump here; expected conceptnet-assertions-5.7.0.csv.gz")
+        raise DataError(
+            f"{p}: no ConceptNet dump here; expected conceptnet-assertions-5.7.0.csv.gz"
+        )
     rels = {f"/r/{r}" for r in relations}
     prefix = f"/c/{lang}/"
     opener = gzip.open if p.suffix == ".gz" else open
@@ -56,8 +64,14 @@ def iter_dump(path: str | os.PathLike[str], *, relations: Iterable[str] = DEFAUL
 class DumpIndex:
     """The dump's edges by (start concept, relation), built by one streamed pass."""
 
-    def __init__(self, path: str | os.PathLike[str], *, relations: Iterable[str] = DEFAULT_RELATIONS,
-                 lang: str = "en", min_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        relations: Iterable[str] = DEFAULT_RELATIONS,
+        lang: str = "en",
+        min_weight: float = 0.0,
+    ) -> None:
         self._by: dict[tuple[str, str], list[CnEdge]] = defaultdict(list)
         count = 0
         for e in iter_dump(path, relations=relations, lang=lang, min_weight=min_weight):

@@ -19,7 +19,14 @@ from typing import Any
 
 from kgfilters.errors import ConfigError
 
-__all__ = ["KINDS", "Candidate", "NormalisedLabel", "load_nlp", "normalise_labels", "split_synonyms"]
+__all__ = [
+    "KINDS",
+    "Candidate",
+    "NormalisedLabel",
+    "load_nlp",
+    "normalise_labels",
+    "split_synonyms",
+]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +109,9 @@ def _head(doc: Any) -> Any:
     return nouns[-1] if nouns else (doc[-1] if len(doc) else None)
 
 
-def normalise_labels(labels: Iterable[str], *, nlp: Any | None = None) -> tuple[NormalisedLabel, ...]:
+def normalise_labels(
+    labels: Iterable[str], *, nlp: Any | None = None
+) -> tuple[NormalisedLabel, ...]:
     """Normalise class labels into candidate terms (spaCy tokens, lemmas and syntactic heads).
 
     Args:
@@ -130,8 +139,9 @@ def normalise_labels(labels: Iterable[str], *, nlp: Any | None = None) -> tuple[
             doc = next(docs)
             key, lemma = _forms(_words(syn))
             by_kind["synonym"].append(Candidate(key, lemma, "synonym", syn))
-            text = "".join((t.lemma_ if t.pos_ in ("NOUN", "PROPN") else t.text) + t.whitespace_
-                           for t in doc)
+            text = "".join(
+                (t.lemma_ if t.pos_ in ("NOUN", "PROPN") else t.text) + t.whitespace_ for t in doc
+            )
             key, lemma = _forms(_words(text))
             by_kind["lemma"].append(Candidate(key, lemma, "lemma", syn))
             head = _head(doc)

@@ -24,9 +24,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kgfilters.atomic import atomic_write_json
-from kgfilters.errors import ConfigError, RunError
-from kgfilters.queries.conceptnet import DEFAULT_RELATIONS, EdgeSource, concept_path, node_pos, strip_sense
+from kgfilters.queries.conceptnet import (
+    DEFAULT_RELATIONS,
+    EdgeSource,
+    concept_path,
+    node_pos,
+    strip_sense,
+)
 from kgfilters.queries.labels import normalise_labels
 from kgfilters.queries.wordnet import (
     hypernym_closure,
@@ -36,6 +40,9 @@ from kgfilters.queries.wordnet import (
     synset_from_wnid,
     synset_iri,
 )
+
+from kgfilters.atomic import atomic_write_json
+from kgfilters.errors import ConfigError, RunError
 
 __all__ = [
     "CONCEPTNET_PREFIX",
@@ -127,8 +134,11 @@ def imagenet_wnids(class_names: Sequence[str]) -> tuple[str | None, ...]:
     matches = 0
     for i, n in enumerate(names):
         raw = ic.get_1k_class_name(i) or ""
-        if n.strip().lower() in {_IMAGENET_CATEGORIES[i].lower(), raw.lower(),
-                                 raw.split(",")[0].strip().lower()}:
+        if n.strip().lower() in {
+            _IMAGENET_CATEGORIES[i].lower(),
+            raw.lower(),
+            raw.split(",")[0].strip().lower(),
+        }:
             matches += 1
     if matches >= 990:
         out = [o or ic.imagenet1k_to_21k(i) for i, o in enumerate(out)]
@@ -146,7 +156,9 @@ def load_mapping(path: str | os.PathLike[str]) -> dict[str, str]:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"--mapping {p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+            raise ConfigError(
+                f"--mapping {p}: not valid JSON (line {exc.lineno}: {exc.msg})"
+            ) from None
         if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):
             raise ConfigError(f"--mapping {p}: expected a JSON object of label -> concept strings")
         return {str(k): v.strip() for k, v in obj.items()}
@@ -160,20 +172,32 @@ def load_mapping(path: str | os.PathLike[str]) -> dict[str, str]:
     return out
 
 
-def link_wordnet(class_names: Sequence[str], *, mapping: Mapping[str, str] | None = None,
-                 wn: Any | None = None, nlp: Any | None = None) -> ConceptLinks:
+def link_wordnet(
+    class_names: Sequence[str],
+    *,
+    mapping: Mapping[str, str] | None = None,
+    wn: Any | None = None,
+    nlp: Any | None = None,
+) -> ConceptLinks:
     """Link every class to one WordNet 3.0 noun synset (see the module docstring) and add the
     hypernym closure as ``broader`` edges. Classes WordNet does not know stay unlinked (logged)."""
     wn = wn if wn is not None else load_wordnet()
     mapping = dict(mapping or {})
     unknown = sorted(set(mapping) - set(class_names))
     if unknown:
-        raise ConfigError(f"mapping names label(s) {', '.join(map(repr, unknown))} that are not "
-                          f"classes of this run: expected one of {', '.join(class_names)}")
+        raise ConfigError(
+            f"mapping names label(s) {', '.join(map(repr, unknown))} that are not "
+            f"classes of this run: expected one of {', '.join(class_names)}"
+        )
     wnids = imagenet_wnids(class_names)
     pending = [i for i, n in enumerate(class_names) if n not in mapping and wnids[i] is None]
-    normal = dict(zip(pending, normalise_labels([class_names[i] for i in pending], nlp=nlp),
-                      strict=True)) if pending else {}
+    normal = (
+        dict(
+            zip(pending, normalise_labels([class_names[i] for i in pending], nlp=nlp), strict=True)
+        )
+        if pending
+        else {}
+    )
     links: list[Link] = []
     synsets: list[Any] = []
     user: list[Concept] = []
@@ -197,15 +221,22 @@ def link_wordnet(class_names: Sequence[str], *, mapping: Mapping[str, str] | Non
                     links.append(Link(i, name, synset_iri(s), "wordnet", cand.lemma))
                     break
             if s is None:
-                log.warning("class %r: no WordNet noun for any of %s", name,
-                            [c.lemma for c in normal[i].candidates])
+                log.warning(
+                    "class %r: no WordNet noun for any of %s",
+                    name,
+                    [c.lemma for c in normal[i].candidates],
+                )
                 continue
         synsets.append(s)
     nodes, edges = hypernym_closure(synsets)
     concepts = {c.iri: c for c in user} | {synset_iri(s): _wn_concept(s) for s in nodes}
     broader = sorted((synset_iri(a), synset_iri(b)) for a, b in edges)
-    return ConceptLinks(tuple(class_names), tuple(links), tuple(sorted(concepts.values(),
-                        key=lambda c: c.iri)), tuple(broader))
+    return ConceptLinks(
+        tuple(class_names),
+        tuple(links),
+        tuple(sorted(concepts.values(), key=lambda c: c.iri)),
+        tuple(broader),
+    )
 
 
 def _cn_iri(node: str) -> str:
@@ -214,18 +245,29 @@ def _cn_iri(node: str) -> str:
 
 def _cn_concept(node: str) -> Concept:
     path = strip_sense(node)
-    return Concept(CONCEPTNET_PREFIX + path, path.rsplit("/", 1)[-1].replace("_", " "), path, "conceptnet")
+    return Concept(
+        CONCEPTNET_PREFIX + path, path.rsplit("/", 1)[-1].replace("_", " "), path, "conceptnet"
+    )
 
 
-def link_conceptnet(class_names: Sequence[str], source: EdgeSource, *,
-                    relations: Sequence[str] = DEFAULT_RELATIONS, depth: int = 2,
-                    min_weight: float = 1.0, wn: Any | None = None, nlp: Any | None = None) -> ConceptLinks:
+def link_conceptnet(
+    class_names: Sequence[str],
+    source: EdgeSource,
+    *,
+    relations: Sequence[str] = DEFAULT_RELATIONS,
+    depth: int = 2,
+    min_weight: float = 1.0,
+    wn: Any | None = None,
+    nlp: Any | None = None,
+) -> ConceptLinks:
     """Link every class to a ConceptNet concept through ``source`` (API client or dump index),
     follow IsA ``depth`` levels up, keep the other relations, and join concepts to WordNet."""
     bad = [r for r in relations if r not in DEFAULT_RELATIONS]
     if bad or depth < 0:
-        raise ConfigError(f"relations {bad} / depth {depth}: expected relations among "
-                          f"{', '.join(DEFAULT_RELATIONS)} and depth >= 0")
+        raise ConfigError(
+            f"relations {bad} / depth {depth}: expected relations among "
+            f"{', '.join(DEFAULT_RELATIONS)} and depth >= 0"
+        )
     wn = wn if wn is not None else load_wordnet()
     links: list[Link] = []
     concepts: dict[str, Concept] = {}
@@ -236,7 +278,11 @@ def link_conceptnet(class_names: Sequence[str], source: EdgeSource, *,
     def expand(node: str, level: int) -> None:
         for rel in relations if level == 0 else ("IsA",):
             for e in source.edges(node, rel):
-                if e.weight < min_weight or not e.end.startswith("/c/en/") or strip_sense(e.end) == node:
+                if (
+                    e.weight < min_weight
+                    or not e.end.startswith("/c/en/")
+                    or strip_sense(e.end) == node
+                ):
                     continue
                 end = _cn_iri(e.end)
                 concepts.setdefault(end, _cn_concept(e.end))
@@ -258,14 +304,21 @@ def link_conceptnet(class_names: Sequence[str], source: EdgeSource, *,
                 expand(node, 0)
                 break
         else:
-            log.warning("class %r: no ConceptNet concept with %s edges", norm.label, "/".join(relations))
+            log.warning(
+                "class %r: no ConceptNet concept with %s edges", norm.label, "/".join(relations)
+            )
     for iri, c in list(concepts.items()):
         s = lookup_term(wn, c.notation.rsplit("/", 1)[-1], pos_of.get(iri, "n"))
         if s is not None:
             related.add(Relation(iri, SKOS_CLOSE_MATCH, synset_iri(s)))
             concepts.setdefault(synset_iri(s), _wn_concept(s))
-    return ConceptLinks(tuple(class_names), tuple(links), tuple(sorted(concepts.values(), key=lambda c: c.iri)),
-                        tuple(sorted(broader)), tuple(sorted(related, key=lambda r: astuple_r(r))))
+    return ConceptLinks(
+        tuple(class_names),
+        tuple(links),
+        tuple(sorted(concepts.values(), key=lambda c: c.iri)),
+        tuple(sorted(broader)),
+        tuple(sorted(related, key=lambda r: astuple_r(r))),
+    )
 
 
 def astuple_r(r: Relation) -> tuple[str, str, str]:
@@ -277,21 +330,27 @@ def merge_links(a: ConceptLinks, b: ConceptLinks) -> ConceptLinks:
     if a.class_names != b.class_names:
         raise ConfigError("merge_links: the two link sets are for different class lists")
     concepts = {c.iri: c for c in b.concepts} | {c.iri: c for c in a.concepts}
-    return ConceptLinks(a.class_names, a.links + b.links,
-                        tuple(sorted(concepts.values(), key=lambda c: c.iri)),
-                        tuple(sorted(set(a.broader) | set(b.broader))),
-                        tuple(sorted(set(a.related) | set(b.related), key=astuple_r)))
+    return ConceptLinks(
+        a.class_names,
+        a.links + b.links,
+        tuple(sorted(concepts.values(), key=lambda c: c.iri)),
+        tuple(sorted(set(a.broader) | set(b.broader))),
+        tuple(sorted(set(a.related) | set(b.related), key=astuple_r)),
+    )
 
 
 def save_concepts(links: ConceptLinks, path: str | os.PathLike[str]) -> Path:
     """Write ``concepts.json`` (links, concepts, broader and other edges) atomically."""
-    return atomic_write_json(path, {
-        "class_names": list(links.class_names),
-        "links": [asdict(lk) for lk in links.links],
-        "concepts": [asdict(c) for c in links.concepts],
-        "broader": [list(e) for e in links.broader],
-        "related": [asdict(r) for r in links.related],
-    })
+    return atomic_write_json(
+        path,
+        {
+            "class_names": list(links.class_names),
+            "links": [asdict(lk) for lk in links.links],
+            "concepts": [asdict(c) for c in links.concepts],
+            "broader": [list(e) for e in links.broader],
+            "related": [asdict(r) for r in links.related],
+        },
+    )
 
 
 def load_concepts(path: str | os.PathLike[str]) -> ConceptLinks:
@@ -301,9 +360,12 @@ def load_concepts(path: str | os.PathLike[str]) -> ConceptLinks:
         raise RunError(f"{p}: no concept links yet; run `kgfilters link` first")
     try:
         obj = json.loads(p.read_text(encoding="utf-8"))
-        return ConceptLinks(tuple(obj["class_names"]), tuple(Link(**x) for x in obj["links"]),
-                            tuple(Concept(**x) for x in obj["concepts"]),
-                            tuple((a, b) for a, b in obj["broader"]),
-                            tuple(Relation(**x) for x in obj["related"]))
+        return ConceptLinks(
+            tuple(obj["class_names"]),
+            tuple(Link(**x) for x in obj["links"]),
+            tuple(Concept(**x) for x in obj["concepts"]),
+            tuple((a, b) for a, b in obj["broader"]),
+            tuple(Relation(**x) for x in obj["related"]),
+        )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RunError(f"{p}: malformed concepts file ({type(exc).__name__}: {exc})") from None

@@ -10,12 +10,11 @@ Stage ``coarsening``: ``<filter> kgf:coarseConcept <concept>`` and a reified nod
 
 from __future__ import annotations
 
-from rdflib import RDF, SKOS, XSD, Literal, URIRef
-from rdflib.term import Node
-
 from kgfilters.queries._vocab import KGF, class_iri, filter_iri
 from kgfilters.queries.coarsen import Coarsening
 from kgfilters.queries.linking import ConceptLinks
+from rdflib import RDF, SKOS, XSD, Literal, URIRef
+from rdflib.term import Node
 
 __all__ = ["Triple", "coarsening_triples", "concept_triples"]
 
@@ -29,8 +28,11 @@ def concept_triples(links: ConceptLinks, base: str) -> list[Triple]:
         out.append((class_iri(base, lk.class_index), KGF.denotes, URIRef(lk.concept)))
     for c in links.concepts:
         iri = URIRef(c.iri)
-        out += [(iri, RDF.type, SKOS.Concept), (iri, SKOS.prefLabel, Literal(c.label, lang="en")),
-                (iri, SKOS.notation, Literal(c.notation))]
+        out += [
+            (iri, RDF.type, SKOS.Concept),
+            (iri, SKOS.prefLabel, Literal(c.label, lang="en")),
+            (iri, SKOS.notation, Literal(c.notation)),
+        ]
     out += [(URIRef(a), SKOS.broader, URIRef(b)) for a, b in links.broader]
     out += [(URIRef(r.subject), URIRef(r.predicate), URIRef(r.object)) for r in links.related]
     return out
@@ -43,7 +45,11 @@ def coarsening_triples(coarsening: Coarsening, base: str) -> list[Triple]:
         fi = filter_iri(base, f.layer, f.filter)
         for n, c in enumerate(f.concepts, 1):
             node = URIRef(f"{fi}/coarse/{n}")
-            out += [(fi, KGF.coarseConcept, URIRef(c.concept)), (fi, KGF.hasCoarseConcept, node),
-                    (node, RDF.type, KGF.CoarseConcept), (node, KGF.concept, URIRef(c.concept)),
-                    (node, KGF.support, Literal(c.support, datatype=XSD.integer))]
+            out += [
+                (fi, KGF.coarseConcept, URIRef(c.concept)),
+                (fi, KGF.hasCoarseConcept, node),
+                (node, RDF.type, KGF.CoarseConcept),
+                (node, KGF.concept, URIRef(c.concept)),
+                (node, KGF.support, Literal(c.support, datatype=XSD.integer)),
+            ]
     return out

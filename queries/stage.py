@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from kgfilters.errors import ConfigError
-from kgfilters.filtag import load_tags
 from kgfilters.queries._vocab import default_base, graph_iri
-from kgfilters.queries.coarsen import DEFAULT_SHARE, DEFAULT_STOP, Coarsening, coarsen_tags, save_coarsening
+from kgfilters.queries.coarsen import (
+    DEFAULT_SHARE,
+    DEFAULT_STOP,
+    Coarsening,
+    coarsen_tags,
+    save_coarsening,
+)
 from kgfilters.queries.conceptnet import DEFAULT_BASE_URL, DEFAULT_RELATIONS, ConceptNetClient
 from kgfilters.queries.linking import (
     ConceptLinks,
@@ -32,9 +35,12 @@ from kgfilters.queries.linking import (
 )
 from kgfilters.queries.rdf import coarsening_triples, concept_triples
 from kgfilters.queries.wordnet import cache_dir
+
+from kgfilters.errors import ConfigError
+from kgfilters.filtag import load_tags
 from kgfilters.run import RunPaths, now_iso, read_run_json, record_stage
 
-__all__ = ["base_of", "coarsen_run", "concepts_path", "coarse_path", "demo_stage", "link_run"]
+__all__ = ["base_of", "coarse_path", "coarsen_run", "concepts_path", "demo_stage", "link_run"]
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +71,19 @@ def _store(root: Path, stage: str, triples: list[Any]) -> bool:
     return True
 
 
-def link_run(root: str | os.PathLike[str], *, conceptnet: bool = False, offline: bool = False,
-             mapping: str | os.PathLike[str] | None = None, base_url: str = DEFAULT_BASE_URL,
-             dump: str | os.PathLike[str] | None = None, relations: Iterable[str] = DEFAULT_RELATIONS,
-             depth: int = 2, rate: float = 1.0, cache: Path | None = None) -> ConceptLinks:
+def link_run(
+    root: str | os.PathLike[str],
+    *,
+    conceptnet: bool = False,
+    offline: bool = False,
+    mapping: str | os.PathLike[str] | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    dump: str | os.PathLike[str] | None = None,
+    relations: Iterable[str] = DEFAULT_RELATIONS,
+    depth: int = 2,
+    rate: float = 1.0,
+    cache: Path | None = None,
+) -> ConceptLinks:
     """Link the run's class labels: WordNet always; ConceptNet (API or ``dump``) when asked.
 
     Writes ``concepts.json`` and records stage ``concepts``. ConceptNetError (one line, with
@@ -82,27 +97,47 @@ def link_run(root: str | os.PathLike[str], *, conceptnet: bool = False, offline:
     if dump is not None:
         from kgfilters.queries.dump import DumpIndex
 
-        links = merge_links(links, link_conceptnet(names, DumpIndex(dump, relations=relations),
-                                                   relations=tuple(relations), depth=depth))
+        links = merge_links(
+            links,
+            link_conceptnet(
+                names, DumpIndex(dump, relations=relations), relations=tuple(relations), depth=depth
+            ),
+        )
         source += "+conceptnet-dump"
     elif conceptnet:
         cache = cache if cache is not None else cache_dir() / "http"
-        with ConceptNetClient(base_url=base_url, cache_dir=cache, offline=offline, rate=rate) as client:
-            links = merge_links(links, link_conceptnet(names, client, relations=tuple(relations),
-                                                       depth=depth))
+        with ConceptNetClient(
+            base_url=base_url, cache_dir=cache, offline=offline, rate=rate
+        ) as client:
+            links = merge_links(
+                links, link_conceptnet(names, client, relations=tuple(relations), depth=depth)
+            )
         source += "+conceptnet"
     save_concepts(links, concepts_path(root))
     stored = _store(root, "concepts", concept_triples(links, base_of(root)))
-    record_stage(root, "concepts", {"finished": now_iso(), "sources": source,
-                                    "linked": len({lk.class_index for lk in links.links}),
-                                    "classes": len(names), "concepts": len(links.concepts),
-                                    "broader_edges": len(links.broader), "in_store": stored,
-                                    "mapping": str(mapping) if mapping else None})
+    record_stage(
+        root,
+        "concepts",
+        {
+            "finished": now_iso(),
+            "sources": source,
+            "linked": len({lk.class_index for lk in links.links}),
+            "classes": len(names),
+            "concepts": len(links.concepts),
+            "broader_edges": len(links.broader),
+            "in_store": stored,
+            "mapping": str(mapping) if mapping else None,
+        },
+    )
     return links
 
 
-def coarsen_run(root: str | os.PathLike[str], *, share: float = DEFAULT_SHARE,
-                stop: Iterable[str] = DEFAULT_STOP) -> Coarsening:
+def coarsen_run(
+    root: str | os.PathLike[str],
+    *,
+    share: float = DEFAULT_SHARE,
+    stop: Iterable[str] = DEFAULT_STOP,
+) -> Coarsening:
     """Coarsen the run's tags (``tags.json``) through its concept links (``concepts.json``);
     writes ``coarse.json`` and records stage ``coarsening``."""
     if not 0.0 < share <= 1.0:
@@ -114,10 +149,17 @@ def coarsen_run(root: str | os.PathLike[str], *, share: float = DEFAULT_SHARE,
     save_coarsening(result, coarse_path(root))
     stored = _store(root, "coarsening", coarsening_triples(result, base_of(root)))
     conf = result.conformance
-    record_stage(root, "coarsening", {"finished": now_iso(), "share": share,
-                                      "multi_tag_filters": result.multi_tag,
-                                      "conformance": None if math.isnan(conf) else conf,
-                                      "in_store": stored})
+    record_stage(
+        root,
+        "coarsening",
+        {
+            "finished": now_iso(),
+            "share": share,
+            "multi_tag_filters": result.multi_tag,
+            "conformance": None if math.isnan(conf) else conf,
+            "in_store": stored,
+        },
+    )
     return result
 
 
@@ -127,7 +169,7 @@ def _cached_conceptnet() -> bool:
 
 def demo_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
     """Demo: link the run's labels (WordNet; ConceptNet only from an existing cache, offline)
-    and coarsen its tags; returns lines to print. ``device``/``progress`` are unused (no tensors)."""
+    and coarsen its tags; returns lines to print (``device``, ``progress``: unused, no tensors)."""
     del device, progress
     root = Path(root)
     lines: list[str] = []
@@ -141,17 +183,23 @@ def demo_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]
         log.warning("ConceptNet cache incomplete (%s); linking with WordNet only", exc)
         links = link_run(root)
     names = {c.iri: c.notation for c in links.concepts}
-    lines.append(f"linked {len({lk.class_index for lk in links.links})}/{len(links.class_names)} "
-                 f"classes to {len(links.concepts)} concepts ({len(links.broader)} broader edges) "
-                 f"-> {concepts_path(root)}")
+    lines.append(
+        f"linked {len({lk.class_index for lk in links.links})}/{len(links.class_names)} "
+        f"classes to {len(links.concepts)} concepts ({len(links.broader)} broader edges) "
+        f"-> {concepts_path(root)}"
+    )
     result = coarsen_run(root)
     from kgfilters.queries.coarsen import clusters
 
     for concept, members in list(clusters(result).items())[:6]:
-        lines.append(f"  {names.get(concept, concept)}: {len(members)} filters, e.g. "
-                     + ", ".join(f"{layer}:{i}" for layer, i in members[:4]))
+        lines.append(
+            f"  {names.get(concept, concept)}: {len(members)} filters, e.g. "
+            + ", ".join(f"{layer}:{i}" for layer, i in members[:4])
+        )
     conf = result.conformance
-    lines.append(f"coarsening: {result.conforming}/{result.multi_tag} multi-tag filters share an "
-                 f"informative concept ({'n/a' if math.isnan(conf) else f'{conf:.0%}'}; "
-                 f"paper: 88% by manual review) -> {coarse_path(root)}")
+    lines.append(
+        f"coarsening: {result.conforming}/{result.multi_tag} multi-tag filters share an "
+        f"informative concept ({'n/a' if math.isnan(conf) else f'{conf:.0%}'}; "
+        f"paper: 88% by manual review) -> {coarse_path(root)}"
+    )
     return lines

@@ -48,9 +48,19 @@ log = logging.getLogger(__name__)
 DEFAULT_SOURCE = Path("/usr/share/wordnet")
 SYNSET_PREFIX = "http://wordnet-rdf.princeton.edu/wn30/"
 _DB_FILES = (
-    "adj.exc", "adv.exc", "noun.exc", "verb.exc", "cntlist.rev",
-    "data.adj", "data.adv", "data.noun", "data.verb",
-    "index.adj", "index.adv", "index.noun", "index.verb",
+    "adj.exc",
+    "adv.exc",
+    "noun.exc",
+    "verb.exc",
+    "cntlist.rev",
+    "data.adj",
+    "data.adv",
+    "data.noun",
+    "data.verb",
+    "index.adj",
+    "index.adv",
+    "index.noun",
+    "index.verb",
 )
 #: WordNet 3.0 lexicographer files (lexnames(5WN)), in file-number order.
 _LEXNAMES = (
@@ -77,7 +87,9 @@ def cache_dir() -> Path:
 
 
 def _lexnames_text() -> str:
-    return "".join(f"{i:02d}\t{n}\t{_SYNTACTIC[n.split('.')[0]]}\n" for i, n in enumerate(_LEXNAMES))
+    return "".join(
+        f"{i:02d}\t{n}\t{_SYNTACTIC[n.split('.')[0]]}\n" for i, n in enumerate(_LEXNAMES)
+    )
 
 
 def corpus_dir(source: Path = DEFAULT_SOURCE, *, cache: Path | None = None) -> Path:
@@ -91,8 +103,10 @@ def corpus_dir(source: Path = DEFAULT_SOURCE, *, cache: Path | None = None) -> P
         return target
     missing = [f for f in _DB_FILES if not (source / f).is_file()]
     if missing:
-        raise DataError(f"{source}: WordNet 3.0 database incomplete (missing {', '.join(missing)}); "
-                        "install Debian's wordnet-base or pass another WordNet 3.0 directory")
+        raise DataError(
+            f"{source}: WordNet 3.0 database incomplete (missing {', '.join(missing)}); "
+            "install Debian's wordnet-base or pass another WordNet 3.0 directory"
+        )
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".wordnet.", dir=root))
     try:
@@ -164,7 +178,7 @@ def synset_from_iri(wn: Any, iri: str) -> Any | None:
     """The synset of one of our synset IRIs, or None for any other IRI."""
     if not iri.startswith(SYNSET_PREFIX):
         return None
-    m = re.match(r"^(\d{8})-([nvar])$", iri[len(SYNSET_PREFIX):])
+    m = re.match(r"^(\d{8})-([nvar])$", iri[len(SYNSET_PREFIX) :])
     if not m:
         raise ConfigError(f"synset IRI {iri!r}: expected {SYNSET_PREFIX}<8 digits>-<n|v|a|r>")
     return synset_from_wnid(wn, m.group(2) + m.group(1))

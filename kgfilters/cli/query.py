@@ -18,16 +18,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run a query of the catalog by name, or any .rq file, on the run's graph store "
         "(or on any RDF file given with --graph). Parameters are bound as RDF terms, never pasted "
         "into the query text. Without NAME, list the catalog.",
-        epilog="examples:\n  kgfilters query filters-tagged-with --param label=Sandal --run runs/fm\n"
+        epilog="examples:\n"
+        "  kgfilters query filters-tagged-with --param label=Sandal --run runs/fm\n"
         "  kgfilters query my.rq --graph exports/graph.ttl --format csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", nargs="?", metavar="NAME|FILE.rq", help="catalog query name or .rq file")
     add_run(p)
-    p.add_argument("--graph", type=Path, default=None, metavar="FILE",
-                   help="query this RDF file (any format rdflib reads) instead of the run's store")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a parameter value (repeatable)")
+    p.add_argument(
+        "--graph",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="query this RDF file (any format rdflib reads) instead of the run's store",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter value (repeatable)",
+    )
     p.add_argument("--format", default="table", choices=("table", "csv", "json"))
     p.set_defaults(func=run)
 
@@ -46,13 +57,17 @@ def _open_graph(args: argparse.Namespace) -> Any:
         try:
             ds.parse(args.graph, format=fmt)
         except Exception as exc:  # rdflib parsers raise many unrelated types
-            raise GraphError(f"--graph {args.graph}: not readable as {fmt} ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+            raise GraphError(
+                f"--graph {args.graph}: not readable as {fmt} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
         return ds
     try:
         from kgfilters.ontology.store import open_store  # type: ignore
     except ImportError:
-        raise GraphError(f"{args.run}: no graph store support installed yet; pass --graph FILE") from None
+        raise GraphError(
+            f"{args.run}: no graph store support installed yet; pass --graph FILE"
+        ) from None
     return open_store(args.run)
 
 
@@ -62,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.name is None:
         for name, q in catalog().items():
-            params = " ".join(f"{p.name}:{p.type}" + (f"={p.default}" if p.default else "")
-                              for p in q.params)
+            params = " ".join(
+                f"{p.name}:{p.type}" + (f"={p.default}" if p.default else "") for p in q.params
+            )
             print(f"{name:24s} {q.question}" + (f"  [{params}]" if params else ""))
         return 0
     values: dict[str, str] = {}

@@ -31,5 +31,3 @@ def fm_links(wn):
     from kgfilters.queries.linking import link_wordnet
 
     return link_wordnet(FM, wn=wn)
-
-

@@ -6,13 +6,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kgfilters.queries._vocab import KGF, class_iri, filter_iri, graph_iri, layer_iri
 from rdflib import RDF, SKOS, XSD, Dataset, Literal, URIRef
 
 from kgfilters.filtag import Tag, TagSet, save_tags
-from kgfilters.queries._vocab import KGF, class_iri, filter_iri, graph_iri, layer_iri
 
-FM = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-      "Ankle boot")
+FM = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 BASE = "https://example.org/run/fm/"
 # layer -> {filter: tag class indices}; conv1:1 and conv2:2 stay untagged.
 TAGGED = {
@@ -36,22 +46,34 @@ def tags_graph(tags: TagSet, base: str = BASE) -> list[tuple]:
     out: list[tuple] = []
     for c, name in enumerate(tags.class_names):
         ci = class_iri(base, c)
-        out += [(ci, RDF.type, KGF.ClassLabel), (ci, SKOS.prefLabel, Literal(name, lang="en")),
-                (ci, SKOS.notation, Literal(str(c)))]
+        out += [
+            (ci, RDF.type, KGF.ClassLabel),
+            (ci, SKOS.prefLabel, Literal(name, lang="en")),
+            (ci, SKOS.notation, Literal(str(c))),
+        ]
     for layer, n in tags.layer_sizes.items():
         li = layer_iri(base, layer)
         out += [(li, RDF.type, KGF.Layer), (li, KGF.layerName, Literal(layer))]
         for i in range(n):
             fi = filter_iri(base, layer, i)
-            out += [(fi, RDF.type, KGF.Filter), (fi, KGF.inLayer, li),
-                    (fi, KGF.channelIndex, Literal(i, datatype=XSD.integer))]
+            out += [
+                (fi, RDF.type, KGF.Filter),
+                (fi, KGF.inLayer, li),
+                (fi, KGF.channelIndex, Literal(i, datatype=XSD.integer)),
+            ]
     for t in tags.tags:
         fi, ci = filter_iri(base, t.layer, t.filter), class_iri(base, t.class_index)
         ti = URIRef(f"{fi}/tag/{t.class_index}")
-        out += [(fi, KGF.taggedWith, ci), (ti, RDF.type, KGF.Tag), (ti, KGF.tagFilter, fi),
-                (ti, KGF.tagClass, ci), (ti, KGF.score, Literal(t.score, datatype=XSD.double)),
-                (ti, KGF.rank, Literal(t.rank, datatype=XSD.integer)),
-                (ti, KGF.method, Literal(t.method)), (ti, KGF.k, Literal(2, datatype=XSD.integer))]
+        out += [
+            (fi, KGF.taggedWith, ci),
+            (ti, RDF.type, KGF.Tag),
+            (ti, KGF.tagFilter, fi),
+            (ti, KGF.tagClass, ci),
+            (ti, KGF.score, Literal(t.score, datatype=XSD.double)),
+            (ti, KGF.rank, Literal(t.rank, datatype=XSD.integer)),
+            (ti, KGF.method, Literal(t.method)),
+            (ti, KGF.k, Literal(2, datatype=XSD.integer)),
+        ]
     return out
 
 
@@ -67,8 +89,15 @@ def dataset(stages: dict[str, list[tuple]], base: str = BASE) -> Dataset:
 def make_run(root: Path, names=FM, tags: TagSet | None = None) -> Path:
     """A run directory with just what linking and coarsening read (run.json, tags.json)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "run.json").write_text(json.dumps({"dataset": {"class_names": list(names)},
-                                               "model": {"name": "fsagn-mnist"}, "stages": {}}))
+    (root / "run.json").write_text(
+        json.dumps(
+            {
+                "dataset": {"class_names": list(names)},
+                "model": {"name": "fsagn-mnist"},
+                "stages": {},
+            }
+        )
+    )
     if tags is not None:
         save_tags(tags, root / "tags.json")
     return root
@@ -87,5 +116,7 @@ def to_store(ds: Dataset):
 
     store = ox.Store()
     for s, p, o, g in ds.quads():
-        store.add(ox.Quad(conv(s), conv(p), conv(o), ox.NamedNode(str(getattr(g, "identifier", g)))))
+        store.add(
+            ox.Quad(conv(s), conv(p), conv(o), ox.NamedNode(str(getattr(g, "identifier", g))))
+        )
     return store

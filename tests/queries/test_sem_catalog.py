@@ -6,10 +6,6 @@ import json
 from itertools import combinations
 
 import pytest
-from rdflib import RDF, SKOS, XSD, Literal, URIRef
-from sem_helpers import BASE, FM, TAGGED, dataset, fm_tagset, tags_graph, to_store
-
-from kgfilters.errors import ConfigError, GraphError
 from kgfilters.queries._vocab import KGF, class_iri, filter_iri
 from kgfilters.queries.catalog import (
     bind_params,
@@ -22,6 +18,10 @@ from kgfilters.queries.catalog import (
 )
 from kgfilters.queries.coarsen import coarsen_tags
 from kgfilters.queries.rdf import coarsening_triples, concept_triples
+from rdflib import RDF, SKOS, XSD, Literal, URIRef
+from sem_helpers import BASE, FM, TAGGED, dataset, fm_tagset, tags_graph, to_store
+
+from kgfilters.errors import ConfigError, GraphError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 WEIRD = 'judge\'s "robe" {x} } UNION { ?s ?p ?o } #'
@@ -32,30 +32,53 @@ def extras() -> list[tuple]:
     """Sensitive areas, an explanation, and an 11th class with a hostile label (tags conv2:3)."""
     f0, f1 = filter_iri(BASE, "conv2", 0), filter_iri(BASE, "conv2", 1)
     out: list[tuple] = []
-    for n, (f, strategy, area) in enumerate([(f0, KGF.Reservation, 0.25), (f0, KGF.Occlusion, 0.1),
-                                             (f1, KGF.Reservation, 0.5)]):
+    for n, (f, strategy, area) in enumerate(
+        [(f0, KGF.Reservation, 0.25), (f0, KGF.Occlusion, 0.1), (f1, KGF.Reservation, 0.5)]
+    ):
         a = URIRef(f"{BASE}area/{n}")
-        out += [(a, RDF.type, KGF.SensitiveArea), (a, KGF.forFilter, f), (a, KGF.strategy, strategy),
-                (a, KGF.areaFraction, Literal(area, datatype=XSD.double)), (a, KGF.onImage, IMG),
-                (a, KGF.maskFile, Literal(f"masks/{n}.npz"))]
+        out += [
+            (a, RDF.type, KGF.SensitiveArea),
+            (a, KGF.forFilter, f),
+            (a, KGF.strategy, strategy),
+            (a, KGF.areaFraction, Literal(area, datatype=XSD.double)),
+            (a, KGF.onImage, IMG),
+            (a, KGF.maskFile, Literal(f"masks/{n}.npz")),
+        ]
     e = URIRef(f"{BASE}explanation/heldout/1")
-    out += [(e, RDF.type, KGF.Explanation), (e, KGF.onImage, IMG), (e, KGF.predictedClass, class_iri(BASE, 6)),
-            (e, KGF.trueClass, class_iri(BASE, 0)), (e, KGF.confidence, Literal(0.7, datatype=XSD.double)),
-            (e, KGF.activatedFilter, f0)]
+    out += [
+        (e, RDF.type, KGF.Explanation),
+        (e, KGF.onImage, IMG),
+        (e, KGF.predictedClass, class_iri(BASE, 6)),
+        (e, KGF.trueClass, class_iri(BASE, 0)),
+        (e, KGF.confidence, Literal(0.7, datatype=XSD.double)),
+        (e, KGF.activatedFilter, f0),
+    ]
     w, f3 = class_iri(BASE, 10), filter_iri(BASE, "conv2", 3)
     t = URIRef(f"{f3}/tag/10")
-    out += [(w, RDF.type, KGF.ClassLabel), (w, SKOS.prefLabel, Literal(WEIRD, lang="en")),
-            (f3, KGF.taggedWith, w), (t, RDF.type, KGF.Tag), (t, KGF.tagFilter, f3), (t, KGF.tagClass, w),
-            (t, KGF.score, Literal(0.9, datatype=XSD.double)), (t, KGF.rank, Literal(1, datatype=XSD.integer)),
-            (t, KGF.method, Literal("k-best"))]
+    out += [
+        (w, RDF.type, KGF.ClassLabel),
+        (w, SKOS.prefLabel, Literal(WEIRD, lang="en")),
+        (f3, KGF.taggedWith, w),
+        (t, RDF.type, KGF.Tag),
+        (t, KGF.tagFilter, f3),
+        (t, KGF.tagClass, w),
+        (t, KGF.score, Literal(0.9, datatype=XSD.double)),
+        (t, KGF.rank, Literal(1, datatype=XSD.integer)),
+        (t, KGF.method, Literal("k-best")),
+    ]
     return out
 
 
 @pytest.fixture(scope="module")
 def graphs(fm_links):
     tags = fm_tagset()
-    ds = dataset({"tags": tags_graph(tags) + extras(), "concepts": concept_triples(fm_links, BASE),
-                  "coarsening": coarsening_triples(coarsen_tags(tags, fm_links), BASE)})
+    ds = dataset(
+        {
+            "tags": tags_graph(tags) + extras(),
+            "concepts": concept_triples(fm_links, BASE),
+            "coarsening": coarsening_triples(coarsen_tags(tags, fm_links), BASE),
+        }
+    )
     return ds, to_store(ds)
 
 
@@ -70,15 +93,28 @@ def run_both(graphs, name: str, **params: str) -> list[tuple]:
 
 def test_catalog_has_every_query_with_a_question() -> None:
     q = catalog()
-    assert set(q) == {"filters-tagged-with", "tags-of-filter", "co-tagged-classes", "filters-under-concept",
-                      "top-filters", "never-tagged", "polysemantic", "sensitive-areas", "explanation",
-                      "coarse-concepts"}
+    assert set(q) == {
+        "filters-tagged-with",
+        "tags-of-filter",
+        "co-tagged-classes",
+        "filters-under-concept",
+        "top-filters",
+        "never-tagged",
+        "polysemantic",
+        "sensitive-areas",
+        "explanation",
+        "coarse-concepts",
+    }
     assert all(x.question.endswith("?") for x in q.values())
 
 
 def test_filters_tagged_with(graphs) -> None:
     assert run_both(graphs, "filters-tagged-with", label="Sandal") == [
-        ("conv1", 0, 0.5, 1), ("conv1", 4, 0.54, 1), ("conv1", 5, 0.55, 2), ("conv2", 1, 0.51, 1)]
+        ("conv1", 0, 0.5, 1),
+        ("conv1", 4, 0.54, 1),
+        ("conv1", 5, 0.55, 2),
+        ("conv2", 1, 0.51, 1),
+    ]
     assert run_both(graphs, "filters-tagged-with", label="Hat") == []
 
 
@@ -103,16 +139,28 @@ def test_co_tagged_classes(graphs) -> None:
 
 def test_filters_under_concept(graphs) -> None:
     rows = run_both(graphs, "filters-under-concept", concept="footwear")
-    assert rows == [("conv1", 0, "footwear", 3), ("conv1", 0, "shoe", 2), ("conv1", 5, "shoe", 2),
-                    ("conv2", 1, "footwear", 3), ("conv2", 1, "shoe", 2)]
+    assert rows == [
+        ("conv1", 0, "footwear", 3),
+        ("conv1", 0, "shoe", 2),
+        ("conv1", 5, "shoe", 2),
+        ("conv2", 1, "footwear", 3),
+        ("conv2", 1, "shoe", 2),
+    ]
     assert run_both(graphs, "filters-under-concept", concept="footwear.n.02") == rows
     garments = run_both(graphs, "filters-under-concept", concept="clothing")
-    assert {(r[0], r[1]) for r in garments} == {("conv1", 2), ("conv2", 0), ("conv2", 3)}  # shirt too
+    assert {(r[0], r[1]) for r in garments} == {
+        ("conv1", 2),
+        ("conv2", 0),
+        ("conv2", 3),
+    }  # shirt too
 
 
 def test_top_filters(graphs) -> None:
     assert run_both(graphs, "top-filters", label="Sneaker", n="1") == []
-    assert run_both(graphs, "top-filters", label="Sneaker", n="2") == [("conv1", 2, 0, 0.5), ("conv2", 2, 1, 0.51)]
+    assert run_both(graphs, "top-filters", label="Sneaker", n="2") == [
+        ("conv1", 2, 0, 0.5),
+        ("conv2", 2, 1, 0.51),
+    ]
     assert len(run_both(graphs, "top-filters", label="Sneaker")) == 3  # default n = 3
 
 
@@ -123,16 +171,23 @@ def test_never_tagged(graphs) -> None:
 
 def test_polysemantic(graphs) -> None:
     assert run_both(graphs, "polysemantic") == [
-        ("conv1", 3, "Trouser", "Bag"), ("conv2", 1, "Bag", "Ankle boot"), ("conv2", 1, "Sandal", "Bag"),
-        ("conv2", 1, "Sneaker", "Bag")]
+        ("conv1", 3, "Trouser", "Bag"),
+        ("conv2", 1, "Bag", "Ankle boot"),
+        ("conv2", 1, "Sandal", "Bag"),
+        ("conv2", 1, "Sneaker", "Bag"),
+    ]
 
 
 def test_sensitive_areas_and_explanation(graphs) -> None:
     assert run_both(graphs, "sensitive-areas", layer="conv2", filter="0") == [
-        ("Occlusion", str(IMG), 0.1, "masks/1.npz"), ("Reservation", str(IMG), 0.25, "masks/0.npz")]
+        ("Occlusion", str(IMG), 0.1, "masks/1.npz"),
+        ("Reservation", str(IMG), 0.25, "masks/0.npz"),
+    ]
     rows = run_both(graphs, "explanation", image=str(IMG))
-    assert rows == [("Shirt", "T-shirt/top", 0.7, "conv2", 0, "Shirt"),
-                    ("Shirt", "T-shirt/top", 0.7, "conv2", 0, "T-shirt/top")]
+    assert rows == [
+        ("Shirt", "T-shirt/top", 0.7, "conv2", 0, "Shirt"),
+        ("Shirt", "T-shirt/top", 0.7, "conv2", 0, "T-shirt/top"),
+    ]
     assert run_both(graphs, "explanation", image=f"{BASE}image/heldout/2") == []
 
 
@@ -152,18 +207,18 @@ def test_hostile_values_are_literals(graphs) -> None:
         with pytest.raises(ConfigError, match="expected a value of type iri"):
             run_both(graphs, "explanation", image=bad)
     text = with_values(get_query("filters-tagged-with").text, {"label": Literal(WEIRD)})
-    assert text.count("VALUES") == 1 and r'\"robe\"' in text
+    assert text.count("VALUES") == 1 and r"\"robe\"" in text
 
 
 def test_bad_parameters() -> None:
     q = get_query("tags-of-filter")
-    with pytest.raises(ConfigError, match="filter.*is required"):
+    with pytest.raises(ConfigError, match=r"filter.*is required"):
         bind_params(q, {"layer": "conv1"})
-    with pytest.raises(ConfigError, match="unknown parameter.*nope"):
+    with pytest.raises(ConfigError, match=r"unknown parameter.*nope"):
         bind_params(q, {"layer": "conv1", "filter": "1", "nope": "x"})
-    with pytest.raises(ConfigError, match="filter='one'.*integer"):
+    with pytest.raises(ConfigError, match=r"filter='one'.*integer"):
         bind_params(q, {"layer": "conv1", "filter": "one"})
-    with pytest.raises(ConfigError, match="share='nan'.*double"):
+    with pytest.raises(ConfigError, match=r"share='nan'.*double"):
         bind_params(get_query("coarse-concepts"), {"share": "nan"})
     with pytest.raises(ConfigError, match="not in the catalog"):
         get_query("no-such-query")
@@ -171,8 +226,11 @@ def test_bad_parameters() -> None:
 
 def test_query_files_and_errors(tmp_path, graphs) -> None:
     good = tmp_path / "count.rq"
-    good.write_text("# question: How many filters?\n# param: kind iri = https://w3id.org/kgfilters#Filter  the class\n"
-                    "SELECT (COUNT(?f) AS ?n) WHERE { ?f a ?kind }\n")
+    good.write_text(
+        "# question: How many filters?\n"
+        "# param: kind iri = https://w3id.org/kgfilters#Filter  the class\n"
+        "SELECT (COUNT(?f) AS ?n) WHERE { ?f a ?kind }\n"
+    )
     q = get_query(str(good))
     assert q.name == "count" and q.params[0].type == "iri"
     assert run_query(graphs[0], q).rows == ((10,),) == run_query(graphs[1], q).rows
@@ -192,8 +250,10 @@ def test_query_files_and_errors(tmp_path, graphs) -> None:
 
 def test_formats(graphs) -> None:
     res = run_query(graphs[0], get_query("never-tagged"))
-    assert json.loads(format_result(res, "json")) == [{"layer": "conv1", "filter": 1},
-                                                      {"layer": "conv2", "filter": 2}]
+    assert json.loads(format_result(res, "json")) == [
+        {"layer": "conv1", "filter": 1},
+        {"layer": "conv2", "filter": 2},
+    ]
     assert format_result(res, "csv") == "layer,filter\nconv1,1\nconv2,2"
     table = format_result(res, "table").splitlines()
     assert table[0].split() == ["layer", "filter"] and table[-1] == "(2 rows)"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from kgfilters.queries.stage import demo_stage
 from rdflib import Graph
 from sem_helpers import BASE, FM, fm_tagset, make_run, tags_graph
 
 from kgfilters.cli import main
-from kgfilters.queries.stage import demo_stage
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 
@@ -33,7 +33,9 @@ def test_link_then_coarsen(tmp_path: Path, capsys, wn) -> None:
     assert stage["linked"] == 10 and stage["sources"] == "wordnet"
     code, out, _ = cli(capsys, "coarsen", "--run", run)
     assert code == 0
-    assert "conv1:0     footwear.n.02 (3/3); shoe.n.01 (2/3)    [Sandal, Sneaker, Ankle boot]" in out
+    assert (
+        "conv1:0     footwear.n.02 (3/3); shoe.n.01 (2/3)    [Sandal, Sneaker, Ankle boot]" in out
+    )
     assert "clothing.n.01 (5/5); garment.n.01 (4/5)" in out
     assert "conformance: 6/7 multi-tag filters" in out and "85.7%" in out
     coarse = json.loads((run / "coarse.json").read_text())
@@ -50,7 +52,10 @@ def test_link_with_mapping_and_bad_inputs(tmp_path: Path, capsys, wn) -> None:
     assert code == 0 and "bag.n.04 (mapping)" in out
     for argv, msg in [
         (("link", "--run", tmp_path / "nothing"), "no run here yet"),
-        (("link", "--run", run, "--mapping", tmp_path / "none.csv"), "--mapping .*none.csv: no such file"),
+        (
+            ("link", "--run", run, "--mapping", tmp_path / "none.csv"),
+            "--mapping .*none.csv: no such file",
+        ),
         (("link", "--run", run, "--conceptnet", "--conceptnet-url", "ftp://x"), "ftp://x"),
         (("link", "--run", run, "--conceptnet-dump", tmp_path / "no.csv.gz"), "no ConceptNet dump"),
         (("coarsen", "--run", run), "no tags yet"),
@@ -76,15 +81,31 @@ def test_query_command(tmp_path: Path, capsys) -> None:
         g.add(t)
     ttl = tmp_path / "graph.ttl"
     g.serialize(ttl, format="turtle")
-    code, out, _ = cli(capsys, "query", "filters-tagged-with", "--graph", ttl, "--param", "label=Sandal",
-                       "--format", "csv")
-    assert code == 0 and out.splitlines() == ["layer,filter,score,rank", "conv1,0,0.5,1", "conv1,4,0.54,1",
-                                              "conv1,5,0.55,2", "conv2,1,0.51,1"]
+    code, out, _ = cli(
+        capsys,
+        "query",
+        "filters-tagged-with",
+        "--graph",
+        ttl,
+        "--param",
+        "label=Sandal",
+        "--format",
+        "csv",
+    )
+    assert code == 0 and out.splitlines() == [
+        "layer,filter,score,rank",
+        "conv1,0,0.5,1",
+        "conv1,4,0.54,1",
+        "conv1,5,0.55,2",
+        "conv2,1,0.51,1",
+    ]
     code, out, _ = cli(capsys, "query", "never-tagged", "--graph", ttl, "--format", "json")
     assert json.loads(out) == [{"layer": "conv1", "filter": 1}, {"layer": "conv2", "filter": 2}]
     rq = tmp_path / "mine.rq"
-    rq.write_text("# question: How many tags?\nPREFIX kgf: <https://w3id.org/kgfilters#>\n"
-                  "SELECT (COUNT(?t) AS ?n) WHERE { ?t a kgf:Tag }\n")
+    rq.write_text(
+        "# question: How many tags?\nPREFIX kgf: <https://w3id.org/kgfilters#>\n"
+        "SELECT (COUNT(?t) AS ?n) WHERE { ?t a kgf:Tag }\n"
+    )
     code, out, _ = cli(capsys, "query", rq, "--graph", ttl)
     assert code == 0 and out.split()[2] == str(len(fm_tagset().tags))
     code, out, _ = cli(capsys, "query")
@@ -93,7 +114,10 @@ def test_query_command(tmp_path: Path, capsys) -> None:
     bad.write_text("this is not turtle {")
     for argv, msg in [
         (("query", "filters-tagged-with", "--graph", ttl), "label (string) is required"),
-        (("query", "filters-tagged-with", "--graph", ttl, "--param", "label"), "expected NAME=VALUE"),
+        (
+            ("query", "filters-tagged-with", "--graph", ttl, "--param", "label"),
+            "expected NAME=VALUE",
+        ),
         (("query", "nope", "--graph", ttl), "not in the catalog"),
         (("query", "never-tagged", "--graph", tmp_path / "none.ttl"), "no such file"),
         (("query", "never-tagged", "--graph", bad), "not readable as turtle"),

@@ -7,13 +7,6 @@ import math
 
 import networkx as nx
 import pytest
-from rdflib import RDF, SKOS, Literal, URIRef
-from sem_helpers import BASE, FM, dataset, fm_tagset, tags_graph, to_store
-
-from kgfilters.errors import ConfigError
-
-pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
-from kgfilters.filtag import Tag, TagSet
 from kgfilters.queries._vocab import KGF, filter_iri
 from kgfilters.queries.catalog import get_query, run_query
 from kgfilters.queries.coarsen import (
@@ -25,6 +18,13 @@ from kgfilters.queries.coarsen import (
 )
 from kgfilters.queries.linking import Concept, ConceptLinks, Link
 from kgfilters.queries.rdf import coarsening_triples, concept_triples
+from rdflib import RDF, SKOS, Literal, URIRef
+from sem_helpers import BASE, FM, dataset, fm_tagset, tags_graph, to_store
+
+from kgfilters.errors import ConfigError
+from kgfilters.filtag import Tag, TagSet
+
+pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 
 
 def names(wn, concepts) -> dict[str, int]:
@@ -46,7 +46,10 @@ def test_footwear_and_garment(wn, result) -> None:
     # Sandal, Sneaker, Ankle boot -> footwear (all 3); Sandal + Sneaker -> shoe
     assert names(wn, by_filter(result, "conv1", 0).concepts) == {"footwear.n.02": 3, "shoe.n.01": 2}
     # T-shirt/top, Pullover, Dress, Coat, Shirt -> clothing (5) and garment (4, not Dress)
-    assert names(wn, by_filter(result, "conv1", 2).concepts) == {"clothing.n.01": 5, "garment.n.01": 4}
+    assert names(wn, by_filter(result, "conv1", 2).concepts) == {
+        "clothing.n.01": 5,
+        "garment.n.01": 4,
+    }
     assert by_filter(result, "conv1", 2).concepts[0].classes == (0, 2, 3, 4, 6)
 
 
@@ -79,8 +82,10 @@ def test_conformance_and_clusters(wn, result) -> None:
     cl = clusters(result)
     shoe = next(k for k in cl if k.endswith("04199027-n"))  # shoe.n.01
     assert set(cl[shoe]) == {("conv1", 0), ("conv1", 5), ("conv2", 1)}
-    empty = coarsen_tags(TagSet("k-best", 1.0, FM, {"c": 2}, (Tag("c", 0, 5, "Sandal", .5, 1, "k-best", 1.0),)),
-                         result_links(wn))
+    empty = coarsen_tags(
+        TagSet("k-best", 1.0, FM, {"c": 2}, (Tag("c", 0, 5, "Sandal", 0.5, 1, "k-best", 1.0),)),
+        result_links(wn),
+    )
     assert empty.multi_tag == 0 and math.isnan(empty.conformance)
 
 
@@ -92,11 +97,21 @@ def result_links(wn):
 
 def test_hand_made_dag_and_cycles() -> None:
     # a -> x -> top, b -> x, c -> y -> top ; cycle p <-> q above c
-    links = ConceptLinks(("A", "B", "C"), (Link(0, "A", "a", "t", "a"), Link(1, "B", "b", "t", "b"),
-                                           Link(2, "C", "c", "t", "c")),
-                         tuple(Concept(n, n, n, "t") for n in "abcxytpq"),
-                         (("a", "x"), ("b", "x"), ("x", "t"), ("c", "y"), ("y", "t"), ("c", "p"),
-                          ("p", "q"), ("q", "p")))
+    links = ConceptLinks(
+        ("A", "B", "C"),
+        (Link(0, "A", "a", "t", "a"), Link(1, "B", "b", "t", "b"), Link(2, "C", "c", "t", "c")),
+        tuple(Concept(n, n, n, "t") for n in "abcxytpq"),
+        (
+            ("a", "x"),
+            ("b", "x"),
+            ("x", "t"),
+            ("c", "y"),
+            ("y", "t"),
+            ("c", "p"),
+            ("p", "q"),
+            ("q", "p"),
+        ),
+    )
     g = concept_graph(links)
     assert isinstance(g, nx.DiGraph) and g.has_edge("a", "x")
     from kgfilters.queries.coarsen import _up_sets
@@ -104,7 +119,10 @@ def test_hand_made_dag_and_cycles() -> None:
     up = _up_sets(g, links)
     assert up[2] == frozenset("cytpq")
     got = coarse_concepts((0, 1, 2), up, g, share=0.5, stop=frozenset())
-    assert [(c.concept, c.support, c.classes) for c in got] == [("t", 3, (0, 1, 2)), ("x", 2, (0, 1))]
+    assert [(c.concept, c.support, c.classes) for c in got] == [
+        ("t", 3, (0, 1, 2)),
+        ("x", 2, (0, 1)),
+    ]
     assert coarse_concepts((0, 1, 2), up, g, share=0.5, stop=frozenset({"t"}))[0].concept == "x"
     assert coarse_concepts((2,), up, g) == ()
 
@@ -129,7 +147,9 @@ def test_triples(result, fm_links) -> None:
     assert (f0, KGF.hasCoarseConcept, node) in tt and (node, RDF.type, KGF.CoarseConcept) in tt
     support = [t[2] for t in tt if t[0] == node and t[1] == KGF.support]
     assert [int(s) for s in support] == [3]
-    assert len([t for t in tt if t[1] == KGF.coarseConcept]) == sum(len(f.concepts) for f in result.filters)
+    assert len([t for t in tt if t[1] == KGF.coarseConcept]) == sum(
+        len(f.concepts) for f in result.filters
+    )
     assert concept_triples(fm_links, BASE) == ct  # deterministic
 
 
@@ -157,13 +177,21 @@ def test_networkx_and_sparql_agree_on_random_dags() -> None:
     rng = random.Random(7)
     for trial in range(4):
         nodes = [f"http://ex.org/c{i}" for i in range(25)]
-        edges = {(nodes[i], nodes[j]) for i in range(1, 25) for j in rng.sample(range(i), min(i, 2))}
+        edges = {
+            (nodes[i], nodes[j]) for i in range(1, 25) for j in rng.sample(range(i), min(i, 2))
+        }
         classes = tuple(f"k{i}" for i in range(8))
-        links = ConceptLinks(classes, tuple(Link(i, c, rng.choice(nodes[10:]), "t", c)
-                                            for i, c in enumerate(classes)),
-                             tuple(Concept(n, n, n, "t") for n in nodes), tuple(sorted(edges)))
-        tags = tuple(Tag("L", f, c, classes[c], .5, 1, "k-best", 1.0)
-                     for f in range(12) for c in rng.sample(range(8), rng.randint(1, 5)))
+        links = ConceptLinks(
+            classes,
+            tuple(Link(i, c, rng.choice(nodes[10:]), "t", c) for i, c in enumerate(classes)),
+            tuple(Concept(n, n, n, "t") for n in nodes),
+            tuple(sorted(edges)),
+        )
+        tags = tuple(
+            Tag("L", f, c, classes[c], 0.5, 1, "k-best", 1.0)
+            for f in range(12)
+            for c in rng.sample(range(8), rng.randint(1, 5))
+        )
         ts = TagSet("k-best", 1.0, classes, {"L": 12}, tags)
         stop = frozenset({nodes[0]})
         res = coarsen_tags(ts, links, share=0.4, stop=stop)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import typing
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,10 +14,16 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from kgfilters.queries.conceptnet import (
+    ConceptNetClient,
+    ConceptNetError,
+    concept_path,
+    node_pos,
+    strip_sense,
+)
+from kgfilters.queries.linking import SKOS_CLOSE_MATCH, link_conceptnet
 
 from kgfilters.errors import ConfigError
-from kgfilters.queries.conceptnet import ConceptNetClient, ConceptNetError, concept_path, node_pos, strip_sense
-from kgfilters.queries.linking import SKOS_CLOSE_MATCH, link_conceptnet
 
 CONTEXT = ["http://api.conceptnet.io/ld/conceptnet5.7/context.ld.json"]
 ISA = {  # start term -> [(end node, weight)]
@@ -32,33 +39,50 @@ USEDFOR = {"sandal": [("/c/en/walk/v", 1.2)]}
 
 def node(path: str) -> dict:
     parts = path.split("/")
-    n = {"@id": path, "@type": "Node", "label": parts[3].replace("_", " "), "language": "en",
-         "term": "/".join(parts[:4])}
+    n = {
+        "@id": path,
+        "@type": "Node",
+        "label": parts[3].replace("_", " "),
+        "language": "en",
+        "term": "/".join(parts[:4]),
+    }
     if len(parts) > 4:
         n["sense_label"] = parts[4]
     return n
 
 
 def edge(rel: str, start: str, end: str, weight: float) -> dict:
-    return {"@id": f"/a/[/r/{rel}/,{start}/,{end}/]", "@type": "Edge", "dataset": "/d/conceptnet/4/en",
-            "license": "cc:by/4.0", "rel": {"@id": f"/r/{rel}", "@type": "Relation", "label": rel},
-            "start": node(start), "end": node(end), "sources": [], "surfaceText": None,
-            "weight": weight}
+    return {
+        "@id": f"/a/[/r/{rel}/,{start}/,{end}/]",
+        "@type": "Edge",
+        "dataset": "/d/conceptnet/4/en",
+        "license": "cc:by/4.0",
+        "rel": {"@id": f"/r/{rel}", "@type": "Relation", "label": rel},
+        "start": node(start),
+        "end": node(end),
+        "sources": [],
+        "surfaceText": None,
+        "weight": weight,
+    }
 
 
 def page(path: str, query: dict, edges: list[dict]) -> dict:
     offset, limit = int(query.get("offset", 0)), int(query.get("limit", 20))
-    chunk = edges[offset:offset + limit]
+    chunk = edges[offset : offset + limit]
     here = {k: v for k, v in query.items()}
-    view = {"@id": f"{path}?{urlencode(here)}", "@type": "PartialCollectionView",
-            "firstPage": f"{path}?{urlencode({**here, 'offset': 0})}", "paginatedProperty": "edges"}
+    view = {
+        "@id": f"{path}?{urlencode(here)}",
+        "@type": "PartialCollectionView",
+        "firstPage": f"{path}?{urlencode({**here, 'offset': 0})}",
+        "paginatedProperty": "edges",
+    }
     if offset + limit < len(edges):
         view["nextPage"] = f"{path}?{urlencode({**here, 'offset': offset + limit, 'limit': limit})}"
     return {"@context": CONTEXT, "@id": path, "edges": chunk, "view": view}
 
 
 class Handler(BaseHTTPRequestHandler):
-    hits: Counter = Counter()
+    hits: typing.ClassVar[Counter] = Counter()
     sleep_s = 1.0
 
     def log_message(self, *args: object) -> None:  # keep the test output quiet
@@ -74,15 +98,19 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
-        key = url.path + ("?" + q.get("start", "") + q.get("rel", "") if url.path == "/query" else "")
+        key = url.path + (
+            "?" + q.get("start", "") + q.get("rel", "") if url.path == "/query" else ""
+        )
         Handler.hits[key] += 1
         if url.path == "/c/en/flaky" or q.get("start") == "/c/en/flaky":
             if Handler.hits[key] == 1:
                 return self.send(429, '{"error": "slow down"}', {"Retry-After": "1"})
-            return self.send(200, json.dumps(page(url.path, q, [edge("IsA", "/c/en/flaky", "/c/en/thing", 1.0)])))
+            return self.send(
+                200, json.dumps(page(url.path, q, [edge("IsA", "/c/en/flaky", "/c/en/thing", 1.0)]))
+            )
         if url.path == "/c/en/broken" or q.get("start") == "/c/en/broken":
             return self.send(500, "internal error")
         if url.path == "/c/en/slow" or q.get("start") == "/c/en/slow":
@@ -92,8 +120,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, '{"edges": [')
         if url.path == "/query":
             term = q["start"].split("/")[3]
-            table = {"/r/IsA": ISA, "/r/PartOf": PARTOF, "/r/UsedFor": USEDFOR}.get(q.get("rel", ""), {})
-            edges = [edge(q["rel"][3:], f"/c/en/{term}/n", end, w) for end, w in table.get(term, [])]
+            table = {"/r/IsA": ISA, "/r/PartOf": PARTOF, "/r/UsedFor": USEDFOR}.get(
+                q.get("rel", ""), {}
+            )
+            edges = [
+                edge(q["rel"][3:], f"/c/en/{term}/n", end, w) for end, w in table.get(term, [])
+            ]
             return self.send(200, json.dumps(page("/query", q, edges)))
         if url.path.startswith("/c/en/"):
             term = url.path.split("/")[3]
@@ -127,7 +159,10 @@ def client(url: str, cache: Path, **kw) -> ConceptNetClient:
 
 def test_node_paths() -> None:
     assert concept_path("ankle_boot") == "/c/en/ankle_boot"
-    assert strip_sense("/c/en/boot/n/wn/artifact") == "/c/en/boot" and strip_sense("/c/en/boot") == "/c/en/boot"
+    assert (
+        strip_sense("/c/en/boot/n/wn/artifact") == "/c/en/boot"
+        and strip_sense("/c/en/boot") == "/c/en/boot"
+    )
     assert node_pos("/c/en/walk/v") == "v" and node_pos("/c/en/walk") is None
     with pytest.raises(ConfigError, match="ankle boot"):
         concept_path("ankle boot")
@@ -138,8 +173,10 @@ def test_paging_follows_next_page(server, tmp_path: Path) -> None:
     with client(url, tmp_path, page_size=1) as c:
         edges = c.edges("/c/en/sandal", "IsA")
         assert [(e.rel, e.start, e.end, e.weight) for e in edges] == [
-            ("IsA", "/c/en/sandal/n", "/c/en/shoe/n", 2.0), ("IsA", "/c/en/sandal/n", "/c/en/footwear/n", 1.5),
-            ("IsA", "/c/en/sandal/n", "/c/en/summer_thing", 0.5)]
+            ("IsA", "/c/en/sandal/n", "/c/en/shoe/n", 2.0),
+            ("IsA", "/c/en/sandal/n", "/c/en/footwear/n", 1.5),
+            ("IsA", "/c/en/sandal/n", "/c/en/summer_thing", 0.5),
+        ]
         assert c.network_requests == 3  # three pages
         assert len(c.node_edges("/c/en/sandal")) == 3
     with client(url, tmp_path, page_size=1, max_pages=2) as c:
@@ -159,8 +196,12 @@ def test_429_then_success_with_retry_after(server, tmp_path: Path) -> None:
 def test_500_is_retried_then_a_clear_error(server, tmp_path: Path) -> None:
     url, _ = server
     sleeps = Sleeps()
-    with client(url, tmp_path, sleep=sleeps, retries=2, backoff=0.5) as c, \
-            pytest.raises(ConceptNetError, match=r"unreachable \(HTTP 500, 3 tries\).*--offline.*dump.*WordNet"):
+    with (
+        client(url, tmp_path, sleep=sleeps, retries=2, backoff=0.5) as c,
+        pytest.raises(
+            ConceptNetError, match=r"unreachable \(HTTP 500, 3 tries\).*--offline.*dump.*WordNet"
+        ),
+    ):
         c.edges("/c/en/broken", "IsA")
     assert Handler.hits["/query?/c/en/broken/r/IsA"] == 3
     assert [s for s in sleeps if s >= 0.5] == [0.5, 1.0]  # exponential backoff
@@ -169,7 +210,10 @@ def test_500_is_retried_then_a_clear_error(server, tmp_path: Path) -> None:
 def test_timeout(server, tmp_path: Path) -> None:
     url, _ = server
     Handler.sleep_s = 1.0
-    with client(url, tmp_path, timeout=0.2, retries=1) as c, pytest.raises(ConceptNetError, match="timed out"):
+    with (
+        client(url, tmp_path, timeout=0.2, retries=1) as c,
+        pytest.raises(ConceptNetError, match="timed out"),
+    ):
         c.edges("/c/en/slow", "IsA")
 
 
@@ -212,21 +256,31 @@ def test_second_run_from_cache_with_server_stopped(server, tmp_path: Path, wn) -
     assert again == first
     with client(url, tmp_path, offline=True) as c:
         assert link_conceptnet(names, c, wn=wn) == first
-        with pytest.raises(ConceptNetError, match="not in the ConceptNet cache.*offline"):
+        with pytest.raises(ConceptNetError, match=r"not in the ConceptNet cache.*offline"):
             c.edges("/c/en/hat", "IsA")
-    with client(url, tmp_path, retries=1) as c, pytest.raises(ConceptNetError, match="unreachable.*connection"):
+    with (
+        client(url, tmp_path, retries=1) as c,
+        pytest.raises(ConceptNetError, match=r"unreachable.*connection"),
+    ):
         c.edges("/c/en/hat", "IsA")
 
 
 def test_link_conceptnet_edges(server, tmp_path: Path, wn) -> None:
     url, _ = server
     with client(url, tmp_path) as c:
-        links = link_conceptnet(("Sandal", "Sneaker", "Ankle boot", "Hat"), c, wn=wn, min_weight=1.0)
+        links = link_conceptnet(
+            ("Sandal", "Sneaker", "Ankle boot", "Hat"), c, wn=wn, min_weight=1.0
+        )
     cn = "http://conceptnet.io/c/en/"
     assert [(lk.label, lk.concept, lk.term) for lk in links.links] == [
-        ("Sandal", cn + "sandal", "sandal"), ("Sneaker", cn + "sneaker", "sneaker"),
-        ("Ankle boot", cn + "boot", "boot")]  # Hat: no edges, unlinked; ankle_boot: none, head noun
-    assert (cn + "sandal", cn + "shoe") in links.broader and (cn + "shoe", cn + "footwear") in links.broader
+        ("Sandal", cn + "sandal", "sandal"),
+        ("Sneaker", cn + "sneaker", "sneaker"),
+        ("Ankle boot", cn + "boot", "boot"),
+    ]  # Hat: no edges, unlinked; ankle_boot: none, head noun
+    assert (cn + "sandal", cn + "shoe") in links.broader and (
+        cn + "shoe",
+        cn + "footwear",
+    ) in links.broader
     assert (cn + "sandal", cn + "summer_thing") not in links.broader  # below min_weight
     assert (cn + "footwear", cn + "clothing") in links.broader  # sandal -> footwear -> clothing
     with client(url, tmp_path, offline=True) as c:

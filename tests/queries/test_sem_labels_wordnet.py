@@ -6,9 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from sem_helpers import FM
-
-from kgfilters.errors import ConfigError, DataError
 from kgfilters.queries.labels import normalise_labels, split_synonyms
 from kgfilters.queries.linking import imagenet_wnids, link_wordnet, load_mapping
 from kgfilters.queries.wordnet import (
@@ -19,6 +16,9 @@ from kgfilters.queries.wordnet import (
     synset_from_wnid,
     synset_iri,
 )
+from sem_helpers import FM
+
+from kgfilters.errors import ConfigError, DataError
 
 
 def keys(label: str) -> list[tuple[str, str, str]]:
@@ -28,15 +28,24 @@ def keys(label: str) -> list[tuple[str, str, str]]:
 def test_synonyms_split_on_slash_and_comma() -> None:
     assert split_synonyms("T-shirt/top") == ("T-shirt", "top")
     assert split_synonyms("academic gown, academic robe, judge's robe") == (
-        "academic gown", "academic robe", "judge's robe")
+        "academic gown",
+        "academic robe",
+        "judge's robe",
+    )
     assert split_synonyms("Bag, bag") == ("Bag",)
 
 
 def test_candidates_known_answers() -> None:
     assert keys("T-shirt/top")[:2] == [("t_shirt", "t-shirt", "synonym"), ("top", "top", "synonym")]
-    assert keys("Ankle boots") == [("ankle_boots", "ankle_boots", "synonym"),
-                                   ("ankle_boot", "ankle_boot", "lemma"), ("boot", "boot", "head")]
-    assert keys("The Sneakers") == [("sneakers", "sneakers", "synonym"), ("sneaker", "sneaker", "lemma")]
+    assert keys("Ankle boots") == [
+        ("ankle_boots", "ankle_boots", "synonym"),
+        ("ankle_boot", "ankle_boot", "lemma"),
+        ("boot", "boot", "head"),
+    ]
+    assert keys("The Sneakers") == [
+        ("sneakers", "sneakers", "synonym"),
+        ("sneaker", "sneaker", "lemma"),
+    ]
     assert keys("jack-o'-lantern")[0] == ("jack_o_lantern", "jack-o'-lantern", "synonym")
     assert keys("academic gown, academic robe, judge's robe")[0][0] == "academic_gown"
 
@@ -59,7 +68,7 @@ def test_corpus_dir_is_built_once_with_lexnames(tmp_path: Path) -> None:
 
 
 def test_corpus_dir_missing_source(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="missing .*data.noun.*wordnet-base"):
+    with pytest.raises(DataError, match=r"missing .*data.noun.*wordnet-base"):
         corpus_dir(tmp_path / "nowhere", cache=tmp_path / "c")
     assert not (tmp_path / "c" / "nltk_data" / "corpora" / "wordnet").exists()
 
@@ -72,13 +81,26 @@ def _ancestors(wn, iri: str) -> set[str]:
 
 def test_fashion_mnist_links(wn, fm_links) -> None:
     name = {lk.label: parse_synset_ref(wn, lk.concept).name() for lk in fm_links.links}
-    assert name == {"T-shirt/top": "jersey.n.03", "Trouser": "trouser.n.01",
-                    "Pullover": "pullover.n.01", "Dress": "dress.n.01", "Coat": "coat.n.01",
-                    "Sandal": "sandal.n.01", "Shirt": "shirt.n.01", "Sneaker": "gym_shoe.n.01",
-                    "Bag": "bag.n.01", "Ankle boot": "boot.n.01"}
-    footwear = [lk.concept for lk in fm_links.links if lk.label in ("Sandal", "Sneaker", "Ankle boot")]
-    garments = [lk.concept for lk in fm_links.links
-                if lk.label in ("T-shirt/top", "Pullover", "Coat", "Shirt", "Dress")]
+    assert name == {
+        "T-shirt/top": "jersey.n.03",
+        "Trouser": "trouser.n.01",
+        "Pullover": "pullover.n.01",
+        "Dress": "dress.n.01",
+        "Coat": "coat.n.01",
+        "Sandal": "sandal.n.01",
+        "Shirt": "shirt.n.01",
+        "Sneaker": "gym_shoe.n.01",
+        "Bag": "bag.n.01",
+        "Ankle boot": "boot.n.01",
+    }
+    footwear = [
+        lk.concept for lk in fm_links.links if lk.label in ("Sandal", "Sneaker", "Ankle boot")
+    ]
+    garments = [
+        lk.concept
+        for lk in fm_links.links
+        if lk.label in ("T-shirt/top", "Pullover", "Coat", "Shirt", "Dress")
+    ]
     assert all("footwear.n.02" in _ancestors(wn, c) for c in footwear)
     assert all("clothing.n.01" in _ancestors(wn, c) for c in garments)
     assert not any("footwear.n.02" in _ancestors(wn, c) for c in garments)
@@ -88,13 +110,16 @@ def test_fashion_mnist_links(wn, fm_links) -> None:
     assert (synset_iri(wn.synset("boot.n.01")), fw) in fm_links.broader
 
 
-@pytest.mark.parametrize(("wnid", "name", "ancestor"), [
-    ("n02510455", "giant_panda.n.01", "mammal.n.01"),
-    ("n01440764", "tench.n.01", "fish.n.01"),
-    ("n02012849", "crane.n.05", "bird.n.01"),
-    ("n03126707", "crane.n.04", "device.n.01"),
-    ("n03617480", "kimono.n.01", "garment.n.01"),
-])
+@pytest.mark.parametrize(
+    ("wnid", "name", "ancestor"),
+    [
+        ("n02510455", "giant_panda.n.01", "mammal.n.01"),
+        ("n01440764", "tench.n.01", "fish.n.01"),
+        ("n02012849", "crane.n.05", "bird.n.01"),
+        ("n03126707", "crane.n.04", "device.n.01"),
+        ("n03617480", "kimono.n.01", "garment.n.01"),
+    ],
+)
 def test_imagenet_wnids_resolve(wn, wnid: str, name: str, ancestor: str) -> None:
     s = synset_from_wnid(wn, wnid)
     assert s.name() == name
@@ -138,10 +163,14 @@ def test_mapping_overrides(tmp_path: Path, wn) -> None:
     assert link_wordnet(FM, mapping=load_mapping(js), wn=wn).links[8].concept.endswith("02774152-n")
 
 
-@pytest.mark.parametrize(("content", "suffix", "match"), [
-    ("{not json", ".json", "not valid JSON"), ("[1, 2]", ".json", "JSON object"),
-    ("Bag\n", ".csv", "two columns"),
-])
+@pytest.mark.parametrize(
+    ("content", "suffix", "match"),
+    [
+        ("{not json", ".json", "not valid JSON"),
+        ("[1, 2]", ".json", "JSON object"),
+        ("Bag\n", ".csv", "two columns"),
+    ],
+)
 def test_bad_mapping(tmp_path: Path, content: str, suffix: str, match: str) -> None:
     p = tmp_path / f"m{suffix}"
     p.write_text(content)
@@ -152,5 +181,5 @@ def test_bad_mapping(tmp_path: Path, content: str, suffix: str, match: str) -> N
 def test_mapping_unknown_label_or_synset(wn) -> None:
     with pytest.raises(ConfigError, match="'Hat'"):
         link_wordnet(FM, mapping={"Hat": "hat.n.01"}, wn=wn)
-    with pytest.raises(DataError, match="nosuch.n.01"):
+    with pytest.raises(DataError, match=r"nosuch.n.01"):
         link_wordnet(FM, mapping={"Bag": "nosuch.n.01"}, wn=wn)
