@@ -23,7 +23,12 @@ from kgfilters.queries.coarsen import (
     coarsen_tags,
     save_coarsening,
 )
-from kgfilters.queries.conceptnet import DEFAULT_BASE_URL, DEFAULT_RELATIONS, ConceptNetClient
+from kgfilters.queries.conceptnet import (
+    DEFAULT_BASE_URL,
+    DEFAULT_RELATIONS,
+    ConceptNetClient,
+    ConceptNetError,
+)
 from kgfilters.queries.linking import (
     ConceptLinks,
     link_conceptnet,
@@ -175,11 +180,7 @@ def demo_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]
     lines: list[str] = []
     try:
         links = link_run(root, conceptnet=_cached_conceptnet(), offline=True)
-    except ConfigError:
-        raise
-    except Exception as exc:  # a cache that lacks these labels: WordNet alone still works
-        if not _cached_conceptnet():
-            raise
+    except ConceptNetError as exc:  # a cache without these labels: WordNet alone still works
         log.warning("ConceptNet cache incomplete (%s); linking with WordNet only", exc)
         links = link_run(root)
     names = {c.iri: c.notation for c in links.concepts}
