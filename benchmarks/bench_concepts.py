@@ -20,14 +20,19 @@ import random
 import time
 
 
-def main() -> None:
-    from torchvision.models._meta import _IMAGENET_CATEGORIES
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cpus, Python {platform.python_version()}"
 
-    from kgfilters.filtag import Tag, TagSet
+
+def main() -> None:
     from kgfilters.queries.coarsen import coarsen_tags
     from kgfilters.queries.labels import load_nlp
     from kgfilters.queries.linking import imagenet_wnids, link_wordnet
     from kgfilters.queries.wordnet import corpus_dir, load_wordnet
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    from kgfilters.filtag import Tag, TagSet
 
     corpus_dir()
     t = time.perf_counter()
@@ -57,30 +62,34 @@ def main() -> None:
         for c in range(1000):
             for rank, f in enumerate(rng.sample(range(width), 5), 1):
                 tags.append(Tag(layer, f, c, names[c], 0.5, rank, "k-best", 5.0))
-    tagset = TagSet("k-best", 5.0, tuple(names), {f"features.{n}": w for n, w in enumerate(widths)},
-                    tuple(tags))
+    tagset = TagSet(
+        "k-best", 5.0, tuple(names), {f"features.{n}": w for n, w in enumerate(widths)}, tuple(tags)
+    )
     t = time.perf_counter()
     result = coarsen_tags(tagset, links)
     coarsen_s = time.perf_counter() - t
 
-    print(json.dumps({
-        "benchmark": "concepts",
-        "wordnet_load_s": round(wordnet_load_s, 3),
-        "link_imagenet_wnid_s": round(link_wnid_s, 3),
-        "imagenet_concepts": len(links.concepts),
-        "imagenet_broader_edges": len(links.broader),
-        "link_imagenet_names_s": round(link_names_s, 3),
-        "names_linked": len(by_name.links),
-        "names_agree_with_wnid": round(agree / 1000, 4),
-        "coarsen_vgg16_s": round(coarsen_s, 3),
-        "vgg16_filters": sum(widths),
-        "vgg16_tags": len(tags),
-        "vgg16_tagged_filters": len(result.filters),
-        "vgg16_coarse_concepts": sum(len(f.concepts) for f in result.filters),
-        "vgg16_synthetic_conformance": round(result.conformance, 4),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
-                   f"Python {platform.python_version()}".replace("  ", " "),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "concepts",
+                "wordnet_load_s": round(wordnet_load_s, 3),
+                "link_imagenet_wnid_s": round(link_wnid_s, 3),
+                "imagenet_concepts": len(links.concepts),
+                "imagenet_broader_edges": len(links.broader),
+                "link_imagenet_names_s": round(link_names_s, 3),
+                "names_linked": len(by_name.links),
+                "names_agree_with_wnid": round(agree / 1000, 4),
+                "coarsen_vgg16_s": round(coarsen_s, 3),
+                "vgg16_filters": sum(widths),
+                "vgg16_tags": len(tags),
+                "vgg16_tagged_filters": len(result.filters),
+                "vgg16_coarse_concepts": sum(len(f.concepts) for f in result.filters),
+                "vgg16_synthetic_conformance": round(result.conformance, 4),
+                "machine": machine(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

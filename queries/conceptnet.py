@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 import requests
 
@@ -42,6 +43,11 @@ _HOW = (
     "(--conceptnet-dump conceptnet-assertions-5.7.0.csv.gz), or link with WordNet only "
     "(leave out --conceptnet)"
 )
+
+
+def _shown(url: str, params: dict[str, Any] | None) -> str:
+    """The full request URL, readable (``/query?start=/c/en/bag&rel=/r/IsA``)."""
+    return unquote(requests.Request("GET", url, params=params).prepare().url or url)
 
 
 class ConceptNetError(DataError):
@@ -121,7 +127,7 @@ class ConceptNetClient:
         offline: bool = False,
         page_size: int = 1000,
         max_pages: int = 20,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         import requests_cache
 
@@ -135,7 +141,7 @@ class ConceptNetClient:
         self.base_url = base_url.rstrip("/")
         self.rate, self.retries, self.backoff, self.timeout = rate, retries, backoff, timeout
         self.offline, self.page_size, self.max_pages = offline, page_size, max_pages
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else time.sleep
         self._last = -float("inf")
         self._retry_after: str | None = None
         self.network_requests = 0
@@ -191,7 +197,8 @@ class ConceptNetClient:
                 )
             return resp
         raise ConceptNetError(
-            f"ConceptNet at {self.base_url} unreachable ({last}, {self.retries + 1} tries): {_HOW}"
+            f"ConceptNet at {self.base_url} unreachable ({last}, {self.retries + 1} tries, "
+            f"{_shown(url, params)}): {_HOW}"
         )
 
     def _delay(self, attempt: int, last: str) -> float:

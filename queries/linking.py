@@ -257,11 +257,13 @@ def link_conceptnet(
     relations: Sequence[str] = DEFAULT_RELATIONS,
     depth: int = 2,
     min_weight: float = 1.0,
+    skip: frozenset[str] = frozenset(),
     wn: Any | None = None,
     nlp: Any | None = None,
 ) -> ConceptLinks:
     """Link every class to a ConceptNet concept through ``source`` (API client or dump index),
-    follow IsA ``depth`` levels up, keep the other relations, and join concepts to WordNet."""
+    follow IsA ``depth`` levels up, keep the other relations, and join concepts to WordNet.
+    Classes named in ``skip`` (those of a user mapping) are left alone."""
     bad = [r for r in relations if r not in DEFAULT_RELATIONS]
     if bad or depth < 0:
         raise ConfigError(
@@ -296,6 +298,8 @@ def link_conceptnet(
                     related.add(Relation(_cn_iri(node), f"{CONCEPTNET_PREFIX}/r/{rel}", end))
 
     for i, norm in enumerate(normalise_labels(class_names, nlp=nlp)):
+        if norm.label in skip:
+            continue
         for cand in norm.candidates:
             node = concept_path(cand.key)
             if any(source.edges(node, rel) for rel in relations):

@@ -105,7 +105,11 @@ def link_run(
         links = merge_links(
             links,
             link_conceptnet(
-                names, DumpIndex(dump, relations=relations), relations=tuple(relations), depth=depth
+                names,
+                DumpIndex(dump, relations=relations),
+                relations=tuple(relations),
+                depth=depth,
+                skip=frozenset(user),
             ),
         )
         source += "+conceptnet-dump"
@@ -115,7 +119,10 @@ def link_run(
             base_url=base_url, cache_dir=cache, offline=offline, rate=rate
         ) as client:
             links = merge_links(
-                links, link_conceptnet(names, client, relations=tuple(relations), depth=depth)
+                links,
+                link_conceptnet(
+                    names, client, relations=tuple(relations), depth=depth, skip=frozenset(user)
+                ),
             )
         source += "+conceptnet"
     save_concepts(links, concepts_path(root))

@@ -199,7 +199,8 @@ def test_500_is_retried_then_a_clear_error(server, tmp_path: Path) -> None:
     with (
         client(url, tmp_path, sleep=sleeps, retries=2, backoff=0.5) as c,
         pytest.raises(
-            ConceptNetError, match=r"unreachable \(HTTP 500, 3 tries\).*--offline.*dump.*WordNet"
+            ConceptNetError,
+            match=r"unreachable \(HTTP 500, 3 tries, .*start=/c/en/broken.*\).*--offline.*WordNet",
         ),
     ):
         c.edges("/c/en/broken", "IsA")
@@ -301,3 +302,31 @@ def test_bad_client_settings(tmp_path: Path) -> None:
         ConceptNetClient(base_url="ftp://x", cache_dir=tmp_path)
     with pytest.raises(ConfigError, match="rate=0"):
         ConceptNetClient(cache_dir=tmp_path, rate=0)
+
+
+def test_cli_link_conceptnet_then_offline(server, tmp_path: Path, capsys, monkeypatch, wn) -> None:
+    from sem_helpers import make_run
+
+    from kgfilters.cli import main
+
+    monkeypatch.setenv("KGFILTERS_CACHE", str(tmp_path / "cache"))
+    url, httpd = server
+    run = make_run(tmp_path / "run", names=("Sandal", "Sneaker", "Bag"))
+    m = tmp_path / "m.csv"
+    m.write_text("Bag,bag.n.04\n")
+    argv = ["link", "--run", str(run), "--conceptnet", "--conceptnet-url", url, "--rate", "1000"]
+    assert main([*argv, "--mapping", str(m)]) == 0
+    out = capsys.readouterr().out
+    assert "Sandal" in out and "/c/en/sandal (conceptnet)" in out and "sandal.n.01 (wordnet)" in out
+    assert "bag.n.04 (mapping)" in out and "/c/en/bag" not in out
+    data = json.loads((run / "concepts.json").read_text())
+    assert ["http://conceptnet.io/c/en/sandal", "http://conceptnet.io/c/en/shoe"] in data["broader"]
+    stage = json.loads((run / "run.json").read_text())["stages"]["concepts"]
+    assert stage["sources"] == "wordnet+conceptnet"
+    httpd.shutdown()
+    httpd.server_close()
+    assert main([*argv, "--offline", "--mapping", str(m)]) == 0  # all from the cache
+    assert json.loads((run / "concepts.json").read_text()) == data
+    monkeypatch.setattr("time.sleep", lambda s: None)  # no real backoff in the test
+    assert main(["link", "--run", str(run), "--conceptnet", "--conceptnet-url", url]) == 2
+    assert "/c/en/bag" in capsys.readouterr().err  # not cached, server gone: one-line error
