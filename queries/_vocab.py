@@ -22,32 +22,17 @@ try:  # the knowledge-graph part's DefinedNamespace, once merged
 except ImportError:  # pragma: no cover - depends on which parts are installed
     KGF = Namespace(KGF_IRI)  # type: ignore[misc]
 
-#: Terms this part emits or queries; the ontology must declare each of them.
+#: Terms this part emits or queries; the ontology must declare each of them. The last line holds
+#: terms the vocabulary table does not list yet (sensitive areas and explanations, as queried by
+#: ``sensitive-areas.rq`` and ``explanation.rq``): proposed names.
 USED_TERMS = (
-    "Filter",
-    "Layer",
-    "ClassLabel",
-    "Tag",
-    "SensitiveArea",
-    "Explanation",
-    "CoarseConcept",
-    "inLayer",
-    "layerName",
-    "channelIndex",
-    "taggedWith",
-    "tagFilter",
-    "tagClass",
-    "score",
-    "rank",
-    "method",
-    "denotes",
-    "coarseConcept",
-    "hasCoarseConcept",
-    "concept",
-    "support",
-    "strategy",
-    "areaFraction",
-)
+    "Filter", "Layer", "ClassLabel", "Tag", "SensitiveArea", "Explanation", "CoarseConcept",
+    "Reservation", "Occlusion", "inLayer", "layerName", "channelIndex", "taggedWith", "tagFilter",
+    "tagClass", "score", "rank", "method", "denotes", "coarseConcept", "hasCoarseConcept",
+    "concept", "support", "strategy", "areaFraction",
+    "forFilter", "onImage", "maskFile", "predictedClass", "trueClass", "confidence",
+    "activatedFilter",
+)  # fmt: skip
 
 
 def default_base(run_name: str) -> str:
