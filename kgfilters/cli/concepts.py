@@ -72,10 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument(
         "--stop",
-        default=None,
-        metavar="IRIS",
-        help="comma-separated concept IRIs to skip (default: entity ... artifact)",
+        default="",
+        metavar="CONCEPTS",
+        help="comma-separated concepts to skip besides the default roots (entity, physical "
+        "entity, object, whole, artifact): IRIs, synset names (covering.n.02) or wnids",
     )
+    c.add_argument("--no-default-stop", action="store_true", help="do not skip the default roots")
     c.add_argument("--all", action="store_true", help="also print filters without a coarse concept")
     c.set_defaults(func=run_coarsen)
 
@@ -112,15 +114,19 @@ def run_link(args: argparse.Namespace) -> int:
 
 
 def run_coarsen(args: argparse.Namespace) -> int:
+    from kgfilters.errors import ConfigError
     from kgfilters.queries.coarsen import DEFAULT_STOP
     from kgfilters.queries.linking import load_concepts
     from kgfilters.queries.stage import coarse_path, coarsen_run, concepts_path
+    from kgfilters.queries.wordnet import load_wordnet, parse_synset_ref, synset_iri
 
-    stop = (
-        DEFAULT_STOP
-        if args.stop is None
-        else [s.strip() for s in args.stop.split(",") if s.strip()]
-    )
+    stop = set() if args.no_default_stop else set(DEFAULT_STOP)
+    for item in (s.strip() for s in args.stop.split(",")):
+        if item:
+            synset = None if "://" in item else parse_synset_ref(load_wordnet(), item)
+            if synset is None and "://" not in item:
+                raise ConfigError(f"--stop {item!r}: expected an IRI, a synset name or a wnid")
+            stop.add(synset_iri(synset) if synset is not None else item)
     result = coarsen_run(args.run, share=args.share, stop=stop)
     links = load_concepts(concepts_path(args.run))
     notation = {c.iri: c.notation for c in links.concepts}
