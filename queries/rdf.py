@@ -4,13 +4,13 @@ Stage ``concepts``: ``<class> kgf:denotes <concept>``; each concept ``a skos:Con
 ``skos:prefLabel`` (``@en``) and ``skos:notation``; ``skos:broader`` edges; other ConceptNet
 relations with ConceptNet's relation IRIs; ``skos:closeMatch`` from ConceptNet to WordNet.
 Stage ``coarsening``: ``<filter> kgf:coarseConcept <concept>`` and a reified node
-``<filter>/coarse/<n> a kgf:CoarseConcept; kgf:concept <concept>; kgf:support n`` linked by
-``kgf:hasCoarseConcept`` (n: the rank of the concept among the filter's, most support first).
+``{base}coarse/{layer}/{i}/{concept} a kgf:CoarseConcept; kgf:concept <concept>; kgf:support n``
+linked by ``kgf:hasCoarseConcept``.
 """
 
 from __future__ import annotations
 
-from kgfilters.queries._vocab import KGF, class_iri, filter_iri
+from kgfilters.queries._vocab import KGF, class_iri, coarse_iri, filter_iri
 from kgfilters.queries.coarsen import Coarsening
 from kgfilters.queries.linking import ConceptLinks
 from rdflib import RDF, SKOS, XSD, Literal, URIRef
@@ -43,8 +43,8 @@ def coarsening_triples(coarsening: Coarsening, base: str) -> list[Triple]:
     out: list[Triple] = []
     for f in coarsening.filters:
         fi = filter_iri(base, f.layer, f.filter)
-        for n, c in enumerate(f.concepts, 1):
-            node = URIRef(f"{fi}/coarse/{n}")
+        for c in f.concepts:
+            node = coarse_iri(base, f.layer, f.filter, c.concept)
             out += [
                 (fi, KGF.coarseConcept, URIRef(c.concept)),
                 (fi, KGF.hasCoarseConcept, node),

@@ -59,10 +59,15 @@ def coarse_path(root: str | os.PathLike[str]) -> Path:
 
 
 def base_of(root: str | os.PathLike[str]) -> str:
-    """The run's base IRI: ``run.json`` ``graph.base`` if set, else the default for its name."""
-    cfg = read_run_json(root)
-    base = (cfg.get("graph") or {}).get("base")
-    return str(base) if base else default_base(Path(root).resolve().name)
+    """The run's base IRI: the graph part's ``Iris.for_run`` when installed, else run.json
+    ``graph.base_iri``, else ``https://w3id.org/kgfilters/run/<run directory name>/``."""
+    try:
+        from kgfilters.ontology.iris import Iris  # type: ignore[import-not-found]
+
+        return str(Iris.for_run(root).base)
+    except ImportError:
+        base = (read_run_json(root).get("graph") or {}).get("base_iri")
+        return str(base) if base else default_base(Path(root).resolve().name)
 
 
 def _store(root: Path, stage: str, triples: list[Any]) -> bool:
@@ -72,7 +77,10 @@ def _store(root: Path, stage: str, triples: list[Any]) -> bool:
     except ImportError:
         return False
     store = open_store(root)
-    replace_graph(store, graph_iri(base_of(root), stage), triples)
+    try:
+        replace_graph(store, graph_iri(base_of(root), stage), triples)
+    finally:
+        del store  # release the store's lock before the next stage opens it
     return True
 
 

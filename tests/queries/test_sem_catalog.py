@@ -8,6 +8,8 @@ from itertools import combinations
 import pytest
 from kgfilters.queries._vocab import KGF, class_iri, filter_iri
 from kgfilters.queries.catalog import (
+    CatalogQuery,
+    Param,
     bind_params,
     catalog,
     format_result,
@@ -25,33 +27,41 @@ from kgfilters.errors import ConfigError, GraphError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 WEIRD = 'judge\'s "robe" {x} } UNION { ?s ?p ?o } #'
-IMG = URIRef(f"{BASE}image/heldout/1")
 
 
 def extras() -> list[tuple]:
-    """Sensitive areas, an explanation, and an 11th class with a hostile label (tags conv2:3)."""
+    """Sensitive areas, an explanation (the graph part's terms), and an 11th class with a hostile
+    label that tags conv2:3."""
     f0, f1 = filter_iri(BASE, "conv2", 0), filter_iri(BASE, "conv2", 1)
     out: list[tuple] = []
-    for n, (f, strategy, area) in enumerate(
-        [(f0, KGF.Reservation, 0.25), (f0, KGF.Occlusion, 0.1), (f1, KGF.Reservation, 0.5)]
-    ):
+    areas = [(f0, KGF.Reservation, 0.25), (f0, KGF.Occlusion, 0.1), (f1, KGF.Reservation, 0.5)]
+    for n, (f, strategy, area) in enumerate(areas):
         a = URIRef(f"{BASE}area/{n}")
         out += [
             (a, RDF.type, KGF.SensitiveArea),
-            (a, KGF.forFilter, f),
+            (a, KGF.areaFilter, f),
             (a, KGF.strategy, strategy),
+            (a, KGF.method, Literal("fsagn")),
+            (a, KGF["split"], Literal("heldout")),
+            (a, KGF.imageIndex, Literal(1, datatype=XSD.integer)),
             (a, KGF.areaFraction, Literal(area, datatype=XSD.double)),
-            (a, KGF.onImage, IMG),
             (a, KGF.maskFile, Literal(f"masks/{n}.npz")),
         ]
     e = URIRef(f"{BASE}explanation/heldout/1")
+    node = URIRef(f"{e}/filter/1")
     out += [
         (e, RDF.type, KGF.Explanation),
-        (e, KGF.onImage, IMG),
+        (e, KGF["split"], Literal("heldout")),
+        (e, KGF.imageIndex, Literal(1, datatype=XSD.integer)),
         (e, KGF.predictedClass, class_iri(BASE, 6)),
         (e, KGF.trueClass, class_iri(BASE, 0)),
         (e, KGF.confidence, Literal(0.7, datatype=XSD.double)),
-        (e, KGF.activatedFilter, f0),
+        (e, KGF.hasTopFilter, node),
+        (node, KGF.rank, Literal(1, datatype=XSD.integer)),
+        (node, KGF.activeFilter, f0),
+        (node, KGF.activation, Literal(0.9, datatype=XSD.double)),
+        (node, KGF.votesFor, class_iri(BASE, 0)),
+        (node, KGF.votesFor, class_iri(BASE, 6)),
     ]
     w, f3 = class_iri(BASE, 10), filter_iri(BASE, "conv2", 3)
     t = URIRef(f"{f3}/tag/10")
@@ -180,15 +190,17 @@ def test_polysemantic(graphs) -> None:
 
 def test_sensitive_areas_and_explanation(graphs) -> None:
     assert run_both(graphs, "sensitive-areas", layer="conv2", filter="0") == [
-        ("Occlusion", str(IMG), 0.1, "masks/1.npz"),
-        ("Reservation", str(IMG), 0.25, "masks/0.npz"),
+        ("Occlusion", "fsagn", "heldout", 1, 0.1, "masks/1.npz"),
+        ("Reservation", "fsagn", "heldout", 1, 0.25, "masks/0.npz"),
     ]
-    rows = run_both(graphs, "explanation", image=str(IMG))
+    assert run_both(graphs, "sensitive-areas", layer="conv1", filter="0") == []
+    rows = run_both(graphs, "explanation", split="heldout", index="1")
     assert rows == [
-        ("Shirt", "T-shirt/top", 0.7, "conv2", 0, "Shirt"),
-        ("Shirt", "T-shirt/top", 0.7, "conv2", 0, "T-shirt/top"),
+        ("Shirt", "T-shirt/top", 0.7, 1, "conv2", 0, 0.9, "Shirt"),
+        ("Shirt", "T-shirt/top", 0.7, 1, "conv2", 0, 0.9, "T-shirt/top"),
     ]
-    assert run_both(graphs, "explanation", image=f"{BASE}image/heldout/2") == []
+    assert run_both(graphs, "explanation", split="heldout", index="2") == []
+    assert run_both(graphs, "explanation", split="train", index="1") == []
 
 
 def test_coarse_concepts_query_matches_emitted(graphs, fm_links) -> None:
@@ -203,9 +215,13 @@ def test_hostile_values_are_literals(graphs) -> None:
     for hostile in ['Sandal" || true || "', "Sandal} UNION {?f ?p ?o}", "?label", "Sandal\\"]:
         assert run_both(graphs, "filters-tagged-with", label=hostile) == []
     assert run_both(graphs, "never-tagged", only='*" || "1" = "1') == []
+    assert run_both(graphs, "explanation", split='heldout" } UNION { ?e ?p ?o', index="1") == []
+    with pytest.raises(ConfigError, match="expected a value of type integer"):
+        run_both(graphs, "explanation", split="heldout", index="1 } UNION {")
+    iri = Param("x", "iri", None, "")
     for bad in ["http://x.org/a> } UNION { ?s ?p ?o", "not an iri", "http://x.org/{x}"]:
         with pytest.raises(ConfigError, match="expected a value of type iri"):
-            run_both(graphs, "explanation", image=bad)
+            bind_params(CatalogQuery("q", "", (iri,), ""), {"x": bad})
     text = with_values(get_query("filters-tagged-with").text, {"label": Literal(WEIRD)})
     assert text.count("VALUES") == 1 and r"\"robe\"" in text
 

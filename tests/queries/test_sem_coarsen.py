@@ -7,7 +7,7 @@ import math
 
 import networkx as nx
 import pytest
-from kgfilters.queries._vocab import KGF, filter_iri
+from kgfilters.queries._vocab import KGF, coarse_iri, filter_iri
 from kgfilters.queries.catalog import get_query, run_query
 from kgfilters.queries.coarsen import (
     DEFAULT_STOP,
@@ -133,6 +133,10 @@ def test_mismatched_classes(fm_links) -> None:
         coarsen_tags(other, fm_links)
 
 
+def node_name_ok(iri: str) -> bool:
+    return iri.endswith("03380867-n")  # footwear.n.02
+
+
 def test_triples(result, fm_links) -> None:
     ct = concept_triples(fm_links, BASE)
     sandal = next(lk for lk in fm_links.links if lk.label == "Sandal")
@@ -142,8 +146,13 @@ def test_triples(result, fm_links) -> None:
     assert sum(1 for t in ct if t[1] == SKOS.broader) == len(fm_links.broader)
     tt = coarsening_triples(result, BASE)
     f0 = filter_iri(BASE, "conv1", 0)
+    footwear = next(c.concept for c in by_filter(result, "conv1", 0).concepts if c.support == 3)
+    assert node_name_ok(footwear)
     assert f0 == URIRef(f"{BASE}layer/conv1/filter/0")
-    node = URIRef(f"{f0}/coarse/1")
+    node = coarse_iri(BASE, "conv1", 0, footwear)
+    assert node == URIRef(
+        f"{BASE}coarse/conv1/0/http%3A%2F%2Fwordnet-rdf.princeton.edu%2Fwn30%2F03380867-n"
+    )
     assert (f0, KGF.hasCoarseConcept, node) in tt and (node, RDF.type, KGF.CoarseConcept) in tt
     support = [t[2] for t in tt if t[0] == node and t[1] == KGF.support]
     assert [int(s) for s in support] == [3]
