@@ -6,8 +6,9 @@ Each ``.rq`` file starts with comment lines::
     # param: label string  the class label as the data set spells it, e.g. Sandal
     # param: n integer = 5  at most this many filters per layer
 
-Parameter types: ``string``, ``integer``, ``double``, ``boolean``, ``iri`` and ``iris`` (a
-space-separated list of IRIs, bound as one string `` iri1 iri2 `` that queries test with
+Parameter types: ``string``, ``label`` (an English label, ``"..."@en`` as ``skos:prefLabel``
+holds it, so it is found through the index), ``integer``, ``double``, ``boolean``, ``iri`` and
+``iris`` (a space-separated list of IRIs, bound as one string `` iri1 iri2 `` that queries test with
 ``CONTAINS``). A default of ``DEFAULT_STOP`` stands for the coarsening stop list. Values are bound
 as RDF terms (rdflib ``initBindings``, Oxigraph ``substitutions``), never pasted into the query
 text, so a value holding quotes, braces or SPARQL is only ever a literal. Queries read the union
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 FORMATS = ("table", "csv", "json")
-TYPES = ("string", "integer", "double", "boolean", "iri", "iris")
+TYPES = ("string", "label", "integer", "double", "boolean", "iri", "iris")
 _PARAM = re.compile(r"^#\s*param:\s*(\w+)\s+(\w+)(?:\s*=\s*(\S+))?\s*(.*)$")
 _IRI_OK = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]*$")
 _DEFAULTS = {"DEFAULT_STOP": " ".join(sorted(DEFAULT_STOP))}
@@ -135,6 +136,8 @@ def _term(param: Param, value: str) -> Node:
     try:
         if param.type == "string":
             return Literal(value)
+        if param.type == "label":
+            return Literal(value, lang="en")
         if param.type == "integer":
             return Literal(int(value), datatype=XSD.integer)
         if param.type == "double":

@@ -116,11 +116,11 @@ def test_query_command(tmp_path: Path, capsys) -> None:
     code, out, _ = cli(capsys, "query", rq, "--graph", ttl)
     assert code == 0 and out.split()[2] == str(len(fm_tagset().tags))
     code, out, _ = cli(capsys, "query")
-    assert code == 0 and "filters-tagged-with" in out and "label:string" in out
+    assert code == 0 and "filters-tagged-with" in out and "label:label" in out
     bad = tmp_path / "bad.ttl"
     bad.write_text("this is not turtle {")
     for argv, msg in [
-        (("query", "filters-tagged-with", "--graph", ttl), "label (string) is required"),
+        (("query", "filters-tagged-with", "--graph", ttl), "label (label) is required"),
         (
             ("query", "filters-tagged-with", "--graph", ttl, "--param", "label"),
             "expected NAME=VALUE",
