@@ -63,12 +63,19 @@ def _open_graph(args: argparse.Namespace) -> Any:
             ) from None
         return ds
     try:
-        from kgfilters.ontology.store import open_store  # type: ignore
+        from kgfilters.ontology import store as graph_store  # type: ignore[import-not-found]
     except ImportError:
         raise GraphError(
             f"{args.run}: no graph store support installed yet; pass --graph FILE"
         ) from None
-    return open_store(args.run)
+    if hasattr(graph_store, "has_store") and not graph_store.has_store(args.run):
+        raise GraphError(
+            f"{args.run}: no graph store yet; build the run's graph or pass --graph FILE"
+        )
+    try:
+        return graph_store.open_store(args.run, read_only=True)
+    except TypeError:  # a store API without read_only
+        return graph_store.open_store(args.run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -61,3 +61,20 @@ def test_query_without_store_or_graph(tmp_path: Path, capsys) -> None:
         import kgfilters.ontology.store  # noqa: F401
     except ImportError:
         assert code == 2 and "pass --graph FILE" in err
+
+
+def test_iris_agree_with_the_graph_part(tmp_path: Path) -> None:
+    iris = pytest.importorskip("kgfilters.ontology.iris")
+    from kgfilters.queries import _vocab
+    from kgfilters.queries.stage import base_of
+    from sem_helpers import make_run
+
+    run = make_run(tmp_path / "my run")
+    i = iris.Iris.for_run(run)
+    assert base_of(run) == i.base == _vocab.default_base("my run")
+    b, layer, concept = i.base, "features/28", "http://wordnet-rdf.princeton.edu/wn30/03380867-n"
+    assert _vocab.class_iri(b, 3) == i.class_label(3)
+    assert _vocab.layer_iri(b, layer) == i.layer(layer)
+    assert _vocab.filter_iri(b, layer, 5) == i.filter(layer, 5)
+    assert _vocab.coarse_iri(b, layer, 5, concept) == i.coarse_concept(layer, 5, concept)
+    assert _vocab.graph_iri(b, "concepts") == i.graph("concepts")
