@@ -321,11 +321,11 @@ def link_conceptnet(
         tuple(links),
         tuple(sorted(concepts.values(), key=lambda c: c.iri)),
         tuple(sorted(broader)),
-        tuple(sorted(related, key=lambda r: astuple_r(r))),
+        tuple(sorted(related, key=lambda r: _rel_key(r))),
     )
 
 
-def astuple_r(r: Relation) -> tuple[str, str, str]:
+def _rel_key(r: Relation) -> tuple[str, str, str]:
     return (r.subject, r.predicate, r.object)
 
 
@@ -339,7 +339,7 @@ def merge_links(a: ConceptLinks, b: ConceptLinks) -> ConceptLinks:
         a.links + b.links,
         tuple(sorted(concepts.values(), key=lambda c: c.iri)),
         tuple(sorted(set(a.broader) | set(b.broader))),
-        tuple(sorted(set(a.related) | set(b.related), key=astuple_r)),
+        tuple(sorted(set(a.related) | set(b.related), key=_rel_key)),
     )
 
 
