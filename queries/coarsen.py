@@ -1,0 +1,225 @@
+"""Coarsening of FILTAG tags (FILTAG Section 3.2 and 4): the shared concepts of a filter's tags.
+
+The concept hierarchy is a networkx ``DiGraph`` with an edge child -> parent for every
+``skos:broader`` edge, so the ancestors of a concept are its networkx descendants. For a filter
+tagged with the classes T (n = |T|), a concept x *covers* the tags t whose denoted concepts
+have x among their ancestors-or-self; support(x) = |cover(x)|. The filter's coarse concepts are
+the concepts that
+
+1. are not on the stop list (uninformative roots: entity, physical entity, object, whole,
+   artifact by default),
+2. have support >= max(2, ceil(share * n)) (a concept shared by at least two tags and by at
+   least ``share`` of them), and
+3. are the most specific ones for their cover: no other concept below them covers the same
+   tags (so a filter tagged Sandal, Sneaker, Ankle boot, Dress gets footwear (3) and covering
+   (4), but not artifact or clothing's other ancestors). The stop list only hides concepts; it
+   does not promote the concepts above a hidden one (with the default list, whose concepts are
+   roots, this never matters).
+
+Conformance (the paper's "88% conformance with common tags"): the share of multi-tag filters
+(n >= 2) that have at least one coarse concept. Clusters: filters grouped by coarse concept.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import networkx as nx
+from kgfilters.queries.linking import ConceptLinks
+from kgfilters.queries.wordnet import SYNSET_PREFIX
+
+from kgfilters.atomic import atomic_write_json
+from kgfilters.errors import ConfigError
+from kgfilters.filtag import TagSet
+
+__all__ = [
+    "DEFAULT_SHARE",
+    "DEFAULT_STOP",
+    "CoarseConcept",
+    "Coarsening",
+    "FilterCoarsening",
+    "clusters",
+    "coarse_concepts",
+    "coarsen_tags",
+    "concept_graph",
+    "save_coarsening",
+]
+
+DEFAULT_SHARE = 0.5
+#: entity.n.01, physical_entity.n.01, object.n.01, whole.n.02, artifact.n.01, and ConceptNet's
+#: own catch-alls.
+DEFAULT_STOP = frozenset(
+    {
+        f"{SYNSET_PREFIX}00001740-n",
+        f"{SYNSET_PREFIX}00001930-n",
+        f"{SYNSET_PREFIX}00002684-n",
+        f"{SYNSET_PREFIX}00003553-n",
+        f"{SYNSET_PREFIX}00021939-n",
+        "http://conceptnet.io/c/en/thing",
+        "http://conceptnet.io/c/en/object",
+        "http://conceptnet.io/c/en/artifact",
+        "http://conceptnet.io/c/en/entity",
+    }
+)
+
+
+@dataclass(frozen=True)
+class CoarseConcept:
+    """A shared concept of a filter's tags: IRI, label, support and the covered class indices."""
+
+    concept: str
+    label: str
+    support: int
+    classes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FilterCoarsening:
+    """One tagged filter, its tag classes, and its coarse concepts (most support first)."""
+
+    layer: str
+    filter: int
+    classes: tuple[int, ...]
+    concepts: tuple[CoarseConcept, ...]
+
+
+@dataclass(frozen=True)
+class Coarsening:
+    """Coarse concepts of every tagged filter, with the settings and the conformance figure."""
+
+    share: float
+    stop: tuple[str, ...]
+    filters: tuple[FilterCoarsening, ...]
+
+    @property
+    def multi_tag(self) -> int:
+        return sum(1 for f in self.filters if len(f.classes) >= 2)
+
+    @property
+    def conforming(self) -> int:
+        return sum(1 for f in self.filters if len(f.classes) >= 2 and f.concepts)
+
+    @property
+    def conformance(self) -> float:
+        """Share of multi-tag filters with at least one coarse concept (NaN if there are none)."""
+        return self.conforming / self.multi_tag if self.multi_tag else math.nan
+
+
+def concept_graph(links: ConceptLinks) -> nx.DiGraph:
+    """The concept hierarchy: concept IRIs as nodes (with ``label``), edges child -> parent."""
+    g = nx.DiGraph()
+    for c in links.concepts:
+        g.add_node(c.iri, label=c.label)
+    g.add_edges_from(links.broader)
+    return g
+
+
+def _up_sets(g: nx.DiGraph, links: ConceptLinks) -> dict[int, frozenset[str]]:
+    """Ancestors-or-self of each class's denoted concepts (works on cyclic ConceptNet IsA too)."""
+    memo: dict[str, frozenset[str]] = {}
+
+    def up(x: str) -> frozenset[str]:
+        if x not in memo:
+            memo[x] = frozenset({x} | (nx.descendants(g, x) if x in g else set()))
+        return memo[x]
+
+    out: dict[int, frozenset[str]] = {}
+    for i in range(len(links.class_names)):
+        s: set[str] = set()
+        for concept in links.denoted(i):
+            s |= up(concept)
+        out[i] = frozenset(s)
+    return out
+
+
+def coarse_concepts(
+    classes: Iterable[int],
+    up: dict[int, frozenset[str]],
+    g: nx.DiGraph,
+    *,
+    share: float = DEFAULT_SHARE,
+    stop: frozenset[str] = DEFAULT_STOP,
+) -> tuple[CoarseConcept, ...]:
+    """The coarse concepts of one filter tagged with ``classes`` (rules 1-3 of the module doc).
+
+    Complexity: O(n * a) to count covers (a: ancestors per class) plus O(k^2) for the k
+    qualifying concepts.
+    """
+    if not 0.0 < share <= 1.0:
+        raise ConfigError(f"share={share}: expected 0 < share <= 1 (share of a filter's tags)")
+    cls = tuple(sorted(set(classes)))
+    need = max(2, math.ceil(share * len(cls) - 1e-6))  # the same tolerance as coarse-concepts.rq
+    cover: dict[str, list[int]] = defaultdict(list)
+    for c in cls:
+        for x in up.get(c, ()):
+            cover[x].append(c)
+    covers = {x: tuple(v) for x, v in cover.items()}
+    keep = []
+    for x, cov in covers.items():
+        if x in stop or len(cov) < need:
+            continue
+        below = (y for y, cy in covers.items() if y != x and cy == cov)
+        if any(x in g and y in g and nx.has_path(g, y, x) for y in below):
+            continue
+        keep.append(CoarseConcept(x, g.nodes[x].get("label", x) if x in g else x, len(cov), cov))
+    keep.sort(key=lambda k: (-k.support, k.concept))
+    return tuple(keep)
+
+
+def coarsen_tags(
+    tags: TagSet,
+    links: ConceptLinks,
+    *,
+    share: float = DEFAULT_SHARE,
+    stop: Iterable[str] = DEFAULT_STOP,
+) -> Coarsening:
+    """Coarse concepts of every tagged filter of ``tags`` through the concepts of ``links``."""
+    if tuple(tags.class_names) != tuple(links.class_names):
+        raise ConfigError("tags and concept links name different classes: re-run `kgfilters link`")
+    stop = frozenset(stop)
+    g = concept_graph(links)
+    up = _up_sets(g, links)
+    by_filter: dict[tuple[str, int], set[int]] = defaultdict(set)
+    for t in tags.tags:
+        by_filter[(t.layer, t.filter)].add(t.class_index)
+    order = {layer: n for n, layer in enumerate(tags.layer_sizes)}
+    out = []
+    for (layer, i), cls in sorted(
+        by_filter.items(), key=lambda kv: (order.get(kv[0][0], 0), kv[0][1])
+    ):
+        out.append(
+            FilterCoarsening(
+                layer, i, tuple(sorted(cls)), coarse_concepts(cls, up, g, share=share, stop=stop)
+            )
+        )
+    return Coarsening(share, tuple(sorted(stop)), tuple(out))
+
+
+def clusters(coarsening: Coarsening) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Filters grouped by coarse concept: {concept IRI: ((layer, filter), ...)}."""
+    out: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for f in coarsening.filters:
+        for c in f.concepts:
+            out[c.concept].append((f.layer, f.filter))
+    return {k: tuple(v) for k, v in sorted(out.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
+
+
+def save_coarsening(coarsening: Coarsening, path: str | os.PathLike[str]) -> Path:
+    """Write ``coarse.json`` (settings, conformance, per-filter concepts, clusters) atomically."""
+    return atomic_write_json(
+        path,
+        {
+            "share": coarsening.share,
+            "stop": list(coarsening.stop),
+            "multi_tag_filters": coarsening.multi_tag,
+            "conforming_filters": coarsening.conforming,
+            "conformance": None if math.isnan(coarsening.conformance) else coarsening.conformance,
+            "filters": [asdict(f) for f in coarsening.filters],
+            "clusters": {k: [list(x) for x in v] for k, v in clusters(coarsening).items()},
+        },
+    )
