@@ -26,13 +26,13 @@ def machine() -> str:
 
 
 def main() -> None:
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    from kgfilters.filtag import Tag, TagSet
     from kgfilters.queries.coarsen import coarsen_tags
     from kgfilters.queries.labels import load_nlp
     from kgfilters.queries.linking import imagenet_wnids, link_wordnet
     from kgfilters.queries.wordnet import corpus_dir, load_wordnet
-    from torchvision.models._meta import _IMAGENET_CATEGORIES
-
-    from kgfilters.filtag import Tag, TagSet
 
     corpus_dir()
     t = time.perf_counter()

@@ -28,11 +28,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kgfilters.queries.coarsen import DEFAULT_STOP
 from rdflib import XSD, BNode, Literal, URIRef
 from rdflib.term import Node
 
 from kgfilters.errors import ConfigError, GraphError
+from kgfilters.queries.coarsen import DEFAULT_STOP
 
 __all__ = [
     "FORMATS",

@@ -30,12 +30,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import networkx as nx
-from kgfilters.queries.linking import ConceptLinks
-from kgfilters.queries.wordnet import SYNSET_PREFIX
 
 from kgfilters.atomic import atomic_write_json
 from kgfilters.errors import ConfigError
 from kgfilters.filtag import TagSet
+from kgfilters.queries.linking import ConceptLinks
+from kgfilters.queries.wordnet import SYNSET_PREFIX
 
 __all__ = [
     "DEFAULT_SHARE",

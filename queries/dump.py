@@ -16,9 +16,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from kgfilters.queries.conceptnet import DEFAULT_RELATIONS, CnEdge, strip_sense
-
 from kgfilters.errors import DataError
+from kgfilters.queries.conceptnet import DEFAULT_RELATIONS, CnEdge, strip_sense
 
 __all__ = ["DumpIndex", "iter_dump"]
 

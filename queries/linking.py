@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from kgfilters.atomic import atomic_write_json
+from kgfilters.errors import ConfigError, RunError
 from kgfilters.queries.conceptnet import (
     DEFAULT_RELATIONS,
     EdgeSource,
@@ -40,9 +42,6 @@ from kgfilters.queries.wordnet import (
     synset_from_wnid,
     synset_iri,
 )
-
-from kgfilters.atomic import atomic_write_json
-from kgfilters.errors import ConfigError, RunError
 
 __all__ = [
     "CONCEPTNET_PREFIX",

@@ -10,11 +10,12 @@ linked by ``kgf:hasCoarseConcept``.
 
 from __future__ import annotations
 
+from rdflib import RDF, SKOS, XSD, Literal, URIRef
+from rdflib.term import Node
+
 from kgfilters.queries._vocab import KGF, class_iri, coarse_iri, filter_iri
 from kgfilters.queries.coarsen import Coarsening
 from kgfilters.queries.linking import ConceptLinks
-from rdflib import RDF, SKOS, XSD, Literal, URIRef
-from rdflib.term import Node
 
 __all__ = ["Triple", "coarsening_triples", "concept_triples"]
 

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from kgfilters.errors import ConfigError
+from kgfilters.filtag import load_tags
 from kgfilters.queries._vocab import default_base, graph_iri
 from kgfilters.queries.coarsen import (
     DEFAULT_SHARE,
@@ -40,9 +43,6 @@ from kgfilters.queries.linking import (
 )
 from kgfilters.queries.rdf import coarsening_triples, concept_triples
 from kgfilters.queries.wordnet import cache_dir
-
-from kgfilters.errors import ConfigError
-from kgfilters.filtag import load_tags
 from kgfilters.run import RunPaths, now_iso, read_run_json, record_stage
 
 __all__ = ["base_of", "coarse_path", "coarsen_run", "concepts_path", "demo_stage", "link_run"]

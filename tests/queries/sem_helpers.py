@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kgfilters.queries._vocab import KGF, class_iri, filter_iri, graph_iri, layer_iri
 from rdflib import RDF, SKOS, XSD, Dataset, Literal, URIRef
 
 from kgfilters.filtag import Tag, TagSet, save_tags
+from kgfilters.queries._vocab import KGF, class_iri, filter_iri, graph_iri, layer_iri
 
 FM = (
     "T-shirt/top",

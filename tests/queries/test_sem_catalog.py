@@ -6,6 +6,10 @@ import json
 from itertools import combinations
 
 import pytest
+from rdflib import RDF, SKOS, XSD, Literal, URIRef
+from sem_helpers import BASE, FM, TAGGED, dataset, fm_tagset, tags_graph, to_store
+
+from kgfilters.errors import ConfigError, GraphError
 from kgfilters.queries._vocab import KGF, class_iri, filter_iri
 from kgfilters.queries.catalog import (
     CatalogQuery,
@@ -20,10 +24,6 @@ from kgfilters.queries.catalog import (
 )
 from kgfilters.queries.coarsen import coarsen_tags
 from kgfilters.queries.rdf import coarsening_triples, concept_triples
-from rdflib import RDF, SKOS, XSD, Literal, URIRef
-from sem_helpers import BASE, FM, TAGGED, dataset, fm_tagset, tags_graph, to_store
-
-from kgfilters.errors import ConfigError, GraphError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 WEIRD = 'judge\'s "robe" {x} } UNION { ?s ?p ?o } #'

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from kgfilters.queries.stage import demo_stage
 from rdflib import Graph
 from sem_helpers import BASE, FM, fm_tagset, make_run, tags_graph
 
 from kgfilters.cli import main
+from kgfilters.queries.stage import demo_stage
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 

@@ -7,6 +7,11 @@ import math
 
 import networkx as nx
 import pytest
+from rdflib import RDF, SKOS, Literal, URIRef
+from sem_helpers import BASE, FM, dataset, fm_tagset, tags_graph, to_store
+
+from kgfilters.errors import ConfigError
+from kgfilters.filtag import Tag, TagSet
 from kgfilters.queries._vocab import KGF, coarse_iri, filter_iri
 from kgfilters.queries.catalog import get_query, run_query
 from kgfilters.queries.coarsen import (
@@ -18,11 +23,6 @@ from kgfilters.queries.coarsen import (
 )
 from kgfilters.queries.linking import Concept, ConceptLinks, Link
 from kgfilters.queries.rdf import coarsening_triples, concept_triples
-from rdflib import RDF, SKOS, Literal, URIRef
-from sem_helpers import BASE, FM, dataset, fm_tagset, tags_graph, to_store
-
-from kgfilters.errors import ConfigError
-from kgfilters.filtag import Tag, TagSet
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 

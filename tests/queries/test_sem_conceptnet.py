@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+
+from kgfilters.errors import ConfigError
 from kgfilters.queries.conceptnet import (
     ConceptNetClient,
     ConceptNetError,
@@ -22,8 +24,6 @@ from kgfilters.queries.conceptnet import (
     strip_sense,
 )
 from kgfilters.queries.linking import SKOS_CLOSE_MATCH, link_conceptnet
-
-from kgfilters.errors import ConfigError
 
 CONTEXT = ["http://api.conceptnet.io/ld/conceptnet5.7/context.ld.json"]
 ISA = {  # start term -> [(end node, weight)]

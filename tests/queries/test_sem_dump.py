@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from kgfilters.queries.dump import DumpIndex, iter_dump
-from kgfilters.queries.linking import link_conceptnet
 
 from kgfilters.errors import DataError
+from kgfilters.queries.dump import DumpIndex, iter_dump
+from kgfilters.queries.linking import link_conceptnet
 
 ROWS = [
     ("/r/IsA", "/c/en/sandal/n", "/c/en/shoe/n", 2.0),

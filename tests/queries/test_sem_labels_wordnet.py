@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from sem_helpers import FM
+
+from kgfilters.errors import ConfigError, DataError
 from kgfilters.queries.labels import normalise_labels, split_synonyms
 from kgfilters.queries.linking import imagenet_wnids, link_wordnet, load_mapping
 from kgfilters.queries.wordnet import (
@@ -16,9 +19,6 @@ from kgfilters.queries.wordnet import (
     synset_from_wnid,
     synset_iri,
 )
-from sem_helpers import FM
-
-from kgfilters.errors import ConfigError, DataError
 
 
 def keys(label: str) -> list[tuple[str, str, str]]:

@@ -7,14 +7,14 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from sem_helpers import fm_tagset
+
+from kgfilters.errors import ConfigError, RunError
 from kgfilters.queries import labels
 from kgfilters.queries._vocab import KGF_IRI, USED_TERMS
 from kgfilters.queries.coarsen import coarsen_tags
 from kgfilters.queries.linking import load_concepts, save_concepts
 from kgfilters.queries.rdf import coarsening_triples, concept_triples
-from sem_helpers import fm_tagset
-
-from kgfilters.errors import ConfigError, RunError
 
 
 def test_every_kgf_term_used_is_listed(fm_links) -> None:
@@ -65,9 +65,10 @@ def test_query_without_store_or_graph(tmp_path: Path, capsys) -> None:
 
 def test_iris_agree_with_the_graph_part(tmp_path: Path) -> None:
     iris = pytest.importorskip("kgfilters.ontology.iris")
+    from sem_helpers import make_run
+
     from kgfilters.queries import _vocab
     from kgfilters.queries.stage import base_of
-    from sem_helpers import make_run
 
     run = make_run(tmp_path / "my run")
     i = iris.Iris.for_run(run)
