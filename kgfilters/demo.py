@@ -72,8 +72,23 @@ def filtag_stage(root: Path, *, device: torch.device, progress: bool) -> list[st
     return lines
 
 
+def _concepts_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
+    from kgfilters.queries.stage import demo_stage
+
+    return demo_stage(root, device=device, progress=progress)
+
+
+def _graph_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
+    from kgfilters.ontology.build import demo_stage
+
+    return demo_stage(root, device=device, progress=progress)
+
+
+# The graph stage comes last: it emits what every earlier stage wrote and exports the union.
 STAGES: list[tuple[str, Stage]] = [
     ("filtag", filtag_stage),
+    ("concepts", _concepts_stage),
+    ("graph", _graph_stage),
 ]
 
 

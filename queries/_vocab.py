@@ -38,7 +38,7 @@ USED_TERMS = (
     "Filter", "Layer", "ClassLabel", "Tag", "SensitiveArea", "Explanation", "CoarseConcept",
     "Reservation", "Occlusion", "inLayer", "layerName", "channelIndex", "taggedWith", "tagFilter",
     "tagClass", "score", "rank", "method", "denotes", "coarseConcept", "hasCoarseConcept",
-    "concept", "support", "strategy", "areaFraction",
+    "concept", "support", "supportCount", "strategy", "areaFraction",
     "areaFilter", "split", "imageIndex", "maskFile", "predictedClass", "trueClass", "confidence",
     "hasTopFilter", "activeFilter", "activation", "votesFor",
 )  # fmt: skip

@@ -4,7 +4,7 @@ Stage ``concepts``: ``<class> kgf:denotes <concept>``; each concept ``a skos:Con
 ``skos:prefLabel`` (``@en``) and ``skos:notation``; ``skos:broader`` edges; other ConceptNet
 relations with ConceptNet's relation IRIs; ``skos:closeMatch`` from ConceptNet to WordNet.
 Stage ``coarsening``: ``<filter> kgf:coarseConcept <concept>`` and a reified node
-``{base}coarse/{layer}/{i}/{concept} a kgf:CoarseConcept; kgf:concept <concept>; kgf:support n``
+``{base}coarse/{layer}/{i}/{concept} a kgf:CoarseConcept; kgf:concept <concept>; kgf:support share; kgf:supportCount n``
 linked by ``kgf:hasCoarseConcept``.
 """
 
@@ -51,6 +51,9 @@ def coarsening_triples(coarsening: Coarsening, base: str) -> list[Triple]:
                 (fi, KGF.hasCoarseConcept, node),
                 (node, RDF.type, KGF.CoarseConcept),
                 (node, KGF.concept, URIRef(c.concept)),
-                (node, KGF.support, Literal(c.support, datatype=XSD.integer)),
+                # kgf:support is the share of the filter's tag classes covered, kgf:supportCount
+                # their number (the ontology's two terms)
+                (node, KGF.support, Literal(c.support / len(f.classes), datatype=XSD.double)),
+                (node, KGF.supportCount, Literal(c.support, datatype=XSD.integer)),
             ]
     return out

@@ -135,6 +135,11 @@ def test_demo_on_a_trained_run(trained_run: Path, capsys: pytest.CaptureFixture[
     assert len(saved) >= 1 and all("ranking" in e for e in saved.values())
     stages = json.loads((trained_run / "run.json").read_text())["stages"]
     assert {"train", "stats", "tag", "hits"} <= set(stages)
+    # the later stages: concepts and coarse concepts, then the graph, exported and validated
+    assert (trained_run / "concepts.json").is_file() and (trained_run / "coarse.json").is_file()
+    assert out.count("conforms to the shapes") == 2, out
+    ttl = (trained_run / "exports" / "graph.ttl").read_text()
+    assert "CoarseConcept" in ttl and "wordnet-rdf.princeton.edu/wn30/" in ttl
 
 
 def test_the_graph_fills_as_stages_finish(trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:

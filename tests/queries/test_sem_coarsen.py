@@ -154,8 +154,11 @@ def test_triples(result, fm_links) -> None:
         f"{BASE}coarse/conv1/0/http%3A%2F%2Fwordnet-rdf.princeton.edu%2Fwn30%2F03380867-n"
     )
     assert (f0, KGF.hasCoarseConcept, node) in tt and (node, RDF.type, KGF.CoarseConcept) in tt
-    support = [t[2] for t in tt if t[0] == node and t[1] == KGF.support]
-    assert [int(s) for s in support] == [3]
+    count = [t[2] for t in tt if t[0] == node and t[1] == KGF.supportCount]
+    assert [int(s) for s in count] == [3]
+    share = [t[2] for t in tt if t[0] == node and t[1] == KGF.support]
+    n_tags = len(by_filter(result, "conv1", 0).classes)
+    assert [float(s) for s in share] == [3 / n_tags] and 0 < 3 / n_tags <= 1
     assert len([t for t in tt if t[1] == KGF.coarseConcept]) == sum(
         len(f.concepts) for f in result.filters
     )
