@@ -105,13 +105,14 @@ class FilterScreen(Screen[None]):
         self.show()
 
     def show(self) -> None:
-        row = self.view.filter_row(self.filter_layer, self.filter_index)
+        layer, index = self.filter_layer, self.filter_index
+        row = self.view.filter_row(layer, index)
         act = "-" if row.activity is None else f"{row.activity:.4f}"
         self.query_one("#filter-title", Static).update(
             f"[b]{self.filter_layer}:{self.filter_index}[/b]   mean activity {act}   tags {len(row.tags)}   "
             f"({self.view.root})")
-        self.query_one("#filter-tags", Static).update(tags_table(self.view, self.filter_layer, self.filter_index))
-        self.query_one("#filter-response", Static).update(response_text(self.view, self.filter_layer, self.filter_index))
+        self.query_one("#filter-tags", Static).update(tags_table(self.view, layer, index))
+        self.query_one("#filter-response", Static).update(response_text(self.view, layer, index))
         if self.graph is None:
             self.query_one("#filter-concepts", Static).update(
                 Text("No knowledge graph in this run yet (graph/): run the graph stage to see concepts.",

@@ -3,6 +3,8 @@ metrics.json format, and a tiny knowledge graph in a persistent pyoxigraph store
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import shutil
 from pathlib import Path
@@ -35,6 +37,16 @@ GRAPH_TRIPLES = [
     (f"{CN}trousers", f"{SKOS}broader", f"<{CN}garment>"),
     (f"{CN}garment", f"{SKOS}broader", f"<{CN}clothing>"),
 ]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests (Textual pilots) in a fresh event loop, with no asyncio plugin."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    args = {a: pyfuncitem.funcargs[a] for a in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(pyfuncitem.obj(**args))
+    return True
 
 
 def build_graph(path: Path) -> Path:

@@ -80,13 +80,13 @@ def test_mask_panels_and_bad_masks(tagged_run: Path) -> None:
     areas = view.masks_of("conv2", 0)
     assert len(areas) == 2 and view.masks_of("conv2", 1) == ()
     panels = view.mask_panels(areas[0])
-    assert list(panels)[0] == "mask" and set(panels) == {"mask", "image", "feature_map", "masked_image",
+    assert next(iter(panels)) == "mask" and set(panels) == {"mask", "image", "feature_map", "masked_image",
                                                          "new_feature_map"}
     npz = np.load(tagged_run / "masks/conv2-0.npz")
     assert np.array_equal(panels["masked_image"], npz["masked_image"])
     bad = tagged_run / "masks/metrics.json"
     bad.write_text('{"areas": [{"layer": "conv2"}]}')
-    with pytest.raises(DataError, match="metrics.json: expected"):
+    with pytest.raises(DataError, match=r"metrics\.json: expected"):
         load_masks(bad)
     bad.write_text("{nope")
     assert "masks" in RunView.open(tagged_run).missing
