@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePath
 from typing import ClassVar
 
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from kgfilters.errors import KgfError
@@ -50,10 +47,6 @@ class KgfApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    @dataclass
-    class ConceptsIndexed(Message):
-        names: dict[tuple[str, int], tuple[str, ...]]
-
     def __init__(self, run: str | os.PathLike[str], *, catalog: tuple[CatalogQuery, ...] | None = None) -> None:
         super().__init__()
         self.view = RunView.open(run)
@@ -65,13 +58,13 @@ class KgfApp(App[None]):
         if self.graph is None and "graph" not in self.view.missing:
             self.view.missing["graph"] = "no knowledge graph yet (graph/)"
         self.catalog = load_catalog() if catalog is None else catalog
-        self.sub_title = str(Path(run))
+        self.sub_title = Path(run).name
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="views", initial="browser"):
             with TabPane(VIEWS["browser"][0], id="browser"):
-                yield BrowserPane(self.view, id="browser-pane")
+                yield BrowserPane(self.view, self.graph, id="browser-pane")
             with TabPane(VIEWS["explain"][0], id="explain"):
                 yield ExplainPane(self.view, id="explain-pane")
             with TabPane(VIEWS["concepts"][0], id="concepts"):
@@ -79,25 +72,6 @@ class KgfApp(App[None]):
             with TabPane(VIEWS["query"][0], id="query"):
                 yield QueryPane(self.graph, self.catalog, exports=self.view.run.paths.exports, id="query-pane")
         yield Footer()
-
-    def on_mount(self) -> None:
-        if self.graph is not None:
-            self.index_concepts()
-
-    @work(thread=True, exclusive=True, group="index")
-    def index_concepts(self) -> None:
-        graph = self.graph
-        if graph is None:
-            return
-        try:
-            names = graph.concept_names()
-        except KgfError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        self.post_message(self.ConceptsIndexed(names))
-
-    def on_kgf_app_concepts_indexed(self, msg: ConceptsIndexed) -> None:
-        self.query_one(BrowserPane).set_concepts(msg.names)
 
     def palette_actions(self) -> list[tuple[str, str, Callable[[], object]]]:
         """(name, help, callback) of every view and action, for the command palette."""

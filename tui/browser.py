@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Input, Static, Tree
 
+from kgfilters.errors import KgfError
+from kgfilters.tui.graphview import GraphView
 from kgfilters.tui.messages import FilterChosen
 from kgfilters.tui.runview import SORTS, FilterRow, RunView
 
 __all__ = ["BrowserPane", "filter_label", "layer_label"]
+
+log = logging.getLogger(__name__)
 
 
 def layer_label(name: str, filters: int, share: float, shown: int) -> str:
@@ -40,9 +48,15 @@ class BrowserPane(Vertical):
     sort: reactive[str] = reactive("index")
     query: reactive[str] = reactive("")
 
-    def __init__(self, view: RunView, **kw: object) -> None:
+    @dataclass
+    class ConceptHits(Message):
+        query: str
+        hits: dict[tuple[str, int], tuple[str, ...]]
+
+    def __init__(self, view: RunView, graph: GraphView | None = None, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.view = view
+        self.graph = graph
         self.concepts: dict[tuple[str, int], tuple[str, ...]] = {}
 
     def compose(self) -> ComposeResult:
@@ -60,13 +74,30 @@ class BrowserPane(Vertical):
         if self.is_mounted:
             self.rebuild()
 
-    def watch_query(self) -> None:
-        if self.is_mounted:
-            self.rebuild()
-
-    def set_concepts(self, concepts: dict[tuple[str, int], tuple[str, ...]]) -> None:
-        self.concepts = concepts
+    def watch_query(self, query: str) -> None:
+        if not self.is_mounted:
+            return
+        self.concepts = {}
         self.rebuild()
+        if self.graph is not None and query.strip():
+            self.search_concepts(query.strip())
+
+    @work(thread=True, exclusive=True, group="concept-search")
+    def search_concepts(self, query: str) -> None:
+        graph = self.graph
+        if graph is None:
+            return
+        try:
+            hits = graph.concepts_matching(query)
+        except KgfError as exc:
+            log.warning("concept search %r failed: %s", query, exc)
+            return
+        self.post_message(self.ConceptHits(query, hits))
+
+    def on_browser_pane_concept_hits(self, msg: ConceptHits) -> None:
+        if msg.query == self.query.strip() and msg.hits:
+            self.concepts = msg.hits
+            self.rebuild()
 
     def rebuild(self) -> None:
         tree = self.query_one(Tree)

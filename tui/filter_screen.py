@@ -109,8 +109,7 @@ class FilterScreen(Screen[None]):
         row = self.view.filter_row(layer, index)
         act = "-" if row.activity is None else f"{row.activity:.4f}"
         self.query_one("#filter-title", Static).update(
-            f"[b]{self.filter_layer}:{self.filter_index}[/b]   mean activity {act}   tags {len(row.tags)}   "
-            f"({self.view.root})")
+            f"[b]{layer}:{index}[/b]   mean activity {act}   tags {len(row.tags)}   ({self.view.root.name})")
         self.query_one("#filter-tags", Static).update(tags_table(self.view, layer, index))
         self.query_one("#filter-response", Static).update(response_text(self.view, layer, index))
         if self.graph is None:

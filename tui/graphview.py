@@ -206,12 +206,13 @@ class GraphView:
             chain.append(up[0]["b"])
         return chain
 
-    def concept_names(self) -> dict[tuple[str, int], tuple[str, ...]]:
-        """Concept IRIs (coarse and linked) by filter, for the browser's search box."""
+    def concepts_matching(self, text: str, *, limit: int = 10_000) -> dict[tuple[str, int], tuple[str, ...]]:
+        """Filters whose coarse or linked concept IRI contains ``text`` (case-insensitive), with
+        those concepts; the store does the matching, so the graph is never loaded whole."""
         rows = self.select(
             "SELECT ?name ?i ?concept WHERE { ?f kgf:inLayer/kgf:layerName ?name ; kgf:channelIndex ?i . "
-            "{ ?f kgf:coarseConcept ?concept } UNION { ?f kgf:taggedWith/kgf:denotes ?concept } }",
-            limit=1_000_000)
+            "{ ?f kgf:coarseConcept ?concept } UNION { ?f kgf:taggedWith/kgf:denotes ?concept } "
+            f'FILTER(CONTAINS(LCASE(STR(?concept)), "{_lit(text.lower())}")) }}', limit=limit)
         out: dict[tuple[str, int], list[str]] = {}
         for r in rows:
             out.setdefault((r["name"], int(r["i"])), []).append(r["concept"])

@@ -256,3 +256,13 @@ async def test_help_and_palette(tagged_run: Path) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, FilterScreen) and app.screen.filter_index == 13
+
+
+async def test_search_by_concept_name_queries_the_graph(full_run: Path) -> None:
+    app = KgfApp(full_run, catalog=())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *"garment")
+        await settle(app, pilot)
+        tree = app.query_one("#browser-tree", Tree)
+        shown = [n.data for layer in tree.root.children for n in layer.children]
+        assert shown == [("filter", "conv2", 0), ("filter", "conv2", 1)]
