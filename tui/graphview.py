@@ -177,8 +177,9 @@ class GraphView:
 
     # Questions the views ask (kept here until the catalog runner wires them in).
     def _filter(self, layer: str, index: int) -> str:
-        return (f'?f kgf:inLayer ?l ; kgf:channelIndex ?i . ?l kgf:layerName "{_lit(layer)}" . '
-                f"FILTER(?i = {int(index)})")
+        # An integer literal matches kgf:channelIndex (xsd:integer) through the store's index.
+        return f'?f kgf:channelIndex {int(index)} ; kgf:inLayer ?l . ?l kgf:layerName "{_lit(layer)}" .'
+
 
     def linked_concepts(self, layer: str, index: int) -> list[dict[str, str]]:
         """Concepts (WordNet / ConceptNet) the classes tagging a filter denote."""

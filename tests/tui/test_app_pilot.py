@@ -266,3 +266,28 @@ async def test_search_by_concept_name_queries_the_graph(full_run: Path) -> None:
         tree = app.query_one("#browser-tree", Tree)
         shown = [n.data for layer in tree.root.children for n in layer.children]
         assert shown == [("filter", "conv2", 0), ("filter", "conv2", 1)]
+
+
+async def test_explain_an_image_file_and_a_bad_one(tagged_run: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    run = load_run(tagged_run)
+    img, _ = run.splits.heldout[5]
+    png = tmp_path / "five.png"
+    Image.fromarray((img[0].numpy() * 255).round().astype("uint8")).save(png)
+    app = KgfApp(tagged_run, catalog=())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(app, pilot)
+        await pilot.press("o")
+        app.screen.query_one(Input).value = str(png)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        pane = app.query_one(ExplainPane)
+        assert pane.explanation == explain_image(run, image=str(png))
+        assert str(png) in text_of(app, "#explain-summary")
+        await pilot.press("o")
+        app.screen.query_one(Input).value = str(tmp_path / "missing.png")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "missing.png: not a readable image" in text_of(app, "#explain-status")
