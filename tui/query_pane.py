@@ -12,12 +12,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, ListItem, ListView, Static, TextArea
+from textual.widgets import DataTable, Input, ListItem, ListView, Static, TextArea
 from textual.worker import Worker, get_current_worker
 
 from kgfilters.errors import KgfError
 from kgfilters.tui.dialogs import PathPrompt
-from kgfilters.tui.graphview import CatalogQuery, GraphView, ResultPage
+from kgfilters.tui.graphview import CatalogQuery, GraphView, ResultPage, parse_bindings, with_bindings
 
 __all__ = ["PAGE", "QueryPane"]
 
@@ -66,7 +66,10 @@ class QueryPane(Vertical):
                 yield Static("[b]catalog[/b]", id="query-catalog-title")
                 yield ListView(*[ListItem(Static(q.title), name=q.name) for q in self.catalog],
                                id="query-catalog")
-            yield TextArea(STARTER, id="query-editor")
+            with Vertical(id="query-edit-box"):
+                yield TextArea(STARTER, id="query-editor")
+                yield Input(placeholder="parameters: ?layer=conv2 ?i=13 ?c=<http://conceptnet.io/c/en/shoe>",
+                            id="query-params")
         yield Static("", id="query-status")
         yield DataTable(id="query-results", zebra_stripes=True)
 
@@ -81,6 +84,11 @@ class QueryPane(Vertical):
     def set_status(self, text: str | Text) -> None:
         self.query_one("#query-status", Static).update(text)
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "query-params":
+            event.stop()
+            self.action_run_query()
+
     def on_list_view_selected(self, event: ListView.Selected) -> None:
         q = next((q for q in self.catalog if q.name == event.item.name), None)
         if q is not None:
@@ -91,7 +99,12 @@ class QueryPane(Vertical):
         if self.graph is None:
             self.set_status(Text("No knowledge graph in this run yet (graph/).", style="red"))
             return
-        self.current = self.query_one(TextArea).text
+        try:
+            bindings = parse_bindings(self.query_one("#query-params", Input).value)
+        except KgfError as exc:
+            self.set_status(Text(str(exc), style="bold red"))
+            return
+        self.current = with_bindings(self.query_one(TextArea).text, bindings)
         self.loaded = 0
         table = self.query_one(DataTable)
         table.clear(columns=True)

@@ -291,3 +291,20 @@ async def test_explain_an_image_file_and_a_bad_one(tagged_run: Path, tmp_path: P
         await pilot.press("enter")
         await settle(app, pilot)
         assert "missing.png: not a readable image" in text_of(app, "#explain-status")
+
+
+async def test_query_parameters_form(full_run: Path) -> None:
+    app = KgfApp(full_run, catalog=())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        app.query_one(TextArea).text = "SELECT ?x WHERE { ?x skos:broader ?c } ORDER BY ?x"
+        params = app.query_one("#query-params", Input)
+        params.value = "?c=<http://conceptnet.io/c/en/garment>"
+        params.focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.query_one(QueryPane).query_one(DataTable).row_count == 2
+        params.value = "nonsense"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "expected ?name=value pairs" in text_of(app, "#query-status")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
 
 from kgfilters.errors import GraphError
-from kgfilters.tui.graphview import GraphView, load_catalog
+from kgfilters.tui.graphview import GraphView, load_catalog, parse_bindings, with_bindings
 from tests.tui.conftest import CN, GRAPH_TRIPLES, build_graph
 
 
@@ -82,3 +83,15 @@ def test_catalog_headers(catalog_dir: Path, tmp_path: Path) -> None:
                                                 "Every filter with its coarse concept.")
     assert load_catalog(tmp_path / "nothing") == ()
     assert isinstance(load_catalog(), tuple)  # the installed catalog, whatever it holds now
+
+
+def test_parameters_bind_through_values(graph: GraphView) -> None:
+    b = parse_bindings('?c=<http://conceptnet.io/c/en/garment>  ?n=2 ?name=conv2 ?s="a \\"b\\""')
+    assert b == {"c": f"<{CN}garment>", "n": "2", "name": '"conv2"', "s": '"a \\"b\\""'}
+    q = with_bindings("SELECT ?x WHERE { ?x skos:broader ?c } # trailing comment", {"c": b["c"]})
+    assert sorted(graph.page(q).rows) == [(f"{CN}shirt",), (f"{CN}trousers",)]
+    assert with_bindings("ASK {}", {}) == "ASK {}"
+    with pytest.raises(GraphError, match=re.escape("parameters 'layer=conv2': expected ?name=value")):
+        parse_bindings("?i=1 layer=conv2")
+    with pytest.raises(GraphError, match="not allowed in an IRI"):
+        parse_bindings("?c=<a{b>")
