@@ -23,6 +23,9 @@ __all__ = ["BrowserPane", "filter_label", "layer_label"]
 
 log = logging.getLogger(__name__)
 
+#: Layers with more filters than this start collapsed (unless a search is active).
+EXPAND_UP_TO = 128
+
 
 def layer_label(name: str, filters: int, share: float, shown: int) -> str:
     """``conv2  64 filters · 78% tagged`` (with the match count while searching)."""
@@ -117,7 +120,8 @@ class BrowserPane(Vertical):
         for layer in layers:
             rows = self.view.filters(layer.name, query=self.query, sort=self.sort, concepts=self.concepts)
             node = tree.root.add(layer_label(layer.name, layer.filters, layer.share_tagged, len(rows)),
-                                 data=("layer", layer.name), expand=True)
+                                 data=("layer", layer.name),
+                                 expand=layer.filters <= EXPAND_UP_TO or bool(self.query.strip()))
             for r in rows:
                 node.add_leaf(filter_label(r), data=("filter", r.layer, r.index))
 

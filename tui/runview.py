@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from kgfilters.errors import DataError, KgfError, RunError
+from kgfilters.filtag import Tag
 from kgfilters.run import Run, load_run
 
 __all__ = ["SORTS", "FilterRow", "LayerRow", "MaskArea", "RunView", "load_masks"]
@@ -53,7 +54,7 @@ class FilterRow:
     layer: str
     index: int
     activity: float | None
-    tags: tuple[Any, ...]  # kgfilters.filtag.Tag
+    tags: tuple[Tag, ...]
 
     @property
     def top_tags(self) -> tuple[str, ...]:
@@ -153,8 +154,8 @@ class RunView:
             return {}
 
     @cached_property
-    def _tags_by_filter(self) -> dict[tuple[str, int], tuple[Any, ...]]:
-        out: dict[tuple[str, int], list[Any]] = {}
+    def _tags_by_filter(self) -> dict[tuple[str, int], tuple[Tag, ...]]:
+        out: dict[tuple[str, int], list[Tag]] = {}
         for t in self.tags.tags if self.tags is not None else ():
             out.setdefault((t.layer, t.filter), []).append(t)
         return {k: tuple(sorted(v, key=lambda t: (-t.score, t.class_index))) for k, v in out.items()}

@@ -308,3 +308,14 @@ async def test_query_parameters_form(full_run: Path) -> None:
         await pilot.press("enter")
         await settle(app, pilot)
         assert "expected ?name=value pairs" in text_of(app, "#query-status")
+
+
+async def test_large_layers_start_collapsed(tagged_run: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("kgfilters.tui.browser.EXPAND_UP_TO", 40)
+    app = KgfApp(tagged_run, catalog=())
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one("#browser-tree", Tree)
+        assert [n.is_expanded for n in tree.root.children] == [True, False]
+        await pilot.press("slash", "1")
+        await pilot.pause()
+        assert all(n.is_expanded for n in tree.root.children)
