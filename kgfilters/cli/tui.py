@@ -1,0 +1,37 @@
+"""``kgfilters tui``: open a run in the terminal UI."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kgfilters.cli.common import DEFAULT_RUN
+
+ORDER = 90
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tui",
+        help="browse a run's filters, tags, masks and graph in the terminal",
+        description="Open a run directory in the terminal UI: model browser (layers, filters, tags), "
+        "filter view (tags, concepts, FSAGN masks, responses), explanations of held-out images, "
+        "the concept hierarchy and SPARQL queries over the run's graph. Press ? inside for keys.",
+        epilog="example: kgfilters tui runs/fashion-mnist",
+    )
+    p.add_argument("run_dir", nargs="?", type=Path, default=None, metavar="RUN",
+                   help=f"run directory (default: {DEFAULT_RUN})")
+    p.add_argument("--run", "--run-dir", dest="run", type=Path, default=None, metavar="DIR",
+                   help="run directory (same as the positional RUN)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kgfilters.errors import ConfigError
+    from kgfilters.tui import KgfApp
+
+    if args.run_dir is not None and args.run is not None and args.run_dir != args.run:
+        raise ConfigError(f"RUN {args.run_dir} and --run {args.run}: give the run directory once")
+    root = args.run_dir or args.run or Path(DEFAULT_RUN)
+    KgfApp(root).run()
+    return 0

@@ -1,0 +1,132 @@
+"""The kgfilters terminal UI: model browser, explain, concept and query views over one run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path, PurePath
+from typing import ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from kgfilters.errors import KgfError
+from kgfilters.tui.browser import BrowserPane
+from kgfilters.tui.commands import KgfCommands
+from kgfilters.tui.concept_pane import ConceptPane
+from kgfilters.tui.dialogs import HelpScreen
+from kgfilters.tui.explain_pane import ExplainPane
+from kgfilters.tui.filter_screen import FilterScreen
+from kgfilters.tui.graphview import CatalogQuery, GraphView, load_catalog
+from kgfilters.tui.messages import FilterChosen
+from kgfilters.tui.query_pane import QueryPane
+from kgfilters.tui.runview import RunView
+
+__all__ = ["VIEWS", "KgfApp"]
+
+#: Tab id -> (title, key).
+VIEWS = {"browser": ("Model", "1"), "explain": ("Explain", "2"), "concepts": ("Concepts", "3"),
+         "query": ("Query", "4")}
+
+#: Tab id -> the widget focused when the view opens.
+FOCUS = {"browser": "Tree", "explain": "DataTable", "concepts": "Tree", "query": "TextArea"}
+
+
+class KgfApp(App[None]):
+    """Open with ``KgfApp(run_dir)``; ``kgfilters tui RUN`` does that from the shell."""
+
+    TITLE = "kgfilters"
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss", "browser.tcss", "filter_screen.tcss", "explain_pane.tcss",
+                "concept_pane.tcss", "query_pane.tcss", "dialogs.tcss"]
+    COMMANDS = App.COMMANDS | {KgfCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(key, f"show_view('{vid}')", title) for vid, (title, key) in VIEWS.items()),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, run: str | os.PathLike[str], *, catalog: tuple[CatalogQuery, ...] | None = None) -> None:
+        super().__init__()
+        self.view = RunView.open(run)
+        try:
+            self.graph = GraphView.open(self.view.run.paths.graph)
+        except KgfError as exc:
+            self.view.missing["graph"] = str(exc)
+            self.graph = None
+        if self.graph is None and "graph" not in self.view.missing:
+            self.view.missing["graph"] = "no knowledge graph yet (graph/)"
+        self.catalog = load_catalog() if catalog is None else catalog
+        self.sub_title = Path(run).name
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="views", initial="browser"):
+            with TabPane(VIEWS["browser"][0], id="browser"):
+                yield BrowserPane(self.view, self.graph, id="browser-pane")
+            with TabPane(VIEWS["explain"][0], id="explain"):
+                yield ExplainPane(self.view, id="explain-pane")
+            with TabPane(VIEWS["concepts"][0], id="concepts"):
+                yield ConceptPane(self.graph, id="concept-pane")
+            with TabPane(VIEWS["query"][0], id="query"):
+                yield QueryPane(self.graph, self.catalog, exports=self.view.run.paths.exports, id="query-pane")
+        yield Footer()
+
+    def palette_actions(self) -> list[tuple[str, str, Callable[[], object]]]:
+        """(name, help, callback) of every view and action, for the command palette."""
+        out: list[tuple[str, str, Callable[[], object]]] = [
+            (f"view: {title}", f"switch to the {title.lower()} view (key {key})",
+             lambda v=vid: self.action_show_view(v)) for vid, (title, key) in VIEWS.items()
+        ]
+        b, e, q = self.query_one(BrowserPane), self.query_one(ExplainPane), self.query_one(QueryPane)
+        actions: list[tuple[str, str, str, Callable[[], object]]] = [
+            ("browser", "search", "focus the search box", b.action_focus_search),
+            ("browser", "cycle sort", "index, activity, tag count", b.action_cycle_sort),
+            ("explain", "next image", "explain the next held-out image", partial(e.action_step, 1)),
+            ("explain", "previous image", "explain the previous held-out image", partial(e.action_step, -1)),
+            ("explain", "next misclassified", "jump to the next image the model gets wrong", e.action_next_wrong),
+            ("explain", "go to index", "explain a held-out image by index", e.action_goto),
+            ("explain", "open image file", "explain an image file", e.action_open_file),
+            ("query", "run", "run the query in the editor", q.action_run_query),
+            ("query", "more rows", "fetch the next page of results", q.action_more),
+            ("query", "cancel", "cancel the running query", q.action_cancel),
+            ("query", "export CSV", "write all results to a CSV file", q.action_export),
+        ]
+        out += [(f"{v}: {name}", h, partial(self._in, v, cb)) for v, name, h, cb in actions]
+        out.append(("help", "key bindings and views", self.action_help))
+        return out
+
+    def _in(self, view: str, action: Callable[[], object]) -> None:
+        self.action_show_view(view)
+        action()
+
+    def action_show_view(self, view: str) -> None:
+        if isinstance(self.screen, FilterScreen):
+            self.pop_screen()
+        self.query_one(TabbedContent).active = view
+        self.focus_view(view)
+
+    def focus_view(self, view: str) -> None:
+        """Focus the main widget of a view, so its key bindings apply."""
+        self.query_one(f"#{view} {FOCUS[view]}").focus()
+        pane = self.query_one(ExplainPane)
+        if view == "explain" and pane.explanation is None and self.view.tags is not None and not pane.started:
+            pane.start(index=0)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id in FOCUS:
+            self.focus_view(event.pane.id)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def open_filter(self, layer: str, index: int) -> None:
+        """Show the filter view of ``layer:index`` (replacing an open one)."""
+        if isinstance(self.screen, FilterScreen):
+            self.pop_screen()
+        self.push_screen(FilterScreen(self.view, self.graph, layer, index))
+
+    def on_filter_chosen(self, msg: FilterChosen) -> None:
+        self.open_filter(msg.layer, msg.index)

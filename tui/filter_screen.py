@@ -1,0 +1,177 @@
+"""Filter view: a filter's tags, concepts, FSAGN masks and response distribution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from kgfilters.errors import KgfError
+from kgfilters.tui.graphview import GraphView
+from kgfilters.tui.halfblock import bar, half_blocks, sparkline
+from kgfilters.tui.runview import MaskArea, RunView
+
+__all__ = ["FilterScreen", "mask_caption", "tags_table"]
+
+#: The paper's five panels, in order; other arrays of an npz follow them.
+PANELS = ("image", "feature_map", "mask", "masked_image", "new_feature_map")
+
+
+def tags_table(view: RunView, layer: str, index: int) -> Table | Text:
+    """The filter's tags: class, score z_c(m, i) as a bar and a number, rank, method."""
+    row = view.filter_row(layer, index)
+    if view.tags is None:
+        return Text("No tags yet: run `kgfilters filtag` to tag this run's filters.", style="dim")
+    if not row.tags:
+        return Text(f"Untagged: no class ranks this filter in its {view.tags.method} "
+                    f"(param {view.tags.param:g}) selection.", style="dim")
+    t = Table(box=None, pad_edge=False)
+    for col in ("class", "score", "", "rank", "method"):
+        t.add_column(col)
+    for tag in row.tags:
+        t.add_row(tag.label, bar(tag.score, width=20), f"{tag.score:.4f}", str(tag.rank),
+                  f"{tag.method} {tag.param:g}")
+    return t
+
+
+def response_text(view: RunView, layer: str, index: int) -> Text:
+    """z_c(m, i) over classes: a sparkline and one bar per class."""
+    z = view.response(layer, index)
+    if z is None:
+        return Text("No statistics for this layer yet: run `kgfilters filtag`.", style="dim")
+    out = Text(sparkline(z) + "  (z over classes, " + ", ".join(str(i) for i in range(len(z))) + ")\n")
+    width = max(len(c) for c in view.class_names)
+    for name, v in zip(view.class_names, z, strict=True):
+        out.append(f"{name:>{width}} {bar(v, width=30)} {v:.4f}\n")
+    return out
+
+
+def mask_caption(a: MaskArea, n: int, total: int) -> str:
+    figures = "  ".join(f"{k} {v:.4f}" for k, v in sorted(a.metrics.items()))
+    return (f"mask {n + 1}/{total}: {a.method} {a.strategy}, {a.split} image {a.image}, "
+            f"area {a.area_fraction:.1%}\n{figures or 'no fidelity figures'}")
+
+
+class FilterScreen(Screen[None]):
+    """One filter in detail; ``[``/``]`` step through its layer, ``m`` through its masks."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("left_square_bracket", "step(-1)", "Prev filter"),
+        Binding("right_square_bracket", "step(1)", "Next filter"),
+        Binding("m", "next_mask", "Next mask"),
+    ]
+
+    mask_index: reactive[int] = reactive(0)
+
+    @dataclass
+    class ConceptsLoaded(Message):
+        layer: str
+        index: int
+        text: str
+
+    def __init__(self, view: RunView, graph: GraphView | None, layer: str, index: int) -> None:
+        super().__init__()
+        self.view = view
+        self.graph = graph
+        self.filter_layer = layer
+        self.filter_index = index
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="filter-title")
+        with VerticalScroll(id="filter-body"):
+            yield Static("[b]Tags[/b]", classes="section")
+            yield Static("", id="filter-tags")
+            yield Static("[b]Concepts[/b]", classes="section")
+            yield Static("", id="filter-concepts")
+            yield Static("[b]Response[/b]", classes="section")
+            yield Static("", id="filter-response")
+            yield Static("[b]Sensitive areas (FSAGN)[/b]", classes="section")
+            yield Static("", id="filter-mask-caption")
+            yield Horizontal(id="filter-panels")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show()
+
+    def show(self) -> None:
+        layer, index = self.filter_layer, self.filter_index
+        row = self.view.filter_row(layer, index)
+        act = "-" if row.activity is None else f"{row.activity:.4f}"
+        self.query_one("#filter-title", Static).update(
+            f"[b]{layer}:{index}[/b]   mean activity {act}   tags {len(row.tags)}   ({self.view.root.name})")
+        self.query_one("#filter-tags", Static).update(tags_table(self.view, layer, index))
+        self.query_one("#filter-response", Static).update(response_text(self.view, layer, index))
+        if self.graph is None:
+            self.query_one("#filter-concepts", Static).update(
+                Text("No knowledge graph in this run yet (graph/): run the graph stage to see concepts.",
+                     style="dim"))
+        else:
+            self.query_one("#filter-concepts", Static).update(Text("loading concepts…", style="dim"))
+            self.load_concepts(self.filter_layer, self.filter_index)
+        self.mask_index = 0
+        self.show_mask()
+
+    @work(thread=True, exclusive=True, group="concepts")
+    def load_concepts(self, layer: str, index: int) -> None:
+        graph = self.graph
+        if graph is None:
+            return
+        try:
+            coarse = graph.coarse_concepts(layer, index)
+            linked = graph.linked_concepts(layer, index)
+        except KgfError as exc:
+            text = f"[red]{exc}[/red]"
+        else:
+            lines = [f"coarse: {r['chain']}" for r in coarse] or ["[dim]no coarse concept[/dim]"]
+            lines += [f"linked: {r['class'] or '?'} -> {r['concept']}" for r in linked] or \
+                ["[dim]no linked concept[/dim]"]
+            text = "\n".join(lines)
+        self.post_message(self.ConceptsLoaded(layer, index, text))
+
+    def on_filter_screen_concepts_loaded(self, msg: ConceptsLoaded) -> None:
+        if (msg.layer, msg.index) == (self.filter_layer, self.filter_index):
+            self.query_one("#filter-concepts", Static).update(msg.text)
+
+    def show_mask(self) -> None:
+        areas = self.view.masks_of(self.filter_layer, self.filter_index)
+        box = self.query_one("#filter-panels", Horizontal)
+        box.remove_children()
+        caption = self.query_one("#filter-mask-caption", Static)
+        if not areas:
+            why = self.view.missing.get("masks") if not self.view.masks else "none for this filter"
+            caption.update(Text(f"No sensitive areas: {why}.", style="dim"))
+            return
+        a = areas[self.mask_index % len(areas)]
+        caption.update(mask_caption(a, self.mask_index % len(areas), len(areas)))
+        try:
+            panels = self.view.mask_panels(a)
+        except KgfError as exc:
+            caption.update(Text(str(exc), style="red"))
+            return
+        order = [k for k in PANELS if k in panels] + [k for k in panels if k not in PANELS]
+        widgets = []
+        for k in order:
+            arr = panels[k]
+            widgets.append(Static(Text(k.replace("_", " ") + "\n") + half_blocks(arr, width=28, normalise=True),
+                                  classes="panel"))
+        box.mount_all(widgets)
+
+    def action_step(self, delta: int) -> None:
+        n = self.view.layer_sizes[self.filter_layer]
+        self.filter_index = (self.filter_index + delta) % n
+        self.show()
+
+    def action_next_mask(self) -> None:
+        self.mask_index += 1
+        self.show_mask()

@@ -1,0 +1,282 @@
+"""The run's knowledge graph as the TUI reads it: a read-only pyoxigraph Store, queried lazily.
+
+Results are pulled a page at a time from pyoxigraph's result iterators, so a large graph is never
+loaded whole into Python objects. Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kgfilters.atomic import atomic_path
+from kgfilters.errors import GraphError
+
+__all__ = [
+    "KGF",
+    "PREFIXES",
+    "CatalogQuery",
+    "GraphView",
+    "ResultPage",
+    "load_catalog",
+    "parse_bindings",
+    "term_text",
+    "with_bindings",
+]
+
+log = logging.getLogger(__name__)
+
+KGF = "https://w3id.org/kgfilters#"
+SKOS = "http://www.w3.org/2004/02/skos/core#"
+RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+#: Prefixes every query may use without declaring them.
+PREFIXES = {"kgf": KGF, "skos": SKOS, "rdfs": RDFS, "prov": "http://www.w3.org/ns/prov#",
+            "xsd": "http://www.w3.org/2001/XMLSchema#", "mls": "http://www.w3.org/ns/mls#"}
+
+
+@dataclass(frozen=True)
+class CatalogQuery:
+    """One catalog file ``queries/NAME.rq``: its header comment lines and its text."""
+
+    name: str
+    title: str
+    description: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    """Rows ``[offset, offset + len(rows))`` of a result; ``more`` when rows follow."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    offset: int
+    more: bool
+
+
+def load_catalog(directory: Path | None = None) -> tuple[CatalogQuery, ...]:
+    """The ``*.rq`` files of ``directory`` (default: the installed ``kgfilters.queries``), sorted
+    by name; the leading ``#`` lines are the title (first) and description (the rest)."""
+    if directory is None:
+        files = [f for f in resources.files("kgfilters.queries").iterdir() if f.name.endswith(".rq")]
+    else:
+        files = list(directory.glob("*.rq")) if directory.is_dir() else []
+    out = []
+    for f in sorted(files, key=lambda f: f.name):
+        text = f.read_text(encoding="utf-8")
+        head = []
+        for line in text.splitlines():
+            if not line.startswith("#"):
+                break
+            head.append(line.lstrip("#").strip())
+        head = [h for h in head if h]
+        name = f.name[:-3]
+        out.append(CatalogQuery(name, head[0] if head else name, " ".join(head[1:]), text))
+    return tuple(out)
+
+
+_BINDING = re.compile(r'\?(\w+)\s*=\s*(<[^>\s]*>|"(?:[^"\\]|\\.)*"|\S+)')
+
+
+def parse_bindings(text: str) -> dict[str, str]:
+    """Parameters ``?var=value ...`` as SPARQL terms: ``<iri>``, ``"string"``, a number, true /
+    false, or a bare word (taken as a string). GraphError names anything else."""
+    out: dict[str, str] = {}
+    pos = 0
+    for m in _BINDING.finditer(text):
+        if text[pos:m.start()].strip():
+            break
+        var, value = m.group(1), m.group(2)
+        if value.startswith("<"):
+            out[var] = f"<{_iri(value[1:-1])}>"
+        elif value.startswith('"') or re.fullmatch(r"[+-]?\d+(\.\d+)?([eE][+-]?\d+)?|true|false", value):
+            out[var] = value
+        else:
+            out[var] = f'"{_lit(value)}"'
+        pos = m.end()
+    if text[pos:].strip():
+        raise GraphError(f"parameters {text[pos:].strip()!r}: expected ?name=value pairs, e.g. ?layer=conv2 ?i=13")
+    return out
+
+
+def with_bindings(query: str, bindings: dict[str, str]) -> str:
+    """``query`` with a trailing ``VALUES`` clause binding each variable (SPARQL 1.1 §10.2.2)."""
+    if not bindings:
+        return query
+    names = " ".join(f"?{k}" for k in bindings)
+    return f"{query}\nVALUES ({names}) {{ ({' '.join(bindings.values())}) }}\n"
+
+
+def term_text(term: Any) -> str:
+    """A result term as plain text: an IRI, a literal's lexical form, a blank node's id."""
+    if term is None:
+        return ""
+    return str(getattr(term, "value", term))
+
+
+class GraphView:
+    """A persistent Oxigraph store opened read-only. Queries see the union of all named graphs."""
+
+    def __init__(self, store: Any, path: Path) -> None:
+        self.store = store
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> GraphView | None:
+        """The store at ``path``, or None when there is none; GraphError when it cannot be opened."""
+        p = Path(path)
+        if not p.is_dir() or not any(p.iterdir()):
+            return None
+        import pyoxigraph
+
+        try:
+            return cls(pyoxigraph.Store.read_only(str(p)), p)
+        except OSError as exc:
+            raise GraphError(f"{p}: cannot open the graph store read-only ({exc})") from None
+
+    def _run(self, text: str) -> Any:
+        try:
+            return self.store.query(text, prefixes=PREFIXES, use_default_graph_as_union=True)
+        except SyntaxError as exc:
+            raise GraphError(f"SPARQL syntax error: {exc}") from None
+        except OSError as exc:
+            raise GraphError(f"{self.path}: query failed ({exc})") from None
+
+    def iter_rows(self, text: str, *, cancelled: Callable[[], bool] = lambda: False
+                  ) -> tuple[tuple[str, ...], Iterator[tuple[str, ...]]]:
+        """Columns and a lazy iterator of rows (text) of any query: SELECT rows, CONSTRUCT /
+        DESCRIBE triples (s, p, o) or one ASK row. Stops early when ``cancelled()``."""
+        res = self._run(text)
+        if isinstance(res, bool) or type(res).__name__ == "QueryBoolean":
+            return ("ask",), iter([("true" if bool(res) else "false",)])
+        if type(res).__name__ == "QueryTriples":
+            cols: tuple[str, ...] = ("subject", "predicate", "object")
+            src = ((term_text(t.subject), term_text(t.predicate), term_text(t.object)) for t in res)
+        else:
+            cols = tuple(v.value for v in res.variables)
+            src = (tuple(term_text(s[c]) for c in cols) for s in res)
+
+        def rows() -> Iterator[tuple[str, ...]]:
+            try:
+                for r in src:
+                    if cancelled():
+                        return
+                    yield r
+            except OSError as exc:
+                raise GraphError(f"{self.path}: query failed while reading results ({exc})") from None
+
+        return cols, rows()
+
+    def page(self, text: str, *, offset: int = 0, size: int = 200,
+             cancelled: Callable[[], bool] = lambda: False) -> ResultPage:
+        """Rows ``offset .. offset+size`` of a query, read lazily (earlier rows are skipped)."""
+        cols, it = self.iter_rows(text, cancelled=cancelled)
+        rows = []
+        for n, r in enumerate(it):
+            if n < offset:
+                continue
+            if n >= offset + size:
+                return ResultPage(cols, tuple(rows), offset, True)
+            rows.append(r)
+        return ResultPage(cols, tuple(rows), offset, False)
+
+    def export_csv(self, text: str, target: Path, *, cancelled: Callable[[], bool] = lambda: False) -> int:
+        """Write every row of a query to ``target`` as CSV (atomic); returns the row count."""
+        cols, it = self.iter_rows(text, cancelled=cancelled)
+        n = 0
+        with atomic_path(target) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            for r in it:
+                w.writerow(r)
+                n += 1
+            if cancelled():
+                raise GraphError(f"{target}: export cancelled; nothing written")
+        return n
+
+    def select(self, text: str, *, limit: int = 1000) -> list[dict[str, str]]:
+        cols, it = self.iter_rows(text)
+        out = []
+        for r in it:
+            if len(out) >= limit:
+                break
+            out.append(dict(zip(cols, r, strict=True)))
+        return out
+
+    # Questions the views ask (kept here until the catalog runner wires them in).
+    def _filter(self, layer: str, index: int) -> str:
+        # An integer literal matches kgf:channelIndex (xsd:integer) through the store's index.
+        return f'?f kgf:channelIndex {int(index)} ; kgf:inLayer ?l . ?l kgf:layerName "{_lit(layer)}" .'
+
+
+    def linked_concepts(self, layer: str, index: int) -> list[dict[str, str]]:
+        """Concepts (WordNet / ConceptNet) the classes tagging a filter denote."""
+        return self.select(
+            f"SELECT DISTINCT ?class ?concept WHERE {{ {self._filter(layer, index)} "
+            f"?f kgf:taggedWith ?c . ?c kgf:denotes ?concept . "
+            f"OPTIONAL {{ ?c skos:prefLabel|rdfs:label ?class }} }} ORDER BY ?class ?concept")
+
+    def coarse_concepts(self, layer: str, index: int) -> list[dict[str, str]]:
+        """The filter's coarse concepts, each with its skos:broader chain (``chain``, ' > ')."""
+        rows = self.select(
+            f"SELECT DISTINCT ?concept WHERE {{ {self._filter(layer, index)} "
+            f"?f kgf:coarseConcept ?concept }} ORDER BY ?concept")
+        for r in rows:
+            r["chain"] = " > ".join(self.broader_chain(r["concept"]))
+        return rows
+
+    def broader_chain(self, concept: str, *, depth: int = 12) -> list[str]:
+        """``concept`` then its first skos:broader, and so on up to a root (cycle-safe)."""
+        chain = [concept]
+        while len(chain) <= depth:
+            up = self.select(f"SELECT ?b WHERE {{ <{_iri(chain[-1])}> skos:broader ?b }} ORDER BY ?b", limit=1)
+            if not up or up[0]["b"] in chain:
+                break
+            chain.append(up[0]["b"])
+        return chain
+
+    def concepts_matching(self, text: str, *, limit: int = 10_000) -> dict[tuple[str, int], tuple[str, ...]]:
+        """Filters whose coarse or linked concept IRI contains ``text`` (case-insensitive), with
+        those concepts; the store does the matching, so the graph is never loaded whole."""
+        rows = self.select(
+            "SELECT ?name ?i ?concept WHERE { ?f kgf:inLayer/kgf:layerName ?name ; kgf:channelIndex ?i . "
+            "{ ?f kgf:coarseConcept ?concept } UNION { ?f kgf:taggedWith/kgf:denotes ?concept } "
+            f'FILTER(CONTAINS(LCASE(STR(?concept)), "{_lit(text.lower())}")) }}', limit=limit)
+        out: dict[tuple[str, int], list[str]] = {}
+        for r in rows:
+            out.setdefault((r["name"], int(r["i"])), []).append(r["concept"])
+        return {k: tuple(v) for k, v in out.items()}
+
+    def coarse_roots(self) -> list[dict[str, str]]:
+        """Every coarse concept with its number of filters."""
+        return self.select(
+            "SELECT ?concept (COUNT(DISTINCT ?f) AS ?filters) WHERE { ?f kgf:coarseConcept ?concept } "
+            "GROUP BY ?concept ORDER BY DESC(?filters) ?concept", limit=10_000)
+
+    def concept_members(self, concept: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        """Classes whose concept lies under ``concept`` and the filters carrying it."""
+        c = _iri(concept)
+        classes = self.select(
+            f"SELECT DISTINCT ?label WHERE {{ ?c kgf:denotes ?d . ?d skos:broader* <{c}> . "
+            f"OPTIONAL {{ ?c skos:prefLabel|rdfs:label ?l }} BIND(COALESCE(?l, STR(?c)) AS ?label) }} ORDER BY ?label")
+        filters = self.select(
+            f"SELECT ?name ?i WHERE {{ ?f kgf:coarseConcept <{c}> ; kgf:inLayer/kgf:layerName ?name ; "
+            f"kgf:channelIndex ?i }} ORDER BY ?name ?i", limit=10_000)
+        return classes, filters
+
+
+def _lit(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _iri(s: str) -> str:
+    if any(ch in s for ch in '<>"{}|^`\\ '):
+        raise GraphError(f"IRI {s!r}: contains a character not allowed in an IRI")
+    return s

@@ -1,0 +1,181 @@
+"""Query view: the SPARQL catalog, a free editor and paged results, run in a cancellable worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, ListItem, ListView, Static, TextArea
+from textual.worker import Worker, get_current_worker
+
+from kgfilters.errors import KgfError
+from kgfilters.tui.dialogs import PathPrompt
+from kgfilters.tui.graphview import CatalogQuery, GraphView, ResultPage, parse_bindings, with_bindings
+
+__all__ = ["PAGE", "QueryPane"]
+
+PAGE = 200
+STARTER = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 100\n"
+
+
+class QueryPane(Vertical):
+    """Pick a catalog query or write one; ctrl+r runs it, escape cancels, ctrl+n pages on."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "run_query", "Run", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+n", "more", "More rows"),
+        Binding("ctrl+e", "export", "Export CSV"),
+    ]
+
+    @dataclass
+    class PageReady(Message):
+        text: str
+        page: ResultPage
+
+    @dataclass
+    class Failed(Message):
+        text: str
+
+    @dataclass
+    class Exported(Message):
+        path: Path
+        rows: int
+
+    def __init__(self, graph: GraphView | None, catalog: tuple[CatalogQuery, ...], *, exports: Path,
+                 **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.graph = graph
+        self.catalog = catalog
+        self.exports = exports
+        self.current: str | None = None
+        self.loaded = 0
+        self.more = False
+        self.worker: Worker[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="query-top"):
+            with Vertical(id="query-catalog-box"):
+                yield Static("[b]catalog[/b]", id="query-catalog-title")
+                yield ListView(*[ListItem(Static(q.title), name=q.name) for q in self.catalog],
+                               id="query-catalog")
+            with Vertical(id="query-edit-box"):
+                yield TextArea(STARTER, id="query-editor")
+                yield Input(placeholder="parameters: ?layer=conv2 ?i=13 ?c=<http://conceptnet.io/c/en/shoe>",
+                            id="query-params")
+        yield Static("", id="query-status")
+        yield DataTable(id="query-results", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        if self.graph is None:
+            self.set_status("No knowledge graph in this run yet (graph/): build it to run queries.")
+        elif not self.catalog:
+            self.set_status("No catalog queries installed (queries/*.rq); write one and press ctrl+r.")
+        else:
+            self.set_status("pick a catalog query or edit, then ctrl+r")
+
+    def set_status(self, text: str | Text) -> None:
+        self.query_one("#query-status", Static).update(text)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "query-params":
+            event.stop()
+            self.action_run_query()
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:
+        q = next((q for q in self.catalog if q.name == event.item.name), None)
+        if q is not None:
+            self.query_one(TextArea).text = q.text
+            self.set_status(f"{q.title}: {q.description}  (ctrl+r to run)")
+
+    def action_run_query(self) -> None:
+        if self.graph is None:
+            self.set_status(Text("No knowledge graph in this run yet (graph/).", style="red"))
+            return
+        try:
+            bindings = parse_bindings(self.query_one("#query-params", Input).value)
+        except KgfError as exc:
+            self.set_status(Text(str(exc), style="bold red"))
+            return
+        self.current = with_bindings(self.query_one(TextArea).text, bindings)
+        self.loaded = 0
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        self.set_status("running… (escape cancels)")
+        self.worker = self.fetch(self.current, 0)
+
+    def action_more(self) -> None:
+        if self.current is not None and self.more:
+            self.set_status(f"fetching rows from {self.loaded}…")
+            self.worker = self.fetch(self.current, self.loaded)
+
+    def action_cancel(self) -> None:
+        if self.worker is not None and self.worker.is_running:
+            self.worker.cancel()
+            self.set_status("cancelled")
+
+    @work(thread=True, exclusive=True, group="query")
+    def fetch(self, text: str, offset: int) -> None:
+        worker = get_current_worker()
+        graph = self.graph
+        if graph is None:
+            return
+        try:
+            page = graph.page(text, offset=offset, size=PAGE, cancelled=lambda: worker.is_cancelled)
+        except KgfError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.PageReady(text, page))
+
+    def on_query_pane_page_ready(self, msg: PageReady) -> None:
+        if msg.text != self.current:
+            return
+        table = self.query_one(DataTable)
+        if msg.page.offset == 0:
+            table.clear(columns=True)
+            table.add_columns(*msg.page.columns)
+        table.add_rows(msg.page.rows)
+        self.loaded = msg.page.offset + len(msg.page.rows)
+        self.more = msg.page.more
+        tail = " (ctrl+n for more)" if self.more else ""
+        self.set_status(f"{self.loaded} rows{tail}")
+
+    def on_query_pane_failed(self, msg: Failed) -> None:
+        self.set_status(Text(msg.text, style="bold red"))
+
+    def action_export(self) -> None:
+        if self.graph is None or self.current is None:
+            self.set_status(Text("run a query first (ctrl+r), then export it", style="red"))
+            return
+        text = self.current
+
+        def done(value: str | None) -> None:
+            if value is not None:
+                self.set_status(f"exporting to {value}…")
+                self.export(text, Path(value))
+
+        self.app.push_screen(PathPrompt("Export results to CSV file", value=str(self.exports / "query.csv")), done)
+
+    @work(thread=True, exclusive=True, group="export")
+    def export(self, text: str, path: Path) -> None:
+        worker = get_current_worker()
+        graph = self.graph
+        if graph is None:
+            return
+        try:
+            n = graph.export_csv(text, path, cancelled=lambda: worker.is_cancelled)
+        except (KgfError, OSError) as exc:
+            self.post_message(self.Failed(f"{path}: export failed ({exc})"))
+            return
+        self.post_message(self.Exported(path, n))
+
+    def on_query_pane_exported(self, msg: Exported) -> None:
+        self.set_status(f"wrote {msg.rows} rows to {msg.path}")
