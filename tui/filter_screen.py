@@ -133,8 +133,11 @@ class FilterScreen(Screen[None]):
         except KgfError as exc:
             text = f"[red]{exc}[/red]"
         else:
-            lines = [f"coarse: {r['chain']}" for r in coarse] or ["[dim]no coarse concept[/dim]"]
-            lines += [f"linked: {r['class'] or '?'} -> {r['concept']}" for r in linked] or \
+            lines = [
+                f"coarse: {r['label']}" + (f" (covers {r['support']} tags)" if r.get("support") else "")
+                + f"   {r['chain']}" for r in coarse
+            ] or ["[dim]no coarse concept[/dim]"]
+            lines += [f"linked: {r['class'] or '?'} -> {graph.label(r['concept'])}" for r in linked] or \
                 ["[dim]no linked concept[/dim]"]
             text = "\n".join(lines)
         self.post_message(self.ConceptsLoaded(layer, index, text))

@@ -224,13 +224,23 @@ class GraphView:
             f"OPTIONAL {{ ?c skos:prefLabel|rdfs:label ?class }} }} ORDER BY ?class ?concept")
 
     def coarse_concepts(self, layer: str, index: int) -> list[dict[str, str]]:
-        """The filter's coarse concepts, each with its skos:broader chain (``chain``, ' > ')."""
+        """The filter's coarse concepts with their label, support (tags covered, ``support``) and
+        skos:broader chain of labels (``chain``, ' > '), most support first."""
         rows = self.select(
-            f"SELECT DISTINCT ?concept WHERE {{ {self._filter(layer, index)} "
-            f"?f kgf:coarseConcept ?concept }} ORDER BY ?concept")
+            f"SELECT DISTINCT ?concept ?support WHERE {{ {self._filter(layer, index)} "
+            f"?f kgf:coarseConcept ?concept . OPTIONAL {{ ?f kgf:hasCoarseConcept ?node . "
+            f"?node kgf:concept ?concept ; kgf:supportCount ?support }} }} "
+            f"ORDER BY DESC(?support) ?concept")
         for r in rows:
-            r["chain"] = " > ".join(self.broader_chain(r["concept"]))
+            r["label"] = self.label(r["concept"])
+            r["chain"] = " > ".join(self.label(c) for c in self.broader_chain(r["concept"]))
         return rows
+
+    def label(self, iri: str) -> str:
+        """A node's skos:prefLabel (or rdfs:label), else the IRI itself."""
+        rows = self.select(f"SELECT ?l WHERE {{ <{_iri(iri)}> skos:prefLabel|rdfs:label ?l }} ORDER BY ?l",
+                           limit=1)
+        return rows[0]["l"] if rows else iri
 
     def broader_chain(self, concept: str, *, depth: int = 12) -> list[str]:
         """``concept`` then its first skos:broader, and so on up to a root (cycle-safe)."""
@@ -248,7 +258,9 @@ class GraphView:
         rows = self.select(
             "SELECT ?name ?i ?concept WHERE { ?f kgf:inLayer/kgf:layerName ?name ; kgf:channelIndex ?i . "
             "{ ?f kgf:coarseConcept ?concept } UNION { ?f kgf:taggedWith/kgf:denotes ?concept } "
-            f'FILTER(CONTAINS(LCASE(STR(?concept)), "{_lit(text.lower())}")) }}', limit=limit)
+            "OPTIONAL { ?concept skos:prefLabel ?label } "
+            f'FILTER(CONTAINS(LCASE(STR(?concept)), "{_lit(text.lower())}") || '
+            f'CONTAINS(LCASE(STR(?label)), "{_lit(text.lower())}")) }}', limit=limit)
         out: dict[tuple[str, int], list[str]] = {}
         for r in rows:
             out.setdefault((r["name"], int(r["i"])), []).append(r["concept"])

@@ -36,6 +36,12 @@ GRAPH_TRIPLES = [
     (f"{CN}shirt", f"{SKOS}broader", f"<{CN}garment>"),
     (f"{CN}trousers", f"{SKOS}broader", f"<{CN}garment>"),
     (f"{CN}garment", f"{SKOS}broader", f"<{CN}clothing>"),
+    # as the concepts and coarsening stages write them: labels, and the reified coarse concept
+    (f"{CN}garment", f"{SKOS}prefLabel", '"garment"'),
+    (f"{CN}clothing", f"{SKOS}prefLabel", '"clothing"'),
+    (f"{BASE}layer/conv2/filter/0", f"{KGF}hasCoarseConcept", f"<{BASE}coarse/conv2/0/garment>"),
+    (f"{BASE}coarse/conv2/0/garment", f"{KGF}concept", f"<{CN}garment>"),
+    (f"{BASE}coarse/conv2/0/garment", f"{KGF}supportCount", "2"),
 ]
 
 

@@ -36,7 +36,8 @@ def test_pages_cover_every_row_once(graph: GraphView) -> None:
         if not p.more:
             break
     rows = [r for p in pages for r in p.rows]
-    assert len(rows) == len(GRAPH_TRIPLES) and len(pages) == 4 and pages[0].columns == ("s", "p", "o")
+    assert len(rows) == len(GRAPH_TRIPLES) and len(pages) == -(-len(GRAPH_TRIPLES) // 5)
+    assert pages[0].columns == ("s", "p", "o")
     assert len(set(rows)) == len(rows)
 
 
@@ -64,7 +65,9 @@ def test_export_csv(graph: GraphView, tmp_path: Path) -> None:
 
 def test_concept_questions(graph: GraphView) -> None:
     coarse = graph.coarse_concepts("conv2", 0)
-    assert coarse == [{"concept": f"{CN}garment", "chain": f"{CN}garment > {CN}clothing"}]
+    assert coarse == [{"concept": f"{CN}garment", "support": "2", "label": "garment",
+                       "chain": "garment > clothing"}]
+    assert graph.coarse_concepts("conv2", 1)[0]["support"] == ""  # no reified node: no support
     linked = graph.linked_concepts("conv2", 0)
     assert [(r["class"], r["concept"]) for r in linked] == [("one", f"{CN}trousers"), ("zero", f"{CN}shirt")]
     assert graph.coarse_roots() == [{"concept": f"{CN}garment", "filters": "2"}]
