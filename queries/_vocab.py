@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from rdflib import Namespace, URIRef
+from rdflib import URIRef
 
 __all__ = [
     "KGF",
@@ -27,10 +27,7 @@ __all__ = [
 
 KGF_IRI = "https://w3id.org/kgfilters#"
 
-try:  # the knowledge-graph part's DefinedNamespace, once merged
-    from kgfilters.ontology.namespace import KGF  # type: ignore[import-not-found,no-redef]
-except ImportError:  # pragma: no cover - depends on which parts are installed
-    KGF = Namespace(KGF_IRI)  # type: ignore[misc]
+from kgfilters.ontology.namespace import KGF  # noqa: E402 - the graph part owns the vocabulary
 
 #: Terms this part emits or queries; the ontology must declare each of them (the last two lines:
 #: the graph part's terms for sensitive areas and explanations, used by two catalog queries).

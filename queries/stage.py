@@ -18,7 +18,7 @@ import torch
 
 from kgfilters.errors import ConfigError
 from kgfilters.filtag import load_tags
-from kgfilters.queries._vocab import default_base, graph_iri
+from kgfilters.queries._vocab import graph_iri
 from kgfilters.queries.coarsen import (
     DEFAULT_SHARE,
     DEFAULT_STOP,
@@ -59,23 +59,17 @@ def coarse_path(root: str | os.PathLike[str]) -> Path:
 
 
 def base_of(root: str | os.PathLike[str]) -> str:
-    """The run's base IRI: the graph part's ``Iris.for_run`` when installed, else run.json
-    ``graph.base_iri``, else ``https://w3id.org/kgfilters/run/<run directory name>/``."""
-    try:
-        from kgfilters.ontology.iris import Iris  # type: ignore[import-not-found]
+    """The run's base IRI (the graph part's ``Iris.for_run``: run.json ``graph.base_iri``, else
+    ``https://w3id.org/kgfilters/run/<run directory name>/``)."""
+    from kgfilters.ontology.iris import Iris
 
-        return str(Iris.for_run(root).base)
-    except ImportError:
-        base = (read_run_json(root).get("graph") or {}).get("base_iri")
-        return str(base) if base else default_base(Path(root).resolve().name)
+    return str(Iris.for_run(root).base)
 
 
 def _store(root: Path, stage: str, triples: list[Any]) -> bool:
-    """Replace the stage's named graph in the run's store, if the graph part is installed."""
-    try:
-        from kgfilters.ontology.store import open_store, replace_graph  # type: ignore
-    except ImportError:
-        return False
+    """Replace the stage's named graph in the run's store."""
+    from kgfilters.ontology.store import open_store, replace_graph
+
     store = open_store(root)
     try:
         replace_graph(store, graph_iri(base_of(root), stage), triples)

@@ -62,20 +62,13 @@ def _open_graph(args: argparse.Namespace) -> Any:
                 f"{str(exc).splitlines()[0] if str(exc) else ''})"
             ) from None
         return ds
-    try:
-        from kgfilters.ontology import store as graph_store  # type: ignore[import-not-found]
-    except ImportError:
+    from kgfilters.ontology import store as graph_store
+
+    if not graph_store.has_store(args.run):
         raise GraphError(
-            f"{args.run}: no graph store support installed yet; pass --graph FILE"
-        ) from None
-    if hasattr(graph_store, "has_store") and not graph_store.has_store(args.run):
-        raise GraphError(
-            f"{args.run}: no graph store yet; build the run's graph or pass --graph FILE"
+            f"{args.run}: no graph store yet; run `kgfilters graph --run {args.run}` or pass --graph FILE"
         )
-    try:
-        return graph_store.open_store(args.run, read_only=True)
-    except TypeError:  # a store API without read_only
-        return graph_store.open_store(args.run)
+    return graph_store.open_store(args.run, read_only=True)
 
 
 def run(args: argparse.Namespace) -> int:
