@@ -1,11 +1,10 @@
-"""The kgf namespace and instance IRIs this part uses, from ``kgfilters.ontology`` when it is there.
+"""The kgf namespace and the instance IRIs this part writes and queries.
 
-The knowledge-graph part owns the vocabulary (``kgfilters.ontology.namespace.KGF``) and the IRI
-scheme (``kgfilters.ontology.iris``). Until it lands, this module falls back to an rdflib
-``Namespace`` with the same IRI and to the documented IRI patterns, so this part works alone:
-``{base}class/{c}``, ``{base}layer/{quote(layer)}``, ``{base}layer/{quote(layer)}/filter/{i}``,
-``{base}coarse/{quote(layer)}/{i}/{quote(concept)}``, ``{base}graph/{stage}`` (``quote`` encodes
-``/`` too). A test checks these agree with ``kgfilters.ontology.iris.Iris`` when it is installed.
+``KGF`` is the knowledge-graph part's ``DefinedNamespace``. The IRI helpers follow its
+``kgfilters.ontology.iris.Iris`` scheme as plain functions of a base IRI (``{base}class/{c}``,
+``{base}layer/{quote(layer)}``, ``{base}layer/{quote(layer)}/filter/{i}``,
+``{base}coarse/{quote(layer)}/{i}/{quote(concept)}``, ``{base}graph/{stage}``); a test checks that
+they agree with ``Iris``.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ __all__ = [
 
 KGF_IRI = "https://w3id.org/kgfilters#"
 
-from kgfilters.ontology.namespace import KGF  # noqa: E402 - the graph part owns the vocabulary
 
 #: Terms this part emits or queries; the ontology must declare each of them (the last two lines:
 #: the graph part's terms for sensitive areas and explanations, used by two catalog queries).
