@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 from rdflib import URIRef
 
+from kgfilters.ontology.namespace import KGF
+
 __all__ = [
     "KGF",
     "KGF_IRI",
