@@ -1,0 +1,423 @@
+"""Run-level FSAGN stages: ``select_stage`` (FSAGN 2.1) and ``sensitive_stage`` (2.2 + baselines).
+
+They read the run's model and splits, compute on one device, and write into the run directory:
+``figures/response_<layer>.png``, ``masks/<layer>_<filter>_<strategy>.npz`` (one array per method
+and held-out image), ``masks/<layer>_<filter>_<strategy>.png`` (five panels), the generator weights
+``masks/generators/<layer>_<strategy>.safetensors`` (+ ``.json``) and ``masks/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from kgfilters.atomic import atomic_path, atomic_write_json
+from kgfilters.data import iter_batches
+from kgfilters.errors import ConfigError, RunError
+from kgfilters.fsagn.backbone import Backbone
+from kgfilters.fsagn.baselines import random_masks, top_fraction_mask, zeiler_maps
+from kgfilters.fsagn.fidelity import class_effect, mask_fidelity
+from kgfilters.fsagn.figures import plot_mask_panels, plot_response_diagram
+from kgfilters.fsagn.fit import STRATEGIES, FitConfig, fit_generator, generate_masks, optimise_masks
+from kgfilters.fsagn.generators import MaskGenerator, default_design, get_design
+from kgfilters.fsagn.losses import apply_mask
+from kgfilters.fsagn.masks_io import mask_key, save_npz, write_metrics
+from kgfilters.fsagn.select import Selection, selection_for
+from kgfilters.models import conv_layers, resolve_layers
+from kgfilters.run import RunPaths, load_run, now_iso, read_run_json, record_stage
+
+__all__ = ["BASELINES", "SensitiveOptions", "load_generator", "select_stage", "sensitive_stage"]
+
+log = logging.getLogger(__name__)
+
+BASELINES = ("zeiler", "optimised", "random")
+
+
+def _first(ds: Any, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys, seen = [], [], 0
+    for x, y in iter_batches(ds, min(n, 512)):
+        xs.append(x[: n - seen])
+        ys.append(y[: n - seen])
+        seen += xs[-1].shape[0]
+        if seen >= n:
+            break
+    if not xs:
+        raise RunError("the split holds no image")
+    return torch.cat(xs).to(device), torch.cat(ys).to(device)
+
+
+def select_stage(
+    root: str | os.PathLike[str],
+    *,
+    layer: str | None = None,
+    num_samples: int = 1000,
+    k: int = 2,
+    quantile: float = 0.1,
+    device: torch.device,
+) -> Selection:
+    """Filter selection on the run's ``tag`` split; writes the diagram, records ``select``."""
+    run = load_run(root, device=device)
+    layer = layer or list(conv_layers(run.model))[-1]
+    resolve_layers(run.model, [layer])
+    if num_samples < 1:
+        raise ConfigError(f"--samples {num_samples}: expected at least 1")
+    sel, resp = selection_for(
+        run.model,
+        run.spec,
+        layer,
+        run.splits.tag,
+        num_samples=num_samples,
+        k=k,
+        quantile=quantile,
+        device=device,
+    )
+    fig = plot_response_diagram(
+        resp.cpu().numpy(),
+        list(sel.targets),
+        run.paths.figures / f"response_{layer}.png",
+        layer=layer,
+    )
+    record_stage(
+        root,
+        "select",
+        {
+            "layer": layer,
+            "split": "tag",
+            "num_samples": sel.num_samples,
+            "k": k,
+            "quantile": quantile,
+            "targets": list(sel.targets),
+            "scores": [round(s, 6) for s in sel.scores],
+            "active_fraction": list(sel.active_fraction),
+            "figure": str(fig.relative_to(run.root)),
+            "finished": now_iso(),
+        },
+    )
+    return sel
+
+
+@dataclass(frozen=True)
+class SensitiveOptions:
+    """Options of ``sensitive_stage``; defaults are the documented ones (docs/methods-fsagn.md)."""
+
+    strategies: tuple[str, ...] = STRATEGIES
+    baselines: tuple[str, ...] = BASELINES
+    num_images: int = 16
+    train_images: int = 4000
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 2e-3
+    lam: float | None = None
+    optimise_steps: int = 100
+    window: int | None = None
+    stride: int = 1
+    fill: float = 0.0
+    figure_images: int = 4
+    design: str | None = None
+    seed: int = 0
+
+    def check(self) -> None:
+        for s in self.strategies:
+            if s not in STRATEGIES:
+                raise ConfigError(f"--strategy {s!r}: expected reservation, occlusion or both")
+        for b in self.baselines:
+            if b not in BASELINES:
+                raise ConfigError(f"--baseline {b!r}: expected one of {', '.join(BASELINES)}")
+        for name in ("num_images", "train_images", "steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)}: expected at least 1")
+
+
+def _targets(
+    root: str | os.PathLike[str], filters: Sequence[tuple[str, int]] | None
+) -> dict[str, list[int]]:
+    if filters:
+        out: dict[str, list[int]] = {}
+        for layer, idx in filters:
+            out.setdefault(layer, []).append(int(idx))
+        return {k: list(dict.fromkeys(v)) for k, v in out.items()}
+    sel = read_run_json(root).get("stages", {}).get("select")
+    if not sel or not sel.get("targets"):
+        raise RunError(
+            f"{root}: no selected filters; run `kgfilters select --run {root}` first "
+            "or pass --filter LAYER:INDEX"
+        )
+    return {sel["layer"]: list(sel["targets"])}
+
+
+def _save_generator(path: Path, gen: MaskGenerator, meta: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in gen.state_dict().items()}
+    with atomic_path(path, suffix=".safetensors") as tmp:
+        save_file(state, str(tmp))
+    atomic_write_json(path.with_suffix(".json"), meta)
+
+
+def load_generator(path: str | os.PathLike[str]) -> tuple[MaskGenerator, dict[str, Any]]:
+    """A saved generator (``masks/generators/*.safetensors``) and its metadata (the ``.json``)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    if not path.is_file() or not meta_path.is_file():
+        raise RunError(f"{path}: generator weights or {meta_path.name} missing")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    d = meta["design"]
+    gen = MaskGenerator(meta["in_channels"], d["stem"], tuple(d["widths"]), len(meta["filters"]))
+    gen.load_state_dict(load_file(str(path)))
+    return gen.eval(), meta
+
+
+def _masks_per_s(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def sensitive_stage(
+    root: str | os.PathLike[str],
+    *,
+    filters: Sequence[tuple[str, int]] | None = None,
+    options: SensitiveOptions = SensitiveOptions(),
+    device: torch.device,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train one many-filter generator per (layer, strategy), make masks on held-out images with
+    FSAGN and the chosen baselines, measure their fidelity, write everything and return the summary.
+
+    ``filters`` as ``[(layer, index), ...]``; None takes the ``select`` stage's targets.
+    """
+    options.check()
+    run = load_run(root, device=device)
+    paths = RunPaths(run.root)
+    targets = _targets(root, filters)
+    torch.manual_seed(options.seed)
+    x_train, _ = _first(run.splits.train, options.train_images, device)
+    x_eval, y_eval = _first(run.splits.heldout, options.num_images, device)
+    areas: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {"filters": {}, "timing": {}, "options": asdict(options)}
+    for layer, idx in targets.items():
+        bb = Backbone.of(run.model, run.spec, layer, idx)
+        bb.check_images(x_eval)
+        feats, r_eval = bb.inputs_and_responses(x_eval)
+        design = (
+            get_design(options.design)
+            if options.design
+            else default_design(feats.shape[-1], x_eval.shape[-1])
+        )
+        design.check(feats.shape[-1], x_eval.shape[-1])
+        active = (r_eval.flatten(-2).amax(-1) > 0).cpu()  # (N, K)
+        zeiler = None
+        timing: dict[str, Any] = {}
+        if "zeiler" in options.baselines:
+            t0 = time.perf_counter()
+            zeiler = zeiler_maps(
+                bb, x_eval, window=options.window, stride=options.stride, fill=options.fill
+            )
+            timing["zeiler_masks_per_s"] = _masks_per_s(x_eval.shape[0], time.perf_counter() - t0)
+        for strategy in options.strategies:
+            cfg = FitConfig(
+                strategy, options.lam, options.steps, options.batch_size, options.lr, options.seed
+            )
+            gen = design.build(feats.shape[1], bb.num_filters).to(device)
+            fit = fit_generator(bb, gen, x_train, cfg, progress=progress)
+            _save_generator(
+                paths.masks / "generators" / f"{layer}_{strategy}.safetensors",
+                gen,
+                {
+                    "layer": layer,
+                    "feature_layer": bb.feature_layer,
+                    "filters": list(bb.filters),
+                    "in_channels": int(feats.shape[1]),
+                    "strategy": strategy,
+                    "lam": cfg.lam_value,
+                    "design": {
+                        "name": design.name,
+                        "stem": design.stem,
+                        "widths": list(design.widths),
+                    },
+                    "fit": asdict(fit),
+                },
+            )
+            t0 = time.perf_counter()
+            masks = {"fsagn": generate_masks(bb, gen, x_eval)}
+            timing[f"{strategy}_fsagn_masks_per_s"] = _masks_per_s(
+                x_eval.shape[0], time.perf_counter() - t0
+            )
+            timing[f"{strategy}_train_seconds_per_filter"] = fit.seconds / bb.num_filters
+            area = masks["fsagn"].double().flatten(-2).mean(-1)
+            if zeiler is not None:
+                masks["zeiler"] = top_fraction_mask(zeiler, area.float())
+            if "optimised" in options.baselines:
+                t0 = time.perf_counter()
+                masks["optimised"] = optimise_masks(
+                    bb, x_eval, strategy, lam=options.lam, steps=options.optimise_steps
+                )
+                timing[f"{strategy}_optimised_masks_per_s"] = _masks_per_s(
+                    x_eval.shape[0], time.perf_counter() - t0
+                )
+            if "random" in options.baselines:
+                masks["random"] = random_masks(masks["fsagn"], seed=options.seed)
+            metrics = {}
+            for method, m in tqdm(masks.items(), desc=f"fidelity {strategy}", disable=not progress):
+                f = mask_fidelity(bb, x_eval, m, strategy)
+                f.update(class_effect(bb, x_eval, y_eval, m) if strategy == "occlusion" else {})
+                metrics[method] = {k: v.cpu() for k, v in f.items()}
+            areas += _write_filter_outputs(
+                run, bb, layer, strategy, x_eval, masks, metrics, active, options
+            )
+            summary["filters"].setdefault(layer, {})[strategy] = _summarise(
+                bb, metrics, active, fit
+            )
+        summary["timing"][layer] = timing
+    areas, summary = _merge_previous(run.root, areas, summary)
+    metrics_path = write_metrics(run.root, areas, summary)
+    record_stage(
+        root,
+        "sensitive",
+        {
+            "targets": {k: v for k, v in targets.items()},
+            "split": "heldout",
+            "num_images": int(x_eval.shape[0]),
+            "strategies": list(options.strategies),
+            "baselines": list(options.baselines),
+            "records": len(areas),
+            "metrics": str(metrics_path.relative_to(run.root)),
+            "device": str(device),
+            "finished": now_iso(),
+        },
+    )
+    return summary
+
+
+def _merge_previous(
+    root: Path, areas: list[dict[str, Any]], summary: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Keep earlier records of (layer, filter, strategy) triples this call did not recompute."""
+    if not (root / "masks" / "metrics.json").is_file():
+        return areas, summary
+    try:
+        old = json.loads((root / "masks" / "metrics.json").read_text(encoding="utf-8"))
+        done = {(a["layer"], a["filter"], a["strategy"]) for a in areas}
+        kept = [a for a in old["areas"] if (a["layer"], a["filter"], a["strategy"]) not in done]
+        for layer, per in old.get("summary", {}).get("filters", {}).items():
+            for strategy, per_filter in per.items():
+                new = summary["filters"].setdefault(layer, {}).setdefault(strategy, {})
+                for f, s in per_filter.items():
+                    new.setdefault(f, s)
+        for layer, t in old.get("summary", {}).get("timing", {}).items():
+            summary["timing"][layer] = {**t, **summary["timing"].get(layer, {})}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable %s/masks/metrics.json (%s)", root, exc)
+        return areas, summary
+    return kept + areas, summary
+
+
+def _write_filter_outputs(
+    run: Any,
+    bb: Backbone,
+    layer: str,
+    strategy: str,
+    x: torch.Tensor,
+    masks: dict[str, torch.Tensor],
+    metrics: dict[str, dict[str, torch.Tensor]],
+    active: torch.Tensor,
+    options: SensitiveOptions,
+) -> list[dict[str, Any]]:
+    paths = RunPaths(run.root)
+    records = []
+    safe = layer.replace("/", "_")
+    for j, f in enumerate(bb.filters):
+        npz = paths.masks / f"{safe}_{f}_{strategy}.npz"
+        arrays = {}
+        for method, m in masks.items():
+            mm = m[:, j].detach().cpu().numpy().astype(np.float32)
+            for i in range(x.shape[0]):
+                if not active[i, j]:
+                    continue
+                arrays[mask_key(method, i)] = mm[i]
+                records.append(
+                    {
+                        "layer": layer,
+                        "filter": f,
+                        "strategy": strategy,
+                        "method": method,
+                        "split": "heldout",
+                        "image": i,
+                        "area_fraction": float(metrics[method]["area_fraction"][i, j]),
+                        "mask_file": str(npz.relative_to(run.root)),
+                        "mask_key": mask_key(method, i),
+                        "metrics": {k: float(v[i, j]) for k, v in metrics[method].items()},
+                    }
+                )
+        save_npz(npz, arrays)
+        show = [i for i in range(x.shape[0]) if active[i, j]][: options.figure_images]
+        if show:
+            _figure(
+                bb,
+                x,
+                masks["fsagn"],
+                j,
+                f,
+                layer,
+                strategy,
+                show,
+                paths.masks / f"{safe}_{f}_{strategy}.png",
+            )
+    return records
+
+
+@torch.no_grad()
+def _figure(
+    bb: Backbone,
+    x: torch.Tensor,
+    masks: torch.Tensor,
+    j: int,
+    f: int,
+    layer: str,
+    strategy: str,
+    show: list[int],
+    path: Path,
+) -> None:
+    xs, ms = x[show], masks[show][:, j : j + 1]
+    masked = apply_mask(xs, ms, strategy)  # (n, 1, C, H, W)
+    maps = bb.responses(xs)[:, j]
+    one = Backbone(bb.model, bb.spec, layer, (f,), bb.feature_layer)
+    new = one.responses_masked(masked)[:, 0]
+    plot_mask_panels(
+        xs.cpu().numpy(),
+        maps.cpu().numpy(),
+        ms[:, 0].cpu().numpy(),
+        masked[:, 0].cpu().numpy(),
+        new.cpu().numpy(),
+        path,
+        title=f"{layer}:{f} {strategy} (FSAGN)",
+        indices=show,
+    )
+
+
+def _summarise(
+    bb: Backbone, metrics: dict[str, dict[str, torch.Tensor]], active: torch.Tensor, fit: Any
+) -> dict[str, Any]:
+    """Mean of every metric per filter and method over the images where the filter responds."""
+    out: dict[str, Any] = {}
+    for j, f in enumerate(bb.filters):
+        keep = active[:, j]
+        out[str(f)] = {
+            "images": int(keep.sum()),
+            "train_final_loss": fit.final_loss,
+            "methods": {
+                method: {k: float(v[keep, j].mean()) for k, v in m.items()}
+                for method, m in metrics.items()
+            },
+        }
+    return out
