@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from kgfilters.errors import ConfigError
 from kgfilters.fsagn.backbone import Backbone, peak_positions
-from kgfilters.fsagn.generators import MaskGenerator
+from kgfilters.fsagn.generators import GeneratorDesign, MaskGenerator
 from kgfilters.fsagn.losses import apply_mask, occlusion_loss, reservation_loss
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "FitResult",
     "fit_generator",
     "generate_masks",
+    "heldout_loss",
+    "new_generator",
     "optimise_masks",
 ]
 
@@ -35,6 +37,23 @@ log = logging.getLogger(__name__)
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]
 LOSSES: dict[str, LossFn] = {"reservation": reservation_loss, "occlusion": occlusion_loss}
 STRATEGIES = tuple(LOSSES)
+
+# Masks start where the masked image equals the original (reservation m ~ 0.95, occlusion
+# m ~ 0.05): the filter then still responds, so Eq. (3)/(6) has a gradient. Started at m = 0.5 a
+# filter with a high threshold can be silenced at once (ReLU: no gradient) and the area term
+# alone then drives the mask to zero.
+INIT_LOGIT: dict[str, float] = {"reservation": 3.0, "occlusion": 0.0}
+
+
+def new_generator(
+    design: GeneratorDesign, in_channels: int, num_filters: int, strategy: str
+) -> MaskGenerator:
+    """A fresh generator whose initial masks leave the image unchanged (see ``INIT_LOGIT``)."""
+    _loss_fn(strategy)
+    gen = design.build(in_channels, num_filters)
+    with torch.no_grad():
+        gen.head.bias.fill_(INIT_LOGIT[strategy])
+    return gen
 
 
 def _loss_fn(strategy: str) -> LossFn:
@@ -59,7 +78,7 @@ class FitConfig:
         return DEFAULT_LAMBDA[self.strategy] if self.lam is None else self.lam
 
 
-DEFAULT_LAMBDA: dict[str, float] = {"reservation": 2.0, "occlusion": 2.0}
+DEFAULT_LAMBDA: dict[str, float] = {"reservation": 1.0, "occlusion": 2.0}
 
 
 @dataclass(frozen=True)
@@ -159,6 +178,26 @@ def generate_masks(
     return torch.cat(out)
 
 
+@torch.no_grad()
+def heldout_loss(
+    backbone: Backbone,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    strategy: str,
+    *,
+    lam: float | None = None,
+) -> torch.Tensor:
+    """Eq. (2) or (5) of given masks (N, K, H, W), averaged per filter over the images on which
+    the filter responds: (K,) float64. The objective every method minimises, so comparable."""
+    loss_fn = _loss_fn(strategy)
+    lam = DEFAULT_LAMBDA[strategy] if lam is None else lam
+    r = backbone.responses(images)
+    r_new = backbone.responses_masked(apply_mask(images, masks, strategy))
+    per = loss_fn(r, r_new, masks, peak_positions(r), lam).double()
+    active = (r.flatten(-2).amax(-1) > 0).double()
+    return (per * active).sum(0) / active.sum(0).clamp_min(1)
+
+
 def optimise_masks(
     backbone: Backbone,
     images: torch.Tensor,
@@ -170,7 +209,7 @@ def optimise_masks(
 ) -> torch.Tensor:
     """Per-image optimised masks (N, K, H, W): free logits fitted by Adam to the same loss.
 
-    Logits start at 0 (m = 0.5 everywhere); each (image, filter) pair is optimised independently
+    Logits start at ``INIT_LOGIT[strategy]``; each (image, filter) pair is optimised independently
     (their losses are summed, so one batched Adam run fits them all).
     """
     loss_fn = _loss_fn(strategy)
@@ -180,7 +219,9 @@ def optimise_masks(
     with torch.no_grad():
         _, r = backbone.inputs_and_responses(images)
     peaks = peak_positions(r)
-    logits = torch.zeros(n, backbone.num_filters, h, w, device=images.device, requires_grad=True)
+    logits = torch.full(
+        (n, backbone.num_filters, h, w), INIT_LOGIT[strategy], device=images.device
+    ).requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=lr)
     for _ in range(steps):
         masks = torch.sigmoid(logits)

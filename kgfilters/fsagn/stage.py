@@ -28,7 +28,14 @@ from kgfilters.fsagn.backbone import Backbone
 from kgfilters.fsagn.baselines import random_masks, top_fraction_mask, zeiler_maps
 from kgfilters.fsagn.fidelity import class_effect, mask_fidelity
 from kgfilters.fsagn.figures import plot_mask_panels, plot_response_diagram
-from kgfilters.fsagn.fit import STRATEGIES, FitConfig, fit_generator, generate_masks, optimise_masks
+from kgfilters.fsagn.fit import (
+    STRATEGIES,
+    FitConfig,
+    fit_generator,
+    generate_masks,
+    new_generator,
+    optimise_masks,
+)
 from kgfilters.fsagn.generators import MaskGenerator, default_design, get_design
 from kgfilters.fsagn.losses import apply_mask
 from kgfilters.fsagn.masks_io import mask_key, save_npz, write_metrics
@@ -228,7 +235,7 @@ def sensitive_stage(
             cfg = FitConfig(
                 strategy, options.lam, options.steps, options.batch_size, options.lr, options.seed
             )
-            gen = design.build(feats.shape[1], bb.num_filters).to(device)
+            gen = new_generator(design, feats.shape[1], bb.num_filters, strategy).to(device)
             fit = fit_generator(bb, gen, x_train, cfg, progress=progress)
             _save_generator(
                 paths.masks / "generators" / f"{layer}_{strategy}.safetensors",
