@@ -11,14 +11,15 @@ from kgfilters.fsagn.stage import SensitiveOptions, select_stage, sensitive_stag
 __all__ = ["DEMO_OPTIONS", "demo_stage"]
 
 DEMO_OPTIONS = SensitiveOptions(
-    num_images=8, train_images=2000, steps=150, optimise_steps=60, figure_images=4
+    num_images=8, train_images=2000, steps=100, batch_size=16, optimise_steps=40, figure_images=4
 )
 
 
 def demo_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
     """Select the last conv layer's 2 most consistently active filters (500 tag images), train
-    reservation and occlusion generators for them at once (150 steps), and compare with Zeiler,
-    optimised and random masks on 8 held-out images. Returns lines saying what was made where."""
+    reservation and occlusion generators for them at once (100 steps of 16 images), and compare
+    with Zeiler, optimised and random masks on 8 held-out images. Returns lines saying what was
+    made where."""
     root = Path(root)
     sel = select_stage(root, num_samples=500, k=2, device=device)
     summary = sensitive_stage(root, options=DEMO_OPTIONS, device=device, progress=progress)
