@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=None,
         metavar="LAYER:INDEX|auto",
-        help="filter to explain (repeatable); auto (default) uses `kgfilters select`'s targets",
+        help="filter to explain (repeatable); auto (default) uses `kgfilters select`'s "
+        "targets, running the selection first when the run has none",
     )
     p.add_argument("--strategy", default="both", choices=["reservation", "occlusion", "both"])
     p.add_argument("--images", type=int, default=16, help="held-out images to mask (default 16)")
@@ -45,7 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--train-images", type=int, default=4000, help="train-split images for the generator"
     )
-    p.add_argument("--lam", type=float, default=None, help="lambda of Eqs. (2)/(5) (default 2.0)")
+    p.add_argument(
+        "--lam",
+        type=float,
+        default=None,
+        help="lambda of Eqs. (2)/(5) (default 1 reservation, 2 occlusion)",
+    )
     p.add_argument("--window", type=int, default=None, help="Zeiler window side (default: image/4)")
     p.add_argument("--stride", type=int, default=1, help="Zeiler stride (default 1)")
     p.add_argument(

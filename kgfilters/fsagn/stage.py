@@ -146,8 +146,9 @@ class SensitiveOptions:
 
 
 def _targets(
-    root: str | os.PathLike[str], filters: Sequence[tuple[str, int]] | None
+    root: str | os.PathLike[str], filters: Sequence[tuple[str, int]] | None, device: torch.device
 ) -> dict[str, list[int]]:
+    """Filters by layer; without any, the ``select`` stage's targets (run now if absent)."""
     if filters:
         out: dict[str, list[int]] = {}
         for layer, idx in filters:
@@ -155,9 +156,11 @@ def _targets(
         return {k: list(dict.fromkeys(v)) for k, v in out.items()}
     sel = read_run_json(root).get("stages", {}).get("select")
     if not sel or not sel.get("targets"):
+        done = select_stage(root, device=device)
+        sel = {"layer": done.layer, "targets": list(done.targets)}
+    if not sel["targets"]:
         raise RunError(
-            f"{root}: no selected filters; run `kgfilters select --run {root}` first "
-            "or pass --filter LAYER:INDEX"
+            f"{root}: filter selection found no active filter; pass --filter LAYER:INDEX"
         )
     return {sel["layer"]: list(sel["targets"])}
 
@@ -206,7 +209,7 @@ def sensitive_stage(
     options.check()
     run = load_run(root, device=device)
     paths = RunPaths(run.root)
-    targets = _targets(root, filters)
+    targets = _targets(root, filters, device)
     torch.manual_seed(options.seed)
     x_train, _ = _first(run.splits.train, options.train_images, device)
     x_eval, y_eval = _first(run.splits.heldout, options.num_images, device)
