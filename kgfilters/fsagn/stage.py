@@ -8,26 +8,22 @@ and held-out image), ``masks/<layer>_<filter>_<strategy>.png`` (five panels), th
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from kgfilters.atomic import atomic_path, atomic_write_json
 from kgfilters.data import iter_batches
 from kgfilters.errors import ConfigError, RunError
 from kgfilters.fsagn.backbone import Backbone
 from kgfilters.fsagn.baselines import random_masks, top_fraction_mask, zeiler_maps
 from kgfilters.fsagn.fidelity import class_effect, mask_fidelity
-from kgfilters.fsagn.figures import plot_mask_panels, plot_response_diagram
+from kgfilters.fsagn.figures import plot_response_diagram
 from kgfilters.fsagn.fit import (
     STRATEGIES,
     FitConfig,
@@ -36,14 +32,22 @@ from kgfilters.fsagn.fit import (
     new_generator,
     optimise_masks,
 )
-from kgfilters.fsagn.generators import MaskGenerator, default_design, get_design
-from kgfilters.fsagn.losses import apply_mask
-from kgfilters.fsagn.masks_io import mask_key, save_npz, write_metrics
+from kgfilters.fsagn.generators import default_design, get_design
+from kgfilters.fsagn.masks_io import write_metrics
+from kgfilters.fsagn.outputs import (
+    load_generator,
+    merge_previous,
+    save_generator,
+    summarise,
+    write_filter_outputs,
+)
 from kgfilters.fsagn.select import Selection, selection_for
 from kgfilters.models import conv_layers, resolve_layers
 from kgfilters.run import RunPaths, load_run, now_iso, read_run_json, record_stage
 
 __all__ = ["BASELINES", "SensitiveOptions", "load_generator", "select_stage", "sensitive_stage"]
+
+# load_generator lives in outputs.py; re-exported here for callers of the stages
 
 log = logging.getLogger(__name__)
 
@@ -165,30 +169,6 @@ def _targets(
     return {sel["layer"]: list(sel["targets"])}
 
 
-def _save_generator(path: Path, gen: MaskGenerator, meta: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().cpu().contiguous() for k, v in gen.state_dict().items()}
-    with atomic_path(path, suffix=".safetensors") as tmp:
-        save_file(state, str(tmp))
-    atomic_write_json(path.with_suffix(".json"), meta)
-
-
-def load_generator(path: str | os.PathLike[str]) -> tuple[MaskGenerator, dict[str, Any]]:
-    """A saved generator (``masks/generators/*.safetensors``) and its metadata (the ``.json``)."""
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    meta_path = path.with_suffix(".json")
-    if not path.is_file() or not meta_path.is_file():
-        raise RunError(f"{path}: generator weights or {meta_path.name} missing")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    d = meta["design"]
-    gen = MaskGenerator(meta["in_channels"], d["stem"], tuple(d["widths"]), len(meta["filters"]))
-    gen.load_state_dict(load_file(str(path)))
-    return gen.eval(), meta
-
-
 def _masks_per_s(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
@@ -240,7 +220,7 @@ def sensitive_stage(
             )
             gen = new_generator(design, feats.shape[1], bb.num_filters, strategy).to(device)
             fit = fit_generator(bb, gen, x_train, cfg, progress=progress)
-            _save_generator(
+            save_generator(
                 paths.masks / "generators" / f"{layer}_{strategy}.safetensors",
                 gen,
                 {
@@ -282,14 +262,12 @@ def sensitive_stage(
                 f = mask_fidelity(bb, x_eval, m, strategy)
                 f.update(class_effect(bb, x_eval, y_eval, m) if strategy == "occlusion" else {})
                 metrics[method] = {k: v.cpu() for k, v in f.items()}
-            areas += _write_filter_outputs(
-                run, bb, layer, strategy, x_eval, masks, metrics, active, options
+            areas += write_filter_outputs(
+                run.root, bb, layer, strategy, x_eval, masks, metrics, active, options.figure_images
             )
-            summary["filters"].setdefault(layer, {})[strategy] = _summarise(
-                bb, metrics, active, fit
-            )
+            summary["filters"].setdefault(layer, {})[strategy] = summarise(bb, metrics, active, fit)
         summary["timing"][layer] = timing
-    areas, summary = _merge_previous(run.root, areas, summary)
+    areas, summary = merge_previous(run.root, areas, summary)
     metrics_path = write_metrics(run.root, areas, summary)
     record_stage(
         root,
@@ -307,127 +285,3 @@ def sensitive_stage(
         },
     )
     return summary
-
-
-def _merge_previous(
-    root: Path, areas: list[dict[str, Any]], summary: dict[str, Any]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Keep earlier records of (layer, filter, strategy) triples this call did not recompute."""
-    if not (root / "masks" / "metrics.json").is_file():
-        return areas, summary
-    try:
-        old = json.loads((root / "masks" / "metrics.json").read_text(encoding="utf-8"))
-        done = {(a["layer"], a["filter"], a["strategy"]) for a in areas}
-        kept = [a for a in old["areas"] if (a["layer"], a["filter"], a["strategy"]) not in done]
-        for layer, per in old.get("summary", {}).get("filters", {}).items():
-            for strategy, per_filter in per.items():
-                new = summary["filters"].setdefault(layer, {}).setdefault(strategy, {})
-                for f, s in per_filter.items():
-                    new.setdefault(f, s)
-        for layer, t in old.get("summary", {}).get("timing", {}).items():
-            summary["timing"][layer] = {**t, **summary["timing"].get(layer, {})}
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        log.warning("ignoring unreadable %s/masks/metrics.json (%s)", root, exc)
-        return areas, summary
-    return kept + areas, summary
-
-
-def _write_filter_outputs(
-    run: Any,
-    bb: Backbone,
-    layer: str,
-    strategy: str,
-    x: torch.Tensor,
-    masks: dict[str, torch.Tensor],
-    metrics: dict[str, dict[str, torch.Tensor]],
-    active: torch.Tensor,
-    options: SensitiveOptions,
-) -> list[dict[str, Any]]:
-    paths = RunPaths(run.root)
-    records = []
-    safe = layer.replace("/", "_")
-    for j, f in enumerate(bb.filters):
-        npz = paths.masks / f"{safe}_{f}_{strategy}.npz"
-        arrays = {}
-        for method, m in masks.items():
-            mm = m[:, j].detach().cpu().numpy().astype(np.float32)
-            for i in range(x.shape[0]):
-                if not active[i, j]:
-                    continue
-                arrays[mask_key(method, i)] = mm[i]
-                records.append(
-                    {
-                        "layer": layer,
-                        "filter": f,
-                        "strategy": strategy,
-                        "method": method,
-                        "split": "heldout",
-                        "image": i,
-                        "area_fraction": float(metrics[method]["area_fraction"][i, j]),
-                        "mask_file": str(npz.relative_to(run.root)),
-                        "mask_key": mask_key(method, i),
-                        "metrics": {k: float(v[i, j]) for k, v in metrics[method].items()},
-                    }
-                )
-        save_npz(npz, arrays)
-        show = [i for i in range(x.shape[0]) if active[i, j]][: options.figure_images]
-        if show:
-            _figure(
-                bb,
-                x,
-                masks["fsagn"],
-                j,
-                f,
-                layer,
-                strategy,
-                show,
-                paths.masks / f"{safe}_{f}_{strategy}.png",
-            )
-    return records
-
-
-@torch.no_grad()
-def _figure(
-    bb: Backbone,
-    x: torch.Tensor,
-    masks: torch.Tensor,
-    j: int,
-    f: int,
-    layer: str,
-    strategy: str,
-    show: list[int],
-    path: Path,
-) -> None:
-    xs, ms = x[show], masks[show][:, j : j + 1]
-    masked = apply_mask(xs, ms, strategy)  # (n, 1, C, H, W)
-    maps = bb.responses(xs)[:, j]
-    one = Backbone(bb.model, bb.spec, layer, (f,), bb.feature_layer)
-    new = one.responses_masked(masked)[:, 0]
-    plot_mask_panels(
-        xs.cpu().numpy(),
-        maps.cpu().numpy(),
-        ms[:, 0].cpu().numpy(),
-        masked[:, 0].cpu().numpy(),
-        new.cpu().numpy(),
-        path,
-        title=f"{layer}:{f} {strategy} (FSAGN)",
-        indices=show,
-    )
-
-
-def _summarise(
-    bb: Backbone, metrics: dict[str, dict[str, torch.Tensor]], active: torch.Tensor, fit: Any
-) -> dict[str, Any]:
-    """Mean of every metric per filter and method over the images where the filter responds."""
-    out: dict[str, Any] = {}
-    for j, f in enumerate(bb.filters):
-        keep = active[:, j]
-        out[str(f)] = {
-            "images": int(keep.sum()),
-            "train_final_loss": fit.final_loss,
-            "methods": {
-                method: {k: float(v[keep, j].mean()) for k, v in m.items()}
-                for method, m in metrics.items()
-            },
-        }
-    return out
