@@ -59,3 +59,11 @@ def test_forward_stops_at_layer_and_leaves_no_hook() -> None:
     rm = bb.responses_masked(masked)
     assert torch.allclose(rm[:, 1], bb.responses(masked[:, 1])[:, 1], atol=1e-6)
     assert all(not p.requires_grad for p in model.parameters())
+
+
+def test_no_hook_is_left_after_a_failed_forward() -> None:
+    model, spec = FsagnMnistNet(), get_model_spec("fsagn-mnist")
+    bb = Backbone.of(model, spec, "conv2", [0])
+    with pytest.raises(RuntimeError):
+        bb.responses(torch.zeros(1, 3, 28, 28))  # conv1 expects one channel
+    assert all(not m._forward_hooks for m in model.modules())

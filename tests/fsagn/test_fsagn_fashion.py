@@ -187,3 +187,24 @@ def test_cli_select_and_sensitive(fm_run: Path, tmp_path: Path, capsys) -> None:
     # a second call for the other strategy keeps the first call's records
     assert main([*argv[:3], "--strategy", "reservation", *argv[5:]]) == 0
     assert {a.strategy for a in load_masks(root).areas} == {"reservation", "occlusion"}
+
+
+def test_auto_filters_run_the_selection_first(fm_run: Path, tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    shutil.copytree(fm_run, root)
+    cfg = json.loads((root / "run.json").read_text())
+    cfg.get("stages", {}).pop("select", None)
+    (root / "run.json").write_text(json.dumps(cfg))
+    opts = SensitiveOptions(
+        strategies=("occlusion",),
+        baselines=(),
+        num_images=2,
+        train_images=16,
+        steps=2,
+        figure_images=1,
+    )
+    summary = sensitive_stage(root, options=opts, device=CPU)
+    stages = json.loads((root / "run.json").read_text())["stages"]
+    chosen = stages["select"]["targets"]
+    assert len(chosen) == 2
+    assert sorted(summary["filters"]["conv2"]["occlusion"]) == sorted(str(f) for f in chosen)
