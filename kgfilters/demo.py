@@ -72,6 +72,12 @@ def filtag_stage(root: Path, *, device: torch.device, progress: bool) -> list[st
     return lines
 
 
+def _fsagn_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
+    from kgfilters.fsagn.demo import demo_stage
+
+    return demo_stage(root, device=device, progress=progress)
+
+
 def _concepts_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
     from kgfilters.queries.stage import demo_stage
 
@@ -87,6 +93,7 @@ def _graph_stage(root: Path, *, device: torch.device, progress: bool) -> list[st
 # The graph stage comes last: it emits what every earlier stage wrote and exports the union.
 STAGES: list[tuple[str, Stage]] = [
     ("filtag", filtag_stage),
+    ("fsagn", _fsagn_stage),
     ("concepts", _concepts_stage),
     ("graph", _graph_stage),
 ]

@@ -132,7 +132,7 @@ class Run:
     """A run directory opened for reading; parts load lazily on first access.
 
     Attributes: ``paths``, ``config`` (run.json), ``spec``, ``model`` (eval mode), ``splits``,
-    ``stats``, ``tags``, ``hits``, ``explanations``, ``graph`` (rdflib Dataset) and ``store``
+    ``stats``, ``tags``, ``hits``, ``explanations``, ``masks``, ``graph`` (rdflib Dataset) and ``store``
     (pyoxigraph). A part not computed yet raises RunError saying which command makes it.
     """
 
@@ -183,6 +183,13 @@ class Run:
         from kgfilters.filtag import load_tags
 
         return load_tags(self.paths.tags)
+
+    @cached_property
+    def masks(self):  # type: ignore[no-untyped-def]
+        """FSAGN sensitive areas (``kgfilters.fsagn.masks_io.MaskSet``) from masks/metrics.json."""
+        from kgfilters.fsagn.masks_io import load_masks
+
+        return load_masks(self.root)
 
     @cached_property
     def hits(self):  # type: ignore[no-untyped-def]

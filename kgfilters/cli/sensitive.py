@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kgfilters.cli.common import add_device, add_run, device_of, parse_filter_ref
+from kgfilters.cli.common import add_device, add_run, device_of, parse_filter_ref, refresh_graph
 
 ORDER = 41
 
@@ -99,4 +99,5 @@ def run(args: argparse.Namespace) -> int:
         speeds = ", ".join(f"{k} {v:.1f}" for k, v in sorted(t.items()) if k.endswith("per_s"))
         print(f"{layer} speed (masks/s): {speeds}")
     print(f"masks, figures, generators: {args.run}/masks/ (metrics.json)")
+    refresh_graph(args, "masks")
     return 0

@@ -32,8 +32,6 @@ class PatchNet(nn.Module):
         return self.fc(torch.relu(self.conv2(x)).flatten(1))
 
 
-torch.set_num_threads(1)  # the test machine's cores are shared: one thread wastes least
-
 PATCH_SPEC = ModelSpec("patchnet", lambda n: PatchNet(), 1, 28, (0.0,), (1.0,))
 
 
