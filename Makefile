@@ -25,6 +25,7 @@ demo: $(STAMP) data
 	$(BIN)/kgfilters demo --run $(RUN)
 
 test: $(STAMP) data
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
