@@ -20,7 +20,6 @@ import statistics
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,18 +75,21 @@ OWN_QUERIES = {
 }
 
 
+#: Parameter values a user would pass, for the synthetic run (class 3, VGG16's last conv layer).
+SAMPLE_PARAMS = {"label": "n10000003 class 3", "layer": "features.28", "filter": "7",
+                 "split": "heldout", "index": "42", "concept": "n10000003 class 3"}
+
+
 def catalog_queries() -> dict[str, str]:
-    """The SPARQL catalog: queries/*.rq of the checkout (or of the installed package)."""
+    """The SPARQL catalog with its parameters bound as a user would (``SAMPLE_PARAMS``; others at
+    their defaults), through the catalog's own binding (an inline VALUES block), so that both
+    engines run the same text."""
+    from kgfilters.queries.catalog import bind_params, catalog, with_values
+
     found: dict[str, str] = {}
-    for path in sorted((ROOT / "queries").glob("*.rq")):
-        found[f"catalog/{path.stem}"] = path.read_text("utf-8")
-    if not found:
-        try:
-            for entry in resources.files("kgfilters.queries").iterdir():
-                if entry.name.endswith(".rq"):
-                    found[f"catalog/{entry.name[:-3]}"] = entry.read_text("utf-8")
-        except (ModuleNotFoundError, FileNotFoundError):
-            pass
+    for name, q in catalog().items():
+        values = {p.name: SAMPLE_PARAMS[p.name] for p in q.params if p.name in SAMPLE_PARAMS}
+        found[f"catalog/{name}"] = with_values(q.text, bind_params(q, values))
     return found
 
 
