@@ -6,10 +6,9 @@ them with ``load_run()`` directly. Parts a run lacks (tags, statistics, masks) r
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ import torch
 
 from kgfilters.errors import DataError, KgfError, RunError
 from kgfilters.filtag import Tag
+from kgfilters.fsagn.masks_io import SensitiveArea
+from kgfilters.fsagn.masks_io import load_masks as load_mask_set
 from kgfilters.run import Run, load_run
 
 __all__ = ["SORTS", "FilterRow", "LayerRow", "MaskArea", "RunView", "load_masks"]
@@ -61,45 +62,16 @@ class FilterRow:
         return tuple(t.label for t in self.tags)
 
 
-@dataclass(frozen=True)
-class MaskArea:
-    """One FSAGN sensitive area from ``masks/metrics.json``."""
-
-    layer: str
-    filter: int
-    strategy: str
-    method: str
-    split: str
-    image: int
-    area_fraction: float
-    mask_file: str
-    mask_key: str
-    metrics: dict[str, float] = field(default_factory=dict)
+#: An FSAGN sensitive area as the FSAGN part reads it from ``masks/metrics.json``.
+MaskArea = SensitiveArea
 
 
 def load_masks(path: Path) -> tuple[MaskArea, ...]:
-    """The areas listed in ``masks/metrics.json``; () when the file is absent.
-
-    DataError names the file and the first bad entry when it does not follow the schema.
-    """
+    """The areas listed in ``masks/metrics.json`` at ``path``; () when the file is absent (the
+    views' empty state). Reading is the FSAGN part's (``kgfilters.fsagn.masks_io``)."""
     if not path.is_file():
         return ()
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        areas = doc["areas"]
-        return tuple(
-            MaskArea(
-                layer=str(a["layer"]), filter=int(a["filter"]), strategy=str(a["strategy"]),
-                method=str(a["method"]), split=str(a["split"]), image=int(a["image"]),
-                area_fraction=float(a["area_fraction"]), mask_file=str(a["mask_file"]),
-                mask_key=str(a["mask_key"]), metrics={k: float(v) for k, v in a.get("metrics", {}).items()},
-            )
-            for a in areas
-        )
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"{path}: expected {{'areas': [{{layer, filter, strategy, ...}}]}}; got {exc!r}") from None
+    return load_mask_set(path.parent.parent).areas
 
 
 class RunView:
@@ -112,7 +84,7 @@ class RunView:
         self.stats = self._part("stats")
         try:
             self.masks = load_masks(run.paths.masks / "metrics.json")
-        except DataError as exc:
+        except KgfError as exc:
             self.missing["masks"] = str(exc)
             self.masks = ()
         if not self.masks and "masks" not in self.missing:

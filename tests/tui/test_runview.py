@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from kgfilters.errors import DataError, RunError
+from kgfilters.errors import RunError
 from kgfilters.run import load_run
 from kgfilters.tui.runview import RunView, load_masks
 from tests.tui.conftest import write_masks
@@ -86,9 +86,9 @@ def test_mask_panels_and_bad_masks(tagged_run: Path) -> None:
     assert np.array_equal(panels["masked_image"], npz["masked_image"])
     bad = tagged_run / "masks/metrics.json"
     bad.write_text('{"areas": [{"layer": "conv2"}]}')
-    with pytest.raises(DataError, match=r"metrics\.json: expected"):
+    with pytest.raises(RunError, match=r"metrics\.json: not a valid metrics file \(KeyError: 'filter'\)"):
         load_masks(bad)
     bad.write_text("{nope")
     assert "masks" in RunView.open(tagged_run).missing
-    with pytest.raises(DataError, match="not valid JSON"):
+    with pytest.raises(RunError, match="not a valid metrics file \\(JSONDecodeError"):
         load_masks(bad)
