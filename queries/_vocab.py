@@ -1,18 +1,16 @@
 """The kgf namespace and the instance IRIs this part writes and queries.
 
-``KGF`` is the knowledge-graph part's ``DefinedNamespace``. The IRI helpers follow its
-``kgfilters.ontology.iris.Iris`` scheme as plain functions of a base IRI (``{base}class/{c}``,
+``KGF`` is the knowledge-graph part's ``DefinedNamespace``. The IRI helpers are
+``kgfilters.ontology.iris.Iris`` as plain functions of a base IRI (``{base}class/{c}``,
 ``{base}layer/{quote(layer)}``, ``{base}layer/{quote(layer)}/filter/{i}``,
-``{base}coarse/{quote(layer)}/{i}/{quote(concept)}``, ``{base}graph/{stage}``); a test checks that
-they agree with ``Iris``.
+``{base}coarse/{quote(layer)}/{i}/{quote(concept)}``, ``{base}graph/{stage}``).
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from rdflib import URIRef
 
+from kgfilters.ontology.iris import DEFAULT_BASE, Iris, quote
 from kgfilters.ontology.namespace import KGF
 
 __all__ = [
@@ -41,36 +39,31 @@ USED_TERMS = (
 )  # fmt: skip
 
 
-def _quote(text: str) -> str:
-    """Percent-encode one IRI path segment, ``/`` included (as the ontology part's ``quote``)."""
-    return quote(str(text), safe="")
-
-
 def default_base(run_name: str) -> str:
     """The default base IRI of a run's instances: ``https://w3id.org/kgfilters/run/<name>/``."""
-    return f"https://w3id.org/kgfilters/run/{_quote(run_name)}/"
+    return f"{DEFAULT_BASE}{quote(run_name)}/"
 
 
 def class_iri(base: str, c: int) -> URIRef:
     """IRI of class label ``c`` (0-based class index): ``{base}class/{c}``."""
-    return URIRef(f"{base}class/{int(c)}")
+    return Iris(base).class_label(c)
 
 
 def layer_iri(base: str, layer: str) -> URIRef:
     """IRI of a layer: ``{base}layer/{quote(layer)}``."""
-    return URIRef(f"{base}layer/{_quote(layer)}")
+    return Iris(base).layer(layer)
 
 
 def filter_iri(base: str, layer: str, i: int) -> URIRef:
     """IRI of filter ``i`` of ``layer``: ``{base}layer/{quote(layer)}/filter/{i}``."""
-    return URIRef(f"{base}layer/{_quote(layer)}/filter/{int(i)}")
+    return Iris(base).filter(layer, i)
 
 
 def coarse_iri(base: str, layer: str, i: int, concept: str) -> URIRef:
     """IRI of a ``kgf:CoarseConcept`` node: ``{base}coarse/{quote(layer)}/{i}/{quote(concept)}``."""
-    return URIRef(f"{base}coarse/{_quote(layer)}/{int(i)}/{_quote(concept)}")
+    return Iris(base).coarse_concept(layer, i, concept)
 
 
 def graph_iri(base: str, stage: str) -> URIRef:
     """IRI of a stage's named graph: ``{base}graph/{stage}``."""
-    return URIRef(f"{base}graph/{_quote(stage)}")
+    return Iris(base).graph(stage)
