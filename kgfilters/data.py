@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from torchvision.datasets import FashionMNIST, ImageFolder
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
@@ -93,6 +93,8 @@ def targets_of(ds: Dataset) -> torch.Tensor:
         return ds.targets
     if isinstance(ds, Subset):
         return targets_of(ds.dataset)[torch.as_tensor(ds.indices)]
+    if isinstance(ds, ConcatDataset):
+        return torch.cat([targets_of(d) for d in ds.datasets])
     if hasattr(ds, "targets"):
         return torch.as_tensor(ds.targets, dtype=torch.long)
     raise DataError(f"dataset {type(ds).__name__} exposes no .targets")

@@ -36,18 +36,19 @@ def train_stage(root: Path, *, device: torch.device, progress: bool, data_root: 
 def filtag_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
     """Statistics, k-best tags, the Hits@n study, and explanations of one correct and one
     misclassified held-out image."""
-    from kgfilters.atomic import atomic_write_json
-    from kgfilters.explain import explanation_to_json
-    from kgfilters.pipeline import _open, explain_run, hits_run, tag_run
+    from kgfilters.data import targets_of
+    from kgfilters.explain import explain_image
+    from kgfilters.pipeline import hits_run, save_explanation, tag_run
+    from kgfilters.run import load_run
     from kgfilters.train import predict
 
     paths = RunPaths(root)
     tags = tag_run(root, device=device, progress=progress)
     study = hits_run(root, device=device, progress=progress)
     best = max((c for c in study.grid if c.n == 3), key=lambda c: c.hits_true)
-    run = _open(root, device)
+    run = load_run(root, device=device)
     probs = predict(run.model, run.spec, run.splits.heldout, device=device)
-    labels = run.splits.heldout.targets
+    labels = targets_of(run.splits.heldout)
     wrong = (probs.argmax(1) != labels).nonzero().flatten()
     right = (probs.argmax(1) == labels).nonzero().flatten()
     lines = [
@@ -61,9 +62,8 @@ def filtag_stage(root: Path, *, device: torch.device, progress: bool) -> list[st
             lines.append(f"explanation: no {kind} held-out image")
             continue
         index = int(pool[0])
-        e = explain_run(root, device=device, index=index)
-        out = paths.explanations / f"heldout-{index}.json"
-        atomic_write_json(out, explanation_to_json(e))
+        e = explain_image(run, index=index)
+        out = save_explanation(root, e)
         lines.append(
             f"explanation ({kind}): {out} (true {run.class_names[e.true_class or 0]}, predicted "
             f"{run.class_names[e.predicted]}, tag ranking top: "

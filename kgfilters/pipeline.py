@@ -97,9 +97,7 @@ def train_run(
     torch.manual_seed(seed)
     model = build_model(spec.name, num_classes=splits.num_classes, weights="random", device=device)
     started = now_iso()
-    test = _concat(splits.tag, splits.heldout) if hasattr(splits.tag, "subset") else ConcatDataset(
-        [splits.tag, splits.heldout]
-    )
+    test = ConcatDataset([splits.tag, splits.heldout])
     result = train_model(
         model, spec, splits.train, test, device=device, epochs=epochs, batch_size=batch_size,
         lr=lr, seed=seed, progress=progress,
@@ -115,12 +113,6 @@ def train_run(
     }
     atomic_write_json(paths.run_json, config)
     return result
-
-
-def _concat(a, b):  # type: ignore[no-untyped-def]
-    from kgfilters.data import TensorImages
-
-    return TensorImages(torch.cat([a.images, b.images]), torch.cat([a.targets, b.targets]))
 
 
 def _open(root: str | os.PathLike[str], device: torch.device):  # type: ignore[no-untyped-def]
@@ -194,22 +186,15 @@ def tag_run(
 ):  # type: ignore[no-untyped-def]
     """Tag the run's filters (FILTAG 2.1) from its statistics, computing them first if missing
     or if they lack a requested layer; write ``tags.json``."""
-    from kgfilters.errors import RunError
     from kgfilters.filtag import save_tags, tag_layers
     from kgfilters.stats import load_stats
 
     paths = RunPaths(Path(root))
     device = device or torch.device("cpu")
-    try:
-        stats = load_stats(paths.stats)
-        if layers and not set(layers) <= set(stats.layers):
-            raise RunError("statistics lack a requested layer")
-    except RunError:
+    stats = load_stats(paths.stats) if paths.stats.is_file() else None
+    if stats is None or (layers and not set(layers) <= set(stats.layers)):
         stats = stats_run(root, device=device, layers=layers, progress=progress)
     names = layers or list(stats.layers)
-    unknown = [n for n in names if n not in stats.layers]
-    if unknown:
-        raise RunError(f"layer(s) {', '.join(unknown)} not in the statistics ({', '.join(stats.layers)})")
     tags = tag_layers({n: stats.z(n) for n in names}, stats.class_names, method=method, param=param)
     save_tags(tags, paths.tags)
     record_stage(root, "tag", {"method": method, "param": param, "layers": names,
@@ -260,11 +245,18 @@ def explain_run(
 ):  # type: ignore[no-untyped-def]
     """Explain one held-out image or image file (FILTAG 2.2); with ``save``, write
     ``explanations/heldout-<index>.json`` (or ``file-<name>.json``)."""
-    from kgfilters.explain import explain_image, explanation_to_json
+    from kgfilters.explain import explain_image
 
     run = _open(root, device)
     e = explain_image(run, index=index, image=image, layers=layers, top_fraction=top_fraction)
     if save:
-        name = f"heldout-{index}.json" if image is None else f"file-{Path(image).stem}.json"
-        atomic_write_json(run.paths.explanations / name, explanation_to_json(e))
+        save_explanation(root, e)
     return e
+
+
+def save_explanation(root: str | os.PathLike[str], e):  # type: ignore[no-untyped-def]
+    """Write ``explanations/heldout-<index>.json`` (or ``file-<stem>.json``) atomically."""
+    from kgfilters.explain import explanation_to_json
+
+    name = f"{e.split}-{e.index}.json" if e.path is None else f"file-{Path(e.path).stem}.json"
+    return atomic_write_json(RunPaths(Path(root)).explanations / name, explanation_to_json(e))
