@@ -156,8 +156,12 @@ class Run:
     @cached_property
     def model(self) -> nn.Module:
         m = self.config["model"]
-        weights = self.root / m["weights"] if m.get("weights") == "model.safetensors" else m.get("weights")
-        if weights == "model.safetensors" or (isinstance(weights, Path) and not weights.is_file()):
+        weights = m.get("weights")
+        if weights == "model.safetensors":
+            weights = self.paths.model
+        if (weights is None and not self.spec.torchvision) or (
+            isinstance(weights, Path) and not weights.is_file()
+        ):  # an untrained network would explain nothing
             raise RunError(f"{self.paths.model}: weights missing; run `kgfilters train` first")
         return build_model(m["name"], num_classes=len(self.class_names), weights=weights, device=self.device)
 

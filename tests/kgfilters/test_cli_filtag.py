@@ -154,3 +154,12 @@ def test_the_graph_fills_as_stages_finish(trained_run: Path, capsys: pytest.Capt
     store = load_run(trained_run).store
     ask = store.query("ASK { GRAPH ?g { ?e a <https://w3id.org/kgfilters#Explanation> } }")
     assert bool(ask)
+
+
+def test_an_untrained_run_has_no_model(tmp_path: Path, idx_root: Path) -> None:
+    from kgfilters.errors import RunError
+    from kgfilters.pipeline import create_run
+
+    create_run(tmp_path / "r", data_root=idx_root)
+    with pytest.raises(RunError, match="weights missing; run `kgfilters train` first"):
+        _ = load_run(tmp_path / "r").model
