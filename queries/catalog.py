@@ -45,6 +45,7 @@ __all__ = [
     "get_query",
     "parse_query_file",
     "run_query",
+    "with_values",
 ]
 
 FORMATS = ("table", "csv", "json")
@@ -108,10 +109,15 @@ def parse_query_file(path: str | Path, text: str | None = None) -> CatalogQuery:
     return CatalogQuery(p.stem, question, tuple(params), text)
 
 
-def catalog() -> dict[str, CatalogQuery]:
-    """Every ``.rq`` query shipped with kgfilters, by name."""
+def catalog(directory: str | Path | None = None) -> dict[str, CatalogQuery]:
+    """Every ``.rq`` query shipped with kgfilters (or in ``directory``), by name; a directory
+    that does not exist holds none."""
+    if directory is None:
+        entries: list[Any] = list(resources.files("kgfilters.queries").iterdir())
+    else:
+        entries = list(Path(directory).glob("*.rq")) if Path(directory).is_dir() else []
     out = {}
-    for entry in sorted(resources.files("kgfilters.queries").iterdir(), key=lambda e: e.name):
+    for entry in sorted(entries, key=lambda e: e.name):
         if entry.name.endswith(".rq"):
             q = parse_query_file(entry.name, entry.read_text(encoding="utf-8"))
             out[q.name] = q

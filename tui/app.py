@@ -13,13 +13,15 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from kgfilters.errors import KgfError
+from kgfilters.queries.catalog import CatalogQuery
+from kgfilters.queries.catalog import catalog as shipped_catalog
 from kgfilters.tui.browser import BrowserPane
 from kgfilters.tui.commands import KgfCommands
 from kgfilters.tui.concept_pane import ConceptPane
 from kgfilters.tui.dialogs import HelpScreen
 from kgfilters.tui.explain_pane import ExplainPane
 from kgfilters.tui.filter_screen import FilterScreen
-from kgfilters.tui.graphview import CatalogQuery, GraphView, load_catalog
+from kgfilters.tui.graphview import GraphView
 from kgfilters.tui.messages import FilterChosen
 from kgfilters.tui.query_pane import QueryPane
 from kgfilters.tui.runview import RunView
@@ -57,7 +59,7 @@ class KgfApp(App[None]):
             self.graph = None
         if self.graph is None and "graph" not in self.view.missing:
             self.view.missing["graph"] = "no knowledge graph yet (graph/)"
-        self.catalog = load_catalog() if catalog is None else catalog
+        self.catalog = tuple(shipped_catalog().values()) if catalog is None else catalog
         self.sub_title = Path(run).name
 
     def compose(self) -> ComposeResult:

@@ -21,7 +21,7 @@ HELP_TEXT = """\
 [b]Explain[/b] n / p next / previous image   m next misclassified   g go to index   o open image file
           enter on a filter row opens its filter view
 [b]Query[/b]   ctrl+r run   escape cancel   ctrl+n more rows   ctrl+e export CSV
-          parameters box: ?name=value pairs (<iri>, "text", number, word), bound with VALUES
+          a field per declared parameter (# param: lines); enter in a field runs the query
 [b]Anywhere[/b] ? this help   q quit
 """
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +20,9 @@ from kgfilters.errors import GraphError
 __all__ = [
     "KGF",
     "PREFIXES",
-    "CatalogQuery",
     "GraphView",
     "ResultPage",
-    "load_catalog",
-    "parse_bindings",
     "term_text",
-    "with_bindings",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,16 +36,6 @@ PREFIXES = {"kgf": KGF, "skos": SKOS, "rdfs": RDFS, "prov": "http://www.w3.org/n
 
 
 @dataclass(frozen=True)
-class CatalogQuery:
-    """One catalog file ``queries/NAME.rq``: its header comment lines and its text."""
-
-    name: str
-    title: str
-    description: str
-    text: str
-
-
-@dataclass(frozen=True)
 class ResultPage:
     """Rows ``[offset, offset + len(rows))`` of a result; ``more`` when rows follow."""
 
@@ -59,59 +43,6 @@ class ResultPage:
     rows: tuple[tuple[str, ...], ...]
     offset: int
     more: bool
-
-
-def load_catalog(directory: Path | None = None) -> tuple[CatalogQuery, ...]:
-    """The ``*.rq`` files of ``directory`` (default: the installed ``kgfilters.queries``), sorted
-    by name; the leading ``#`` lines are the title (first) and description (the rest)."""
-    if directory is None:
-        files = [f for f in resources.files("kgfilters.queries").iterdir() if f.name.endswith(".rq")]
-    else:
-        files = list(directory.glob("*.rq")) if directory.is_dir() else []
-    out = []
-    for f in sorted(files, key=lambda f: f.name):
-        text = f.read_text(encoding="utf-8")
-        head = []
-        for line in text.splitlines():
-            if not line.startswith("#"):
-                break
-            head.append(line.lstrip("#").strip())
-        head = [h for h in head if h]
-        name = f.name[:-3]
-        out.append(CatalogQuery(name, head[0] if head else name, " ".join(head[1:]), text))
-    return tuple(out)
-
-
-_BINDING = re.compile(r'\?(\w+)\s*=\s*(<[^>\s]*>|"(?:[^"\\]|\\.)*"|\S+)')
-
-
-def parse_bindings(text: str) -> dict[str, str]:
-    """Parameters ``?var=value ...`` as SPARQL terms: ``<iri>``, ``"string"``, a number, true /
-    false, or a bare word (taken as a string). GraphError names anything else."""
-    out: dict[str, str] = {}
-    pos = 0
-    for m in _BINDING.finditer(text):
-        if text[pos:m.start()].strip():
-            break
-        var, value = m.group(1), m.group(2)
-        if value.startswith("<"):
-            out[var] = f"<{_iri(value[1:-1])}>"
-        elif value.startswith('"') or re.fullmatch(r"[+-]?\d+(\.\d+)?([eE][+-]?\d+)?|true|false", value):
-            out[var] = value
-        else:
-            out[var] = f'"{_lit(value)}"'
-        pos = m.end()
-    if text[pos:].strip():
-        raise GraphError(f"parameters {text[pos:].strip()!r}: expected ?name=value pairs, e.g. ?layer=conv2 ?i=13")
-    return out
-
-
-def with_bindings(query: str, bindings: dict[str, str]) -> str:
-    """``query`` with a trailing ``VALUES`` clause binding each variable (SPARQL 1.1 §10.2.2)."""
-    if not bindings:
-        return query
-    names = " ".join(f"?{k}" for k in bindings)
-    return f"{query}\nVALUES ({names}) {{ ({' '.join(bindings.values())}) }}\n"
 
 
 def term_text(term: Any) -> str:

@@ -16,8 +16,10 @@ from textual.widgets import DataTable, Input, ListItem, ListView, Static, TextAr
 from textual.worker import Worker, get_current_worker
 
 from kgfilters.errors import KgfError
+from kgfilters.queries.catalog import CatalogQuery, bind_params, parse_query_file, with_values
 from kgfilters.tui.dialogs import PathPrompt
-from kgfilters.tui.graphview import CatalogQuery, GraphView, ResultPage, parse_bindings, with_bindings
+from kgfilters.tui.graphview import GraphView, ResultPage
+from kgfilters.tui.param_form import ParamForm
 
 __all__ = ["PAGE", "QueryPane"]
 
@@ -26,7 +28,11 @@ STARTER = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 100\n"
 
 
 class QueryPane(Vertical):
-    """Pick a catalog query or write one; ctrl+r runs it, escape cancels, ctrl+n pages on."""
+    """Pick a catalog query or write one; ctrl+r runs it, escape cancels, ctrl+n pages on.
+
+    The parameter form follows the ``# param:`` header of the query in the editor, so an edited or
+    hand-written query gets its form too; values are bound as RDF terms by the catalog's
+    ``bind_params`` / ``with_values``, never pasted into the text."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "run_query", "Run", priority=True),
@@ -55,6 +61,7 @@ class QueryPane(Vertical):
         self.graph = graph
         self.catalog = catalog
         self.exports = exports
+        self.selected: str | None = None
         self.current: str | None = None
         self.loaded = 0
         self.more = False
@@ -64,12 +71,11 @@ class QueryPane(Vertical):
         with Horizontal(id="query-top"):
             with Vertical(id="query-catalog-box"):
                 yield Static("[b]catalog[/b]", id="query-catalog-title")
-                yield ListView(*[ListItem(Static(q.title), name=q.name) for q in self.catalog],
+                yield ListView(*[ListItem(Static(q.name), name=q.name) for q in self.catalog],
                                id="query-catalog")
             with Vertical(id="query-edit-box"):
                 yield TextArea(STARTER, id="query-editor")
-                yield Input(placeholder="parameters: ?layer=conv2 ?i=13 ?c=<http://conceptnet.io/c/en/shoe>",
-                            id="query-params")
+                yield ParamForm(id="query-form")
         yield Static("", id="query-status")
         yield DataTable(id="query-results", zebra_stripes=True)
 
@@ -85,26 +91,45 @@ class QueryPane(Vertical):
         self.query_one("#query-status", Static).update(text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "query-params":
+        if event.input.has_class("param-input"):
             event.stop()
             self.action_run_query()
 
-    def on_list_view_selected(self, event: ListView.Selected) -> None:
+    async def on_list_view_selected(self, event: ListView.Selected) -> None:
         q = next((q for q in self.catalog if q.name == event.item.name), None)
         if q is not None:
+            self.selected = q.name
             self.query_one(TextArea).text = q.text
-            self.set_status(f"{q.title}: {q.description}  (ctrl+r to run)")
+            await self.query_one(ParamForm).show(q.params)
+            self.set_status(f"{q.question or q.name}  (fill the parameters, then ctrl+r)")
+
+    async def on_text_area_changed(self, _event: TextArea.Changed) -> None:
+        try:
+            params = self.editor_query().params
+        except KgfError:
+            return  # a header line half typed; running the query names the error
+        await self.query_one(ParamForm).show(params)
+
+    def editor_query(self) -> CatalogQuery:
+        """The editor's text as a catalog query (its header declares the parameters)."""
+        return parse_query_file(f"{self.selected or 'editor'}.rq", self.query_one(TextArea).text)
+
+    def bound_text(self) -> str:
+        """The editor's query with the form's values bound; KgfError for a bad or missing value."""
+        q = self.editor_query()
+        declared = {p.name for p in q.params}
+        values = {k: v for k, v in self.query_one(ParamForm).values().items() if k in declared}
+        return with_values(q.text, bind_params(q, values))
 
     def action_run_query(self) -> None:
         if self.graph is None:
             self.set_status(Text("No knowledge graph in this run yet (graph/).", style="red"))
             return
         try:
-            bindings = parse_bindings(self.query_one("#query-params", Input).value)
+            self.current = self.bound_text()
         except KgfError as exc:
             self.set_status(Text(str(exc), style="bold red"))
             return
-        self.current = with_bindings(self.query_one(TextArea).text, bindings)
         self.loaded = 0
         table = self.query_one(DataTable)
         table.clear(columns=True)

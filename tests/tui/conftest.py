@@ -130,7 +130,15 @@ def catalog_dir(tmp_path: Path) -> Path:
     d = tmp_path / "queries"
     d.mkdir()
     (d / "filters-by-concept.rq").write_text(
-        "# Filters by coarse concept\n# Every filter with its coarse concept.\n"
+        "# question: Every filter with its coarse concept.\n"
         "PREFIX kgf: <https://w3id.org/kgfilters#>\n"
         "SELECT ?f ?concept WHERE { ?f kgf:coarseConcept ?concept } ORDER BY ?f\n", encoding="utf-8")
+    (d / "narrower.rq").write_text(
+        "# question: Which concepts lie directly under a concept, and which filters of a layer carry it?\n"
+        "# param: c iri  the broader concept, e.g. http://conceptnet.io/c/en/garment\n"
+        "# param: layer string = conv2  the layer whose filters are listed\n"
+        "PREFIX kgf: <https://w3id.org/kgfilters#>\nPREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
+        "SELECT ?x ?i WHERE { ?x skos:broader ?c .\n"
+        "  OPTIONAL { ?f kgf:coarseConcept ?c ; kgf:channelIndex ?i ; kgf:inLayer/kgf:layerName ?layer } }\n"
+        "ORDER BY ?x ?i\n", encoding="utf-8")
     return d

@@ -11,13 +11,14 @@ from rich.text import Text
 from textual.widgets import DataTable, Input, Static, TextArea, Tree
 
 from kgfilters.explain import explain_image
+from kgfilters.queries.catalog import catalog
 from kgfilters.run import load_run
 from kgfilters.tui import KgfApp
 from kgfilters.tui.concept_pane import ConceptPane
 from kgfilters.tui.dialogs import HelpScreen, PathPrompt
 from kgfilters.tui.explain_pane import ExplainPane, summary_text
 from kgfilters.tui.filter_screen import FilterScreen
-from kgfilters.tui.graphview import load_catalog
+from kgfilters.tui.param_form import ParamForm
 from kgfilters.tui.query_pane import QueryPane
 from tests.tui.conftest import GRAPH_TRIPLES
 
@@ -198,7 +199,7 @@ async def test_concept_tree_expands_and_opens_filter(full_run: Path) -> None:
 
 
 async def test_catalog_query_rows_broken_query_error_and_export(full_run: Path, catalog_dir: Path) -> None:
-    app = KgfApp(full_run, catalog=load_catalog(catalog_dir))
+    app = KgfApp(full_run, catalog=tuple(catalog(catalog_dir).values()))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
         pane = app.query_one(QueryPane)
@@ -294,21 +295,46 @@ async def test_explain_an_image_file_and_a_bad_one(tagged_run: Path, tmp_path: P
         assert "missing.png: not a readable image" in text_of(app, "#explain-status")
 
 
-async def test_query_parameters_form(full_run: Path) -> None:
-    app = KgfApp(full_run, catalog=())
+async def test_query_parameters_form(full_run: Path, catalog_dir: Path) -> None:
+    app = KgfApp(full_run, catalog=tuple(catalog(catalog_dir).values()))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
-        app.query_one(TextArea).text = "SELECT ?x WHERE { ?x skos:broader ?c } ORDER BY ?x"
-        params = app.query_one("#query-params", Input)
-        params.value = "?c=<http://conceptnet.io/c/en/garment>"
-        params.focus()
-        await pilot.press("enter")
+        pane = app.query_one(QueryPane)
+        form, table = pane.query_one(ParamForm), pane.query_one(DataTable)
+        assert [i.name for i in form.query(Input)] == []  # the starter query declares none
+        pane.query_one("#query-catalog").focus()
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        fields = {i.name: i for i in form.query(Input)}
+        assert list(fields) == ["c", "layer"]
+        assert fields["c"].placeholder.startswith("required · the broader concept")
+        assert fields["layer"].placeholder.startswith("default conv2")
+        await pilot.press("ctrl+r")
         await settle(app, pilot)
-        assert app.query_one(QueryPane).query_one(DataTable).row_count == 2
-        params.value = "nonsense"
-        await pilot.press("enter")
+        assert "parameter c (iri) is required" in text_of(app, "#query-status")
+        fields["c"].value = "not an iri"
+        await pilot.press("ctrl+r")
         await settle(app, pilot)
-        assert "expected ?name=value pairs" in text_of(app, "#query-status")
+        assert "expected a value of type iri" in text_of(app, "#query-status")
+        fields["c"].value = "http://conceptnet.io/c/en/garment"
+        fields["c"].focus()
+        await pilot.press("enter")  # enter in a field runs the query
+        await settle(app, pilot)
+        assert table.row_count == 4 and "4 rows" in text_of(app, "#query-status")
+        fields["layer"].value = "conv1"  # no filter of conv1 carries garment: the OPTIONAL is empty
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert table.row_count == 2
+        # the form follows the header of whatever is in the editor; typed values are kept by name
+        app.query_one(TextArea).text = "# param: c iri  a concept\nSELECT ?x WHERE { ?x skos:broader ?c }"
+        await pilot.pause()
+        assert [(i.name, i.value) for i in form.query(Input)] == [("c", "http://conceptnet.io/c/en/garment")]
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert table.row_count == 2
+        app.query_one(TextArea).text = "SELECT ?s WHERE { ?s ?p ?o }"
+        await pilot.pause()
+        assert list(form.query(Input)) == [] and "no parameters" in plain(form.query_one(Static).content)
 
 
 async def test_large_layers_start_collapsed(tagged_run: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
 
 import pytest
 
 from kgfilters.errors import GraphError
-from kgfilters.tui.graphview import GraphView, load_catalog, parse_bindings, with_bindings
+from kgfilters.queries.catalog import bind_params, catalog, with_values
+from kgfilters.tui.graphview import GraphView
 from tests.tui.conftest import CN, GRAPH_TRIPLES, build_graph
 
 
@@ -80,21 +80,15 @@ def test_concept_questions(graph: GraphView) -> None:
         graph.concept_members("a b")
 
 
-def test_catalog_headers(catalog_dir: Path, tmp_path: Path) -> None:
-    (q,) = load_catalog(catalog_dir)
-    assert (q.name, q.title, q.description) == ("filters-by-concept", "Filters by coarse concept",
-                                                "Every filter with its coarse concept.")
-    assert load_catalog(tmp_path / "nothing") == ()
-    assert isinstance(load_catalog(), tuple)  # the installed catalog, whatever it holds now
-
-
-def test_parameters_bind_through_values(graph: GraphView) -> None:
-    b = parse_bindings('?c=<http://conceptnet.io/c/en/garment>  ?n=2 ?name=conv2 ?s="a \\"b\\""')
-    assert b == {"c": f"<{CN}garment>", "n": "2", "name": '"conv2"', "s": '"a \\"b\\""'}
-    q = with_bindings("SELECT ?x WHERE { ?x skos:broader ?c } # trailing comment", {"c": b["c"]})
-    assert sorted(graph.page(q).rows) == [(f"{CN}shirt",), (f"{CN}trousers",)]
-    assert with_bindings("ASK {}", {}) == "ASK {}"
-    with pytest.raises(GraphError, match=re.escape("parameters 'layer=conv2': expected ?name=value")):
-        parse_bindings("?i=1 layer=conv2")
-    with pytest.raises(GraphError, match="not allowed in an IRI"):
-        parse_bindings("?c=<a{b>")
+def test_catalog_queries_bind_on_the_lazy_path(graph: GraphView, catalog_dir: Path) -> None:
+    queries = catalog(catalog_dir)
+    assert list(queries) == ["filters-by-concept", "narrower"]
+    assert catalog(catalog_dir / "nothing") == {}
+    q = queries["narrower"]
+    assert [(p.name, p.type, p.default) for p in q.params] == [("c", "iri", None), ("layer", "string", "conv2")]
+    text = with_values(q.text, bind_params(q, {"c": f"{CN}garment"}))
+    assert graph.page(text).rows == ((f"{CN}shirt", "0"), (f"{CN}shirt", "1"),
+                                      (f"{CN}trousers", "0"), (f"{CN}trousers", "1"))
+    # a value holding SPARQL stays one literal: no layer has that name, so no filter is listed
+    hostile = with_values(q.text, bind_params(q, {"c": f"{CN}garment", "layer": 'conv2" } ?x ?y { "'}))
+    assert graph.page(hostile).rows == ((f"{CN}shirt", ""), (f"{CN}trousers", ""))

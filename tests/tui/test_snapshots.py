@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import TextArea
+from textual.widgets import Input
 
+from kgfilters.queries.catalog import catalog
 from kgfilters.tui import KgfApp
-from kgfilters.tui.graphview import load_catalog
 
 SIZE = (120, 40)
 
@@ -47,12 +47,17 @@ def test_explain_view(snap_compare, tagged_run: Path) -> None:  # type: ignore[n
 def test_query_view_results(snap_compare, full_run: Path, catalog_dir: Path) -> None:  # type: ignore[no-untyped-def]
     async def query(pilot: Pilot) -> None:
         await pilot.press("4")
-        pilot.app.query_one(TextArea).text = (
-            "SELECT ?c ?b WHERE { ?c skos:broader ?b } ORDER BY ?c")
-        await pilot.press("ctrl+r")
+        pilot.app.query_one("#query-catalog").focus()
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        field = pilot.app.query_one("#query-form Input", Input)
+        field.value = "http://conceptnet.io/c/en/garment"
+        field.focus()
+        await pilot.press("enter")
         await settle(pilot)
 
-    assert snap_compare(KgfApp(full_run, catalog=load_catalog(catalog_dir)), terminal_size=SIZE, run_before=query)
+    app = KgfApp(full_run, catalog=tuple(catalog(catalog_dir).values()))
+    assert snap_compare(app, terminal_size=SIZE, run_before=query)
 
 
 def test_empty_states(snap_compare, trained_run: Path) -> None:  # type: ignore[no-untyped-def]
