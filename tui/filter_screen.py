@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -17,14 +18,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from kgfilters.errors import KgfError
+from kgfilters.fsagn.panels import MaskPanels
 from kgfilters.tui.graphview import GraphView
 from kgfilters.tui.halfblock import bar, half_blocks, sparkline
 from kgfilters.tui.runview import MaskArea, RunView
 
-__all__ = ["FilterScreen", "mask_caption", "tags_table"]
+__all__ = ["FilterScreen", "mask_caption", "panel_texts", "tags_table"]
 
-#: The paper's five panels, in order; other arrays of an npz follow them.
-PANELS = ("image", "feature_map", "mask", "masked_image", "new_feature_map")
+#: Columns of each mask panel (two image rows per text row).
+PANEL_WIDTH = 28
 
 
 def tags_table(view: RunView, layer: str, index: int) -> Table | Text:
@@ -56,6 +58,30 @@ def response_text(view: RunView, layer: str, index: int) -> Text:
     return out
 
 
+def _fit(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) resized to ``shape`` by nearest neighbour, so feature maps line up with the image."""
+    h, w = a.shape
+    rows = np.arange(shape[0]) * h // shape[0]
+    cols = np.arange(shape[1]) * w // shape[1]
+    return a[rows][:, cols]
+
+
+def panel_texts(p: MaskPanels, *, width: int = PANEL_WIDTH) -> list[tuple[str, Text]]:
+    """The five panels of the first image of ``p`` as (title, half-block text), in the paper's
+    order. Images and masks are drawn as they are ([0, 1]); both feature maps share the original
+    map's scale, so what a mask removes shows as darkness in the new map."""
+    size = p.image.shape[-2:]
+    vmax = float(p.feature_map[0].max()) or 1.0
+    arrays = {
+        "image": p.image[0],
+        "feature map": _fit(p.feature_map[0], size) / vmax,
+        "mask": p.mask[0],
+        "masked image": p.masked_image[0],
+        "new feature map": _fit(p.new_feature_map[0], size) / vmax,
+    }
+    return [(k, half_blocks(v, width=width)) for k, v in arrays.items()]
+
+
 def mask_caption(a: MaskArea, n: int, total: int) -> str:
     figures = "  ".join(f"{k} {v:.4f}" for k, v in sorted(a.metrics.items()))
     return (f"mask {n + 1}/{total}: {a.method} {a.strategy}, {a.split} image {a.image}, "
@@ -80,12 +106,19 @@ class FilterScreen(Screen[None]):
         index: int
         text: str
 
+    @dataclass
+    class PanelsReady(Message):
+        area: MaskArea
+        panels: MaskPanels | None
+        error: str = ""
+
     def __init__(self, view: RunView, graph: GraphView | None, layer: str, index: int) -> None:
         super().__init__()
         self.view = view
         self.graph = graph
         self.filter_layer = layer
         self.filter_index = index
+        self.shown_area: MaskArea | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="filter-title")
@@ -148,27 +181,36 @@ class FilterScreen(Screen[None]):
 
     def show_mask(self) -> None:
         areas = self.view.masks_of(self.filter_layer, self.filter_index)
-        box = self.query_one("#filter-panels", Horizontal)
-        box.remove_children()
+        self.query_one("#filter-panels", Horizontal).remove_children()
         caption = self.query_one("#filter-mask-caption", Static)
         if not areas:
             why = self.view.missing.get("masks") if not self.view.masks else "none for this filter"
             caption.update(Text(f"No sensitive areas: {why}.", style="dim"))
             return
-        a = areas[self.mask_index % len(areas)]
-        caption.update(mask_caption(a, self.mask_index % len(areas), len(areas)))
+        self.shown_area = areas[self.mask_index % len(areas)]
+        caption.update(mask_caption(self.shown_area, self.mask_index % len(areas), len(areas)))
+        self.load_panels(self.shown_area)
+
+    @work(thread=True, exclusive=True, group="mask-panels")
+    def load_panels(self, area: MaskArea) -> None:
+        """Compute the five panels off the UI thread (two forward passes of the model)."""
         try:
-            panels = self.view.mask_panels(a)
+            self.post_message(self.PanelsReady(area, self.view.mask_panels(area)))
         except KgfError as exc:
-            caption.update(Text(str(exc), style="red"))
+            self.post_message(self.PanelsReady(area, None, str(exc)))
+
+    def on_filter_screen_panels_ready(self, msg: PanelsReady) -> None:
+        if msg.area != self.shown_area:
             return
-        order = [k for k in PANELS if k in panels] + [k for k in panels if k not in PANELS]
-        widgets = []
-        for k in order:
-            arr = panels[k]
-            widgets.append(Static(Text(k.replace("_", " ") + "\n") + half_blocks(arr, width=28, normalise=True),
-                                  classes="panel"))
-        box.mount_all(widgets)
+        if msg.panels is None:
+            self.query_one("#filter-mask-caption", Static).update(Text(msg.error, style="red"))
+            return
+        box = self.query_one("#filter-panels", Horizontal)
+        box.remove_children()
+        # five panels side by side, each as wide as the screen allows (2 columns of margin each)
+        width = max(8, min(PANEL_WIDTH, (box.size.width or self.size.width) // 5 - 2))
+        box.mount_all([Static(Text(title + "\n") + text, classes="panel")
+                       for title, text in panel_texts(msg.panels, width=width)])
 
     def action_step(self, delta: int) -> None:
         n = self.view.layer_sizes[self.filter_layer]

@@ -18,11 +18,12 @@ import torch
 
 from kgfilters.errors import DataError, KgfError, RunError
 from kgfilters.filtag import Tag
-from kgfilters.fsagn.masks_io import SensitiveArea
-from kgfilters.fsagn.masks_io import load_masks as load_mask_set
+from kgfilters.fsagn.backbone import Backbone
+from kgfilters.fsagn.masks_io import MaskSet, SensitiveArea
+from kgfilters.fsagn.panels import MaskPanels, mask_panels
 from kgfilters.run import Run, load_run
 
-__all__ = ["SORTS", "FilterRow", "LayerRow", "MaskArea", "RunView", "load_masks"]
+__all__ = ["SORTS", "FilterRow", "LayerRow", "MaskArea", "RunView"]
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +67,6 @@ class FilterRow:
 MaskArea = SensitiveArea
 
 
-def load_masks(path: Path) -> tuple[MaskArea, ...]:
-    """The areas listed in ``masks/metrics.json`` at ``path``; () when the file is absent (the
-    views' empty state). Reading is the FSAGN part's (``kgfilters.fsagn.masks_io``)."""
-    if not path.is_file():
-        return ()
-    return load_mask_set(path.parent.parent).areas
-
-
 class RunView:
     """A run opened for the TUI. Missing parts are recorded in ``missing`` instead of raising."""
 
@@ -82,13 +75,10 @@ class RunView:
         self.missing: dict[str, str] = {}
         self.tags = self._part("tags")
         self.stats = self._part("stats")
-        try:
-            self.masks = load_masks(run.paths.masks / "metrics.json")
-        except KgfError as exc:
-            self.missing["masks"] = str(exc)
-            self.masks = ()
-        if not self.masks and "masks" not in self.missing:
-            self.missing["masks"] = "no FSAGN masks yet (masks/metrics.json); run the FSAGN stage first"
+        self.mask_set: MaskSet | None = self._part("masks")
+        self.masks: tuple[MaskArea, ...] = self.mask_set.areas if self.mask_set is not None else ()
+        if self.mask_set is not None and not self.masks:
+            self.missing["masks"] = f"{run.paths.masks / 'metrics.json'} lists no sensitive area"
 
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> RunView:
@@ -179,20 +169,23 @@ class RunView:
     def masks_of(self, layer: str, index: int) -> tuple[MaskArea, ...]:
         return tuple(a for a in self.masks if a.layer == layer and a.filter == index)
 
-    def mask_panels(self, area: MaskArea) -> dict[str, np.ndarray]:
-        """The arrays of an area's npz (``mask_key`` first as "mask"), each squeezed to 2-D or
-        (3, H, W); DataError when the file or key is missing."""
-        path = self.root / area.mask_file
-        try:
-            with np.load(path) as npz:
-                arrays = {k: np.asarray(npz[k]) for k in npz.files}
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable npz ({exc})") from None
-        if area.mask_key not in arrays:
-            raise DataError(f"{path}: no array {area.mask_key!r}; has {', '.join(arrays) or 'none'}")
-        out = {"mask": arrays.pop(area.mask_key)}
-        out.update(arrays)
-        return {k: _squeeze(v) for k, v in out.items() if _squeeze(v).ndim in (2, 3)}
+    def mask_panels(self, area: MaskArea) -> MaskPanels:
+        """The five panels of a sensitive area (Fig. 3, FSAGN): its held-out image, the filter's
+        feature map, the saved mask, the masked image and the new feature map, the maps computed
+        with the run's model. KgfError when the mask, the image or the layer cannot be had."""
+        if self.mask_set is None:
+            raise RunError(self.missing.get("masks", "no masks in this run"))
+        if area.split != "heldout" or not 0 <= area.image < self.heldout_count():
+            raise DataError(f"{area.mask_file}: {area.split} image {area.image} is not a held-out image of this run")
+        mask = torch.from_numpy(self.mask_set.mask(area))
+        image, _ = self.heldout_image(area.image)
+        x = torch.from_numpy(image)[None]
+        if mask.shape != x.shape[-2:]:
+            raise DataError(f"{area.mask_file}: mask {area.mask_key!r} is {tuple(mask.shape)}; "
+                            f"the image is {tuple(x.shape[-2:])}")
+        device = next(self.run.model.parameters()).device
+        bb = Backbone.of(self.run.model, self.run.spec, area.layer, (area.filter,))
+        return mask_panels(bb, 0, x.to(device), mask[None].to(device), area.strategy)
 
     def heldout_count(self) -> int:
         return len(self.run.splits.heldout)
@@ -220,9 +213,3 @@ class RunView:
                 return chunk[int(wrong[0])]
         return None
 
-
-def _squeeze(a: np.ndarray) -> np.ndarray:
-    a = np.squeeze(a)
-    if a.ndim == 3 and a.shape[0] not in (1, 3) and a.shape[-1] in (1, 3):
-        a = np.moveaxis(a, -1, 0)
-    return a

@@ -84,13 +84,27 @@ class MaskSet:
         )
 
     def mask(self, area: SensitiveArea) -> np.ndarray:
-        """The mask array (H, W) float32 in [0, 1] of ``area``."""
+        """The mask array (H, W) float32 in [0, 1] of ``area``.
+
+        The stage writes one (H, W) array per key; an array stacking several images (N, H, W)
+        under one key (as other tools write them) yields its row ``area.image``.
+        """
         path = self.root / area.mask_file
         try:
             with np.load(path) as z:
-                return np.asarray(z[area.mask_key])
+                a = np.asarray(z[area.mask_key], dtype=np.float32)
         except (OSError, KeyError, ValueError) as exc:
             raise RunError(f"{path}: cannot read mask {area.mask_key!r} ({exc})") from None
+        while a.ndim > 2 and a.shape[0] == 1:
+            a = a[0]
+        if a.ndim == 3 and 0 <= area.image < a.shape[0]:
+            a = a[area.image]
+        if a.ndim != 2:
+            raise RunError(
+                f"{path}: mask {area.mask_key!r} has shape {a.shape}; expected (H, W), or (N, H, W) "
+                f"with image {area.image} < N"
+            )
+        return a
 
 
 def load_masks(root: str | os.PathLike[str]) -> MaskSet:

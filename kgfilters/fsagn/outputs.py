@@ -17,8 +17,8 @@ from kgfilters.errors import RunError
 from kgfilters.fsagn.backbone import Backbone
 from kgfilters.fsagn.figures import plot_mask_panels
 from kgfilters.fsagn.generators import MaskGenerator
-from kgfilters.fsagn.losses import apply_mask
 from kgfilters.fsagn.masks_io import mask_key, save_npz
+from kgfilters.fsagn.panels import mask_panels
 from kgfilters.run import RunPaths
 
 __all__ = [
@@ -133,7 +133,6 @@ def write_filter_outputs(
     return records
 
 
-@torch.no_grad()
 def _figure(
     bb: Backbone,
     x: torch.Tensor,
@@ -145,17 +144,13 @@ def _figure(
     show: list[int],
     path: Path,
 ) -> None:
-    xs, ms = x[show], masks[show][:, j : j + 1]
-    masked = apply_mask(xs, ms, strategy)  # (n, 1, C, H, W)
-    maps = bb.responses(xs)[:, j]
-    one = Backbone(bb.model, bb.spec, layer, (f,), bb.feature_layer)
-    new = one.responses_masked(masked)[:, 0]
+    p = mask_panels(bb, j, x[show], masks[show][:, j], strategy)
     plot_mask_panels(
-        xs.cpu().numpy(),
-        maps.cpu().numpy(),
-        ms[:, 0].cpu().numpy(),
-        masked[:, 0].cpu().numpy(),
-        new.cpu().numpy(),
+        p.image,
+        p.feature_map,
+        p.mask,
+        p.masked_image,
+        p.new_feature_map,
         path,
         title=f"{layer}:{f} {strategy} (FSAGN)",
         indices=show,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import shutil
 from pathlib import Path
 
@@ -77,26 +76,28 @@ def build_graph(path: Path) -> Path:
     return path
 
 
+#: The held-out image the fixture's sensitive areas are on.
+MASK_IMAGE = 3
+
+
 def write_masks(root: Path, *, layer: str = "conv2", index: int = 0) -> Path:
-    """Two sensitive areas of ``layer:index`` in the metrics.json schema of the FSAGN stage, with
-    deterministic arrays standing in for the generator's output (the format, not the method)."""
+    """Two sensitive areas of ``layer:index`` on held-out image MASK_IMAGE (reservation and
+    occlusion), written with the FSAGN part's own writers in its format (one npz per filter and
+    strategy, one (H, W) array per method and image); a fixed rectangle stands in for the
+    generator's mask (the format, not the method)."""
+    from kgfilters.fsagn.masks_io import mask_key, save_npz, write_metrics
+
     yy, xx = np.mgrid[0:28, 0:28]
-    image = ((xx + yy) / 54.0).astype(np.float32)
     mask = ((xx > 8) & (xx < 20) & (yy > 4) & (yy < 16)).astype(np.float32)
-    fmap = image[::2, ::2] * 2.0
-    arrays = {"image": image, "feature_map": fmap, "mask": mask, "masked_image": image * mask,
-              "new_feature_map": fmap * mask[::2, ::2]}
-    d = root / "masks"
-    d.mkdir(parents=True, exist_ok=True)
-    np.savez(d / f"{layer}-{index}.npz", **arrays)
-    areas = [
-        {"layer": layer, "filter": index, "strategy": s, "method": "fsagn", "split": "heldout", "image": 3,
-         "area_fraction": float(mask.mean()), "mask_file": f"masks/{layer}-{index}.npz", "mask_key": "mask",
-         "metrics": {"fidelity": f, "iou": 0.25}}
-        for s, f in (("reservation", 0.875), ("occlusion", 0.5))
-    ]
-    (d / "metrics.json").write_text(json.dumps({"areas": areas}), encoding="utf-8")
-    return d / "metrics.json"
+    areas = []
+    for strategy, fidelity in (("reservation", 0.875), ("occlusion", 0.5)):
+        npz = root / "masks" / f"{layer}_{index}_{strategy}.npz"
+        save_npz(npz, {mask_key("fsagn", MASK_IMAGE): mask, mask_key("fsagn", MASK_IMAGE + 1): 1 - mask})
+        areas.append({"layer": layer, "filter": index, "strategy": strategy, "method": "fsagn", "split": "heldout",
+                      "image": MASK_IMAGE, "area_fraction": float(mask.mean()),
+                      "mask_file": str(npz.relative_to(root)), "mask_key": mask_key("fsagn", MASK_IMAGE),
+                      "metrics": {"correlation": fidelity, "response_ratio": 0.25}})
+    return write_metrics(root, areas, {})
 
 
 @pytest.fixture(scope="session")

@@ -161,7 +161,7 @@ async def test_missing_parts_open_with_empty_states(trained_run: Path) -> None:
         await pilot.pause()
         assert "No tags yet" in text_of(app, "#filter-tags")
         assert "No statistics" in text_of(app, "#filter-response")
-        assert "no FSAGN masks yet" in text_of(app, "#filter-mask-caption")
+        assert "no masks yet; run `kgfilters sensitive" in text_of(app, "#filter-mask-caption")
 
 
 async def test_masks_and_concepts_in_the_filter_view(full_run: Path) -> None:
@@ -170,10 +170,14 @@ async def test_masks_and_concepts_in_the_filter_view(full_run: Path) -> None:
         app.open_filter("conv2", 0)
         await settle(app, pilot)
         assert "mask 1/2: fsagn reservation, heldout image 3" in text_of(app, "#filter-mask-caption")
-        assert "fidelity 0.8750" in text_of(app, "#filter-mask-caption")
+        assert "correlation 0.8750  response_ratio 0.2500" in text_of(app, "#filter-mask-caption")
         assert len(app.screen.query(".panel")) == 5
+        titles = [plain(w.content).splitlines()[0] for w in app.screen.query(".panel")]
+        assert titles == ["image", "feature map", "mask", "masked image", "new feature map"]
         await pilot.press("m")
+        await settle(app, pilot)
         assert "mask 2/2: fsagn occlusion" in text_of(app, "#filter-mask-caption")
+        assert len(app.screen.query(".panel")) == 5
         concepts = text_of(app, "#filter-concepts")
         assert "coarse: garment (covers 2 tags)   garment > clothing" in concepts
         assert "linked: zero -> http://conceptnet.io/c/en/shirt" in concepts

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from kgfilters.errors import RunError
+from kgfilters.errors import KgfError, RunError
+from kgfilters.fsagn.masks_io import load_masks, mask_key, save_npz
+from kgfilters.hooks import capture
 from kgfilters.run import load_run
-from kgfilters.tui.runview import RunView, load_masks
-from tests.tui.conftest import write_masks
+from kgfilters.tui.runview import RunView
+from tests.tui.conftest import MASK_IMAGE, write_masks
 
 
 def test_layers_filters_and_responses_equal_load_run(tagged_run: Path) -> None:
@@ -65,30 +66,49 @@ def test_no_run_is_one_line_error(tmp_path: Path) -> None:
         RunView.open(tmp_path)
 
 
-def test_masks_round_trip_and_panels(tmp_path: Path) -> None:
-    path = write_masks(tmp_path)
-    areas = load_masks(path)
-    assert [a.strategy for a in areas] == ["reservation", "occlusion"]
-    assert areas[0].metrics == {"fidelity": 0.875, "iou": 0.25}
-    doc = json.loads(path.read_text())
-    assert areas[0].area_fraction == doc["areas"][0]["area_fraction"]
+def _conv2_map(run, x: torch.Tensor, index: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """conv2's ReLU'd map of channel ``index`` for one image (1, C, H, W), through the hooks."""
+    with capture(run.model, ["conv2"], lambda t: t.clamp_min(0)) as store, torch.no_grad():
+        run.model(run.spec.prepare(x))
+    return store["conv2"][0, index].numpy()
 
 
-def test_mask_panels_and_bad_masks(tagged_run: Path) -> None:
+def test_mask_panels_are_the_papers_five(tagged_run: Path) -> None:
+    write_masks(tagged_run)
+    run, view = load_run(tagged_run), RunView.open(tagged_run)
+    areas = view.masks_of("conv2", 0)
+    assert [a.strategy for a in areas] == ["reservation", "occlusion"] and view.masks_of("conv2", 1) == ()
+    x = run.splits.heldout[MASK_IMAGE][0][None]
+    mask = np.load(tagged_run / areas[0].mask_file)[mask_key("fsagn", MASK_IMAGE)]
+    for area, kept in zip(areas, (mask, 1 - mask), strict=True):
+        p = view.mask_panels(area)
+        assert np.array_equal(p.image[0], x[0].numpy()) and np.array_equal(p.mask[0], mask)
+        assert np.allclose(p.masked_image[0], x[0].numpy() * kept)
+        assert np.allclose(p.feature_map[0], _conv2_map(run, x, 0), atol=1e-6)
+        assert np.allclose(p.new_feature_map[0], _conv2_map(run, torch.from_numpy(p.masked_image), 0), atol=1e-6)
+        assert p.feature_map.shape == (1, 14, 14) and float(p.feature_map.max()) > 0
+
+
+def test_mask_stacks_and_bad_masks(tagged_run: Path) -> None:
     write_masks(tagged_run)
     view = RunView.open(tagged_run)
-    areas = view.masks_of("conv2", 0)
-    assert len(areas) == 2 and view.masks_of("conv2", 1) == ()
-    panels = view.mask_panels(areas[0])
-    assert next(iter(panels)) == "mask" and set(panels) == {"mask", "image", "feature_map", "masked_image",
-                                                         "new_feature_map"}
-    npz = np.load(tagged_run / "masks/conv2-0.npz")
-    assert np.array_equal(panels["masked_image"], npz["masked_image"])
+    area = view.masks_of("conv2", 0)[0]
+    rng = np.random.default_rng(0)
+    stack = rng.random((5, 28, 28), dtype=np.float32)  # several images under one key: row `image` is this one
+    save_npz(tagged_run / area.mask_file, {area.mask_key: stack})
+    assert np.array_equal(view.mask_panels(area).mask[0], stack[MASK_IMAGE])
+    save_npz(tagged_run / area.mask_file, {area.mask_key: stack[:2]})
+    with pytest.raises(KgfError, match=r"has shape \(2, 28, 28\); expected \(H, W\), or \(N, H, W\) with image 3 < N"):
+        view.mask_panels(area)
+    save_npz(tagged_run / area.mask_file, {area.mask_key: stack[0, :14, :14]})
+    with pytest.raises(KgfError, match=r"is \(14, 14\); the image is \(28, 28\)"):
+        view.mask_panels(area)
+    save_npz(tagged_run / area.mask_file, {"other": stack[0]})
+    with pytest.raises(KgfError, match="cannot read mask 'fsagn_000003'"):
+        view.mask_panels(area)
     bad = tagged_run / "masks/metrics.json"
     bad.write_text('{"areas": [{"layer": "conv2"}]}')
     with pytest.raises(RunError, match=r"metrics\.json: not a valid metrics file \(KeyError: 'filter'\)"):
-        load_masks(bad)
+        load_masks(tagged_run)
     bad.write_text("{nope")
-    assert "masks" in RunView.open(tagged_run).missing
-    with pytest.raises(RunError, match="not a valid metrics file \\(JSONDecodeError"):
-        load_masks(bad)
+    assert "not a valid metrics file (JSONDecodeError" in RunView.open(tagged_run).missing["masks"]
