@@ -112,7 +112,10 @@ class QueryPane(Vertical):
 
     def editor_query(self) -> CatalogQuery:
         """The editor's text as a catalog query (its header declares the parameters)."""
-        return parse_query_file(f"{self.selected or 'editor'}.rq", self.query_one(TextArea).text)
+        text = self.query_one(TextArea).text
+        picked = next((q for q in self.catalog if q.name == self.selected), None)
+        name = picked.name if picked is not None and picked.text == text else "edited query"
+        return parse_query_file(f"{name}.rq", text)
 
     def bound_text(self) -> str:
         """The editor's query with the form's values bound; KgfError for a bad or missing value."""

@@ -315,7 +315,7 @@ async def test_query_parameters_form(full_run: Path, catalog_dir: Path) -> None:
         assert fields["layer"].placeholder.startswith("default conv2")
         await pilot.press("ctrl+r")
         await settle(app, pilot)
-        assert "parameter c (iri) is required" in text_of(app, "#query-status")
+        assert "query narrower: parameter c (iri) is required" in text_of(app, "#query-status")
         fields["c"].value = "not an iri"
         await pilot.press("ctrl+r")
         await settle(app, pilot)
@@ -336,6 +336,10 @@ async def test_query_parameters_form(full_run: Path, catalog_dir: Path) -> None:
         await pilot.press("ctrl+r")
         await settle(app, pilot)
         assert table.row_count == 2
+        form.query_one(Input).value = ""
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert "query edited query: parameter c (iri) is required" in text_of(app, "#query-status")
         app.query_one(TextArea).text = "SELECT ?s WHERE { ?s ?p ?o }"
         await pilot.pause()
         assert list(form.query(Input)) == [] and "no parameters" in plain(form.query_one(Static).content)
