@@ -228,7 +228,8 @@ def main() -> None:
     ap.add_argument("--images-per-class", type=int, default=3,
                     help="with --kg-bench: images per class in the ImageFolder (1 in 3 is held out)")
     ap.add_argument("--keep", type=Path, default=None, metavar="DIR",
-                    help="with --kg-bench: build the run in DIR (must not exist) and keep it")
+                    help="with --kg-bench: build the run in DIR (must not exist) and keep it, with its "
+                         "images in DIR-images beside it")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     if args.keep is not None and (not args.kg_bench or args.keep.exists()):
