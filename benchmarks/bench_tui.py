@@ -226,7 +226,7 @@ def main() -> None:
                     help="run on bench_graph.py's VGG16 x ImageNet run and graph (~851k triples)")
     ap.add_argument("--small", action="store_true", help="with --kg-bench: its 20x smaller graph")
     ap.add_argument("--images-per-class", type=int, default=3,
-                    help="with --kg-bench: images per class in the ImageFolder (1 in 3 is held out)")
+                    help="with --kg-bench: images per class in the ImageFolder (3: 2 tag, 1 held out)")
     ap.add_argument("--keep", type=Path, default=None, metavar="DIR",
                     help="with --kg-bench: build the run in DIR (must not exist) and keep it, with its "
                          "images in DIR-images beside it")
