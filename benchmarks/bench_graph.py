@@ -6,7 +6,10 @@ with the same code as ``kgfilters graph`` (file reading, emission, Oxigraph load
 every format, and times SPARQL queries (the catalog ``queries/*.rq`` when present, and a few
 representative ones defined here) on Oxigraph and on rdflib's in-memory store.
 
-Prints one JSON line. Usage: ``.venv/bin/python benchmarks/bench_graph.py [--small]``.
+Prints one JSON line. Usage: ``.venv/bin/python benchmarks/bench_graph.py [--small]``;
+``--keep DIR --graph-only`` builds the run and its graph into DIR and stops there (for other
+benchmarks, e.g. ``bench_tui.py --run DIR``; ``bench_tui.py --kg-bench`` builds it itself through
+``build_benchmark_run``).
 """
 
 from __future__ import annotations
@@ -193,37 +196,64 @@ def time_queries(queries: dict[str, str], run, reps: int, budget_s: float,  # ty
     return lat
 
 
+SCALES: dict[str, dict[str, int]] = {
+    "vgg16-imagenet": dict(classes=1000, tags_per=5, areas=10_000, explanations=1000),
+    "small": dict(classes=50, tags_per=5, areas=500, explanations=50),
+}
+
+
+def build_benchmark_run(root: Path, *, small: bool = False) -> dict[str, object]:
+    """Write the synthetic VGG16 run at ``root`` (``write_synthetic_run``, ``SCALES``) and build its
+    graph with ``build_graph`` into ``root/graph``. Returns the figures of the build (inputs,
+    seconds, triples); other benchmarks (``bench_tui.py``) call this to get the same graph."""
+    from kgfilters.ontology.build import build_graph
+
+    scale = SCALES["small" if small else "vgg16-imagenet"]
+    out: dict[str, object] = {"scale": "small" if small else "vgg16-imagenet"}
+    t = time.perf_counter()
+    out["inputs"] = write_synthetic_run(root, **scale)
+    out["write_inputs_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    report = build_graph(root)
+    emit_s = time.perf_counter() - t
+    out["emit_and_load_s"] = round(emit_s, 2)
+    out["triples"] = report.total
+    out["triples_per_graph"] = report.triples
+    out["emit_and_load_triples_per_s"] = round(report.total / emit_s)
+    _say(f"emitted and loaded {report.total} triples in {emit_s:.1f} s")
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--small", action="store_true", help="a 20x smaller graph (smoke test)")
     p.add_argument("--reps", type=int, default=7, help="query repetitions (median)")
     p.add_argument("--no-rdflib", action="store_true", help="skip the rdflib comparison")
+    p.add_argument("--keep", type=Path, metavar="DIR", default=None,
+                   help="write the run (run.json, tags.json, ..., graph/) into DIR, which must not "
+                        "exist, and keep it (default: a temporary directory, deleted)")
+    p.add_argument("--graph-only", action="store_true",
+                   help="stop after building the graph: no exports, no query timings")
     args = p.parse_args()
     import pyoxigraph as ox
     from rdflib import Dataset
 
-    from kgfilters.ontology.build import build_graph
     from kgfilters.ontology.export import FORMATS, export_graph
     from kgfilters.ontology.store import open_store
 
-    scale = dict(classes=1000, tags_per=5, areas=10_000, explanations=1000)
-    if args.small:
-        scale = dict(classes=50, tags_per=5, areas=500, explanations=50)
-    out: dict[str, object] = {"benchmark": "graph",
-                              "scale": "small" if args.small else "vgg16-imagenet"}
+    if args.keep is not None and args.keep.exists():
+        p.error(f"--keep {args.keep}: already exists; give a new directory")
+    out: dict[str, object] = {"benchmark": "graph"}
     with tempfile.TemporaryDirectory(prefix="bench-graph-") as tmp:
-        root = Path(tmp) / "vgg16"
-        t = time.perf_counter()
-        out["inputs"] = write_synthetic_run(root, **scale)  # type: ignore[arg-type]
-        out["write_inputs_s"] = round(time.perf_counter() - t, 2)
-        t = time.perf_counter()
-        report = build_graph(root)
-        emit_s = time.perf_counter() - t
-        out["emit_and_load_s"] = round(emit_s, 2)
-        out["triples"] = report.total
-        out["triples_per_graph"] = report.triples
-        out["emit_and_load_triples_per_s"] = round(report.total / emit_s)
-        _say(f"emitted and loaded {report.total} triples in {emit_s:.1f} s")
+        root = args.keep.resolve() if args.keep is not None else Path(tmp) / "vgg16"
+        out.update(build_benchmark_run(root, small=args.small))
+        emit_s = float(out["emit_and_load_s"])  # type: ignore[arg-type]
+        if args.keep is not None:
+            out["kept"] = str(root)
+        if args.graph_only:
+            out["machine"] = _machine(ox.__version__)
+            print(json.dumps(out), flush=True)
+            return
         export_s, export_mb = {}, {}
         for fmt, spec in FORMATS.items():
             t = time.perf_counter()
@@ -267,11 +297,14 @@ def main() -> None:
     cat = out["max_catalog_query_ms_oxigraph"]
     out["goals"] = {"emit_and_load_under_30s": emit_s < 30,
                     "every_catalog_query_under_100ms": None if cat is None else cat < 100}
-    out["machine"] = {"cpu": _cpu_name(), "cores": os.cpu_count(),
-                      "load_average_1min": round(os.getloadavg()[0], 2),
-                      "python": platform.python_version(), "pyoxigraph": ox.__version__,
-                      "platform": platform.platform()}
+    out["machine"] = _machine(ox.__version__)
     print(json.dumps(out), flush=True)
+
+
+def _machine(pyoxigraph_version: str) -> dict[str, object]:
+    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(), "pyoxigraph": pyoxigraph_version,
+            "platform": platform.platform()}
 
 
 def _cpu_name() -> str:

@@ -2,9 +2,20 @@
 
 By default a run is generated: synthetic 28x28 IDX data (a bright square per class), the small
 network with random weights, FILTAG statistics and k-best tags, and a synthetic graph of
-``--triples`` triples in a persistent Oxigraph store (filters, tags, concepts). Prints one JSON line.
+``--triples`` triples in a persistent Oxigraph store (filters, tags, concepts).
+
+``--kg-bench`` runs on the knowledge-graph benchmark instead: ``bench_graph.build_benchmark_run``
+writes its VGG16 x ImageNet run (13 conv layers, 4,224 filters, 1,000 classes, 65,000 k-best tags,
+1,000 explanations, 10,000 sensitive areas) and builds its ~851,000-triple graph with the real
+emission code; this script adds what the explain view needs: ``"weights": "random"`` in run.json
+(VGG16, random weights, built when the explain view first runs) and an ImageFolder of
+``--images-per-class`` random 32x32 images per class (upscaled to 224x224 by the data loader).
+
+Prints one JSON line.
 
     python benchmarks/bench_tui.py                        # generated run, 100k triples
+    python benchmarks/bench_tui.py --kg-bench             # the knowledge-graph benchmark run
+    python benchmarks/bench_tui.py --kg-bench --keep /tmp/kgb   # ... kept for later --run
     python benchmarks/bench_tui.py --run runs/fashion-mnist --repeats 5
 """
 
@@ -14,9 +25,11 @@ import argparse
 import asyncio
 import gzip
 import json
+import os
 import platform
 import statistics
 import struct
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +38,13 @@ import numpy as np
 import torch
 
 KGF = "https://w3id.org/kgfilters#"
+HERE = Path(__file__).resolve().parent
+#: Typed into the browser's search box one key at a time (``browser_search_key_s``).
+SEARCH = "class 7"
+#: The query view's query on the synthetic graph (it has no kgf:Tag nodes).
+SYNTHETIC_QUERY = "SELECT ?f ?c WHERE { ?f kgf:coarseConcept ?c }"
+#: On a real graph: the catalog's filters-tagged-with (every tag, sorted; its label left unbound).
+CATALOG_QUERY = "filters-tagged-with"
 SKOS = "http://www.w3.org/2004/02/skos/core#"
 
 
@@ -70,6 +90,32 @@ def make_run(tmp: Path, triples: int) -> Path:
     return root
 
 
+def make_kg_run(root: Path, *, small: bool, images_per_class: int) -> dict[str, object]:
+    """The knowledge-graph benchmark's run at ``root`` (``bench_graph.build_benchmark_run``),
+    plus random VGG16 weights and an ImageFolder so that the explain view can run."""
+    from PIL import Image
+
+    from kgfilters.atomic import atomic_write_json
+    from kgfilters.run import read_run_json
+
+    sys.path.insert(0, str(HERE))
+    from bench_graph import build_benchmark_run
+
+    info = build_benchmark_run(root, small=small)
+    cfg = read_run_json(root)
+    data = root.parent / f"{root.name}-images"
+    rng = np.random.default_rng(0)
+    for c in range(len(cfg["dataset"]["class_names"])):  # folder order = class order
+        d = data / f"c{c:04d}"
+        d.mkdir(parents=True)
+        for i in range(images_per_class):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    cfg["dataset"]["root"] = str(data)
+    cfg["model"]["weights"] = "random"
+    atomic_write_json(root / "run.json", cfg)
+    return info
+
+
 def make_graph(path: Path, triples: int) -> None:
     """A synthetic graph shaped like the knowledge graph: filters in layers, tags, concepts."""
     import pyoxigraph as ox
@@ -97,18 +143,20 @@ def make_graph(path: Path, triples: int) -> None:
     del store
 
 
-async def measure(root: Path, repeats: int) -> dict[str, float]:
-    from textual.widgets import TextArea
+async def measure(root: Path, repeats: int, query: str) -> dict[str, float | None]:
+    from textual.widgets import Input, TextArea, Tree
 
     from kgfilters.tui import KgfApp
+    from kgfilters.tui.explain_pane import ExplainPane
 
     t0 = time.perf_counter()
-    app = KgfApp(root, catalog=())
-    out: dict[str, float] = {}
+    app = KgfApp(root)
+    out: dict[str, float | None] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         out["first_screen_s"] = time.perf_counter() - t0
         await app.workers.wait_for_complete()
+        tree = app.query_one("#browser-tree", Tree)
 
         async def timed(*keys: str, workers: bool = False) -> float:
             t = time.perf_counter()
@@ -118,17 +166,52 @@ async def measure(root: Path, repeats: int) -> dict[str, float]:
             await pilot.pause()
             return time.perf_counter() - t
 
+        out["noop_key_s"] = statistics.median([await timed("x") for _ in range(repeats)])  # the harness
+        out["browser_filters"] = sum(app.view.layer_sizes.values())
         out["browser_sort_key_s"] = statistics.median([await timed("s") for _ in range(repeats)])
+        await pilot.press("slash")
+        shown, settled = [], []
+        for ch in SEARCH:  # one key at a time: to the tree showing the matches, then to idle
+            t = time.perf_counter()
+            await pilot.press(ch if ch != " " else "space")
+            await pilot.pause()
+            shown.append(time.perf_counter() - t)
+            await app.workers.wait_for_complete()  # the concept search (debounced, in the graph)
+            await pilot.pause()
+            settled.append(time.perf_counter() - t)
+        out["browser_search_key_s"] = statistics.median(shown)
+        out["browser_search_key_max_s"] = max(shown)
+        out["browser_search_settled_s"] = statistics.median(settled)
+        out["browser_search_settled_max_s"] = max(settled)
+        await pilot.press("enter")  # back to the tree, as a user would
+        app.query_one("#browser-search", Input).value = ""
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        biggest = max(tree.root.children, key=lambda n: app.view.layer_sizes[str(n.data[1])])
+        tree.move_cursor(biggest)
+        if biggest.is_expanded:  # a small model's layers start open: time opening it again
+            await pilot.press("space")
+        await pilot.pause()
+        out["browser_expand_filters"] = app.view.layer_sizes[str(biggest.data[1])]
+        out["browser_expand_key_s"] = await timed("space")
+        await pilot.press("space")
         app.open_filter(next(iter(app.view.layer_sizes)), 0)
         await pilot.pause()
         out["filter_next_key_s"] = statistics.median(
             [await timed("right_square_bracket", workers=True) for _ in range(repeats)])
         await pilot.press("escape", "2")
         await app.workers.wait_for_complete()
-        out["explain_next_key_s"] = statistics.median([await timed("n", workers=True) for _ in range(repeats)])
+        await pilot.pause()
+        if app.query_one(ExplainPane).explanation is not None:
+            out["explain_next_key_s"] = statistics.median(
+                [await timed("n", workers=True) for _ in range(repeats)])
+        else:  # the run cannot explain (no weights or no images): nothing to time
+            out["explain_next_key_s"] = None
         if app.graph is not None:
             await pilot.press("4")
-            app.query_one(TextArea).text = "SELECT ?f ?c WHERE { ?f kgf:coarseConcept ?c }"
+            if query in {q.name for q in app.catalog}:
+                query = next(q.text for q in app.catalog if q.name == query)
+            app.query_one(TextArea).text = query
             out["query_first_page_s"] = statistics.median(
                 [await timed("ctrl+r", workers=True) for _ in range(repeats)])
             out["query_next_page_s"] = await timed("ctrl+n", workers=True)
@@ -139,18 +222,41 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, default=None, help="an existing run (default: generate one)")
     ap.add_argument("--triples", type=int, default=100_000, help="size of the generated graph")
+    ap.add_argument("--kg-bench", action="store_true",
+                    help="run on bench_graph.py's VGG16 x ImageNet run and graph (~851k triples)")
+    ap.add_argument("--small", action="store_true", help="with --kg-bench: its 20x smaller graph")
+    ap.add_argument("--images-per-class", type=int, default=3,
+                    help="with --kg-bench: images per class in the ImageFolder (3: 2 tag, 1 held out)")
+    ap.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                    help="with --kg-bench: build the run in DIR (must not exist) and keep it, with its "
+                         "images in DIR-images beside it")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    if args.keep is not None and (not args.kg_bench or args.keep.exists()):
+        ap.error(f"--keep {args.keep}: needs --kg-bench and a directory that does not exist yet")
+    if args.kg_bench and args.run is not None:
+        ap.error("--kg-bench builds its own run; drop --run (or pass --run DIR of a kept one alone)")
     torch.set_num_threads(1)
+    graph_info: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        root = args.run or make_run(Path(tmp), args.triples)
+        if args.kg_bench:
+            root = args.keep.resolve() if args.keep is not None else Path(tmp) / "run"
+            graph_info = make_kg_run(root, small=args.small, images_per_class=args.images_per_class)
+            label = "kg-bench " + str(graph_info["scale"])
+        elif args.run is not None:
+            root, label = args.run, str(args.run)
+        else:
+            root, label = make_run(Path(tmp), args.triples), "generated"
         setup = time.perf_counter() - t
-        figures = asyncio.run(measure(root, args.repeats))
-    print(json.dumps({"benchmark": "tui", "run": "generated" if args.run is None else str(args.run),
-                      "triples": args.triples if args.run is None else None, "setup_s": round(setup, 2),
-                      **{k: round(v, 4) for k, v in figures.items()}, "repeats": args.repeats,
+        query = SYNTHETIC_QUERY if label == "generated" else CATALOG_QUERY
+        figures = asyncio.run(measure(root, args.repeats, query))
+    triples = graph_info.get("triples", args.triples if label == "generated" else None)
+    print(json.dumps({"benchmark": "tui", "run": label, "triples": triples, "setup_s": round(setup, 2),
+                      **{k: v if v is None or isinstance(v, int) else round(v, 4) for k, v in figures.items()},
+                      "query": query, "repeats": args.repeats,
                       "machine": f"{platform.machine()} {platform.processor() or platform.system()}, "
+                                 f"{os.cpu_count()} cores (shared), load {os.getloadavg()[0]:.1f}, "
                                  f"torch threads {torch.get_num_threads()}"}))
 
 

@@ -1,7 +1,15 @@
-"""Model browser: a tree of layers and their filters, a search box and a sort order."""
+"""Model browser: a tree of layers and their filters, a search box and a sort order.
+
+Built to stay quick on VGG-sized models (4,224 filters): a layer with more shown filters than
+``EXPAND_UP_TO`` starts collapsed and gets its filter nodes only when expanded; the tree is not
+re-created when a key leaves the shown filters unchanged; the graph's concept search runs
+``CONCEPT_DELAY_S`` after the last key, and not at all when a shorter search already matched no
+concept.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import ClassVar
@@ -13,18 +21,24 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Input, Static, Tree
+from textual.widgets.tree import TreeNode
 
 from kgfilters.errors import KgfError
 from kgfilters.tui.graphview import GraphView
 from kgfilters.tui.messages import FilterChosen
 from kgfilters.tui.runview import SORTS, FilterRow, RunView
 
-__all__ = ["BrowserPane", "filter_label", "layer_label"]
+__all__ = ["CONCEPT_DELAY_S", "EXPAND_UP_TO", "BrowserPane", "filter_label", "layer_label"]
 
 log = logging.getLogger(__name__)
 
-#: Layers with more filters than this start collapsed (unless a search is active).
+#: Layers showing more filters than this start collapsed (their filter nodes are added on expand).
 EXPAND_UP_TO = 128
+#: Seconds after the last key in the search box before the graph is asked for concept names.
+CONCEPT_DELAY_S = 0.2
+
+#: What the tree shows: per layer, its name, the shown filter indices in order and whether it is open.
+Shown = tuple[tuple[str, tuple[int, ...], bool], ...]
 
 
 def layer_label(name: str, filters: int, share: float, shown: int) -> str:
@@ -61,6 +75,11 @@ class BrowserPane(Vertical):
         self.view = view
         self.graph = graph
         self.concepts: dict[tuple[str, int], tuple[str, ...]] = {}
+        self._rows: dict[str, tuple[FilterRow, ...]] = {}  # shown filters per layer
+        self._layer_nodes: dict[str, TreeNode[tuple[object, ...]]] = {}  # the tree's layer nodes
+        self._shown: Shown | None = None  # what the tree shows; None: re-create it
+        self._open: dict[str, bool] = {}  # layers the user expanded / collapsed (this search)
+        self._no_concepts: set[str] = set()  # searches (lower case) that matched no concept
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="browser-bar"):
@@ -81,20 +100,27 @@ class BrowserPane(Vertical):
         if not self.is_mounted:
             return
         self.concepts = {}
+        self._open.clear()
         self.rebuild()
         if self.graph is not None and query.strip():
             self.search_concepts(query.strip())
 
-    @work(thread=True, exclusive=True, group="concept-search")
-    def search_concepts(self, query: str) -> None:
-        graph = self.graph
-        if graph is None:
+    @work(exclusive=True, group="concept-search")
+    async def search_concepts(self, query: str) -> None:
+        """Ask the graph which filters have a concept matching ``query``, ``CONCEPT_DELAY_S`` after
+        the last key (a newer key cancels this worker while it waits). Matching is substring
+        containment, so when a substring of ``query`` matched nothing, neither does ``query``."""
+        graph, q = self.graph, query.lower()
+        if graph is None or any(e in q for e in self._no_concepts):
             return
+        await asyncio.sleep(CONCEPT_DELAY_S)
         try:
-            hits = graph.concepts_matching(query)
+            hits = await asyncio.to_thread(graph.concepts_matching, query)
         except KgfError as exc:
             log.warning("concept search %r failed: %s", query, exc)
             return
+        if not hits:
+            self._no_concepts.add(q)
         self.post_message(self.ConceptHits(query, hits))
 
     def on_browser_pane_concept_hits(self, msg: ConceptHits) -> None:
@@ -103,9 +129,10 @@ class BrowserPane(Vertical):
             self.rebuild()
 
     def rebuild(self) -> None:
+        """Show the layers and the filters matching the search, in the sort order; the tree is
+        re-created only when what it shows changes."""
         tree = self.query_one(Tree)
         self.query_one("#browser-sort", Static).update(f"sort: [b]{self.sort}[/b] (s)")
-        tree.clear()
         layers = self.view.layers()
         empty = self.query_one("#browser-empty", Static)
         notes = []
@@ -117,13 +144,52 @@ class BrowserPane(Vertical):
             notes.append("No statistics yet: activity is unknown.")
         empty.update("\n".join(notes))
         empty.display = bool(notes)
-        for layer in layers:
-            rows = self.view.filters(layer.name, query=self.query, sort=self.sort, concepts=self.concepts)
+        searching = bool(self.query.strip())
+        self._rows = {layer.name: self.view.filters(layer.name, query=self.query, sort=self.sort,
+                                                    concepts=self.concepts) for layer in layers}
+        shown: Shown = tuple(
+            (layer.name, tuple(r.index for r in self._rows[layer.name]), self._open.get(
+                layer.name, (len(self._rows[layer.name]) if searching else layer.filters) <= EXPAND_UP_TO))
+            for layer in layers)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        tree.clear()
+        self._layer_nodes = {}
+        for layer, (_, _, expand) in zip(layers, shown, strict=True):
+            rows = self._rows[layer.name]
             node = tree.root.add(layer_label(layer.name, layer.filters, layer.share_tagged, len(rows)),
-                                 data=("layer", layer.name),
-                                 expand=layer.filters <= EXPAND_UP_TO or bool(self.query.strip()))
-            for r in rows:
-                node.add_leaf(filter_label(r), data=("filter", r.layer, r.index))
+                                 data=("layer", layer.name), expand=expand)
+            self._layer_nodes[layer.name] = node
+            if expand:
+                self._fill(node)
+
+    def _fill(self, node: TreeNode[tuple[object, ...]]) -> None:
+        """Add a layer node's filter nodes (once)."""
+        if node.children or not node.data:
+            return
+        for r in self._rows.get(str(node.data[1]), ()):
+            node.add_leaf(filter_label(r), data=("filter", r.layer, r.index))
+
+    def _layer_of(self, node: TreeNode[tuple[object, ...]]) -> str | None:
+        """The layer of a layer node the tree shows now (None for filters and stale nodes)."""
+        data = node.data
+        if not data or data[0] != "layer" or self._layer_nodes.get(str(data[1])) is not node:
+            return None
+        return str(data[1])
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[tuple[object, ...]]) -> None:
+        layer = self._layer_of(event.node)
+        if layer is not None:
+            self._open[layer] = True
+            self._shown = None  # the tree now differs from the default; re-create it next time
+            self._fill(event.node)
+
+    def on_tree_node_collapsed(self, event: Tree.NodeCollapsed[tuple[object, ...]]) -> None:
+        layer = self._layer_of(event.node)
+        if layer is not None:
+            self._open[layer] = False
+            self._shown = None
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "browser-search":
