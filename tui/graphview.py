@@ -7,9 +7,11 @@ loaded whole into Python objects. Nothing here imports Textual.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,8 @@ class ResultPage:
     rows: tuple[tuple[str, ...], ...]
     offset: int
     more: bool
+    #: Handle of the result kept open for the next page (``GraphView.next_page``); None at the end.
+    cursor: int | None = None
 
 
 def term_text(term: Any) -> str:
@@ -52,12 +56,27 @@ def term_text(term: Any) -> str:
     return str(getattr(term, "value", term))
 
 
+@dataclass
+class _Open:
+    """An open result on the cursor thread: rows still to read, where they start, a read-ahead row."""
+
+    columns: tuple[str, ...]
+    rows: Iterator[tuple[str, ...]]
+    offset: int = 0
+    pending: tuple[str, ...] | None = None
+
+
 class GraphView:
     """A persistent Oxigraph store opened read-only. Queries see the union of all named graphs."""
 
     def __init__(self, store: Any, path: Path) -> None:
         self.store = store
         self.path = path
+        # pyoxigraph's result iterators belong to the thread that made them (they may not even be
+        # dropped elsewhere), so open results live on one thread of their own, by handle.
+        self._cursor_thread = ThreadPoolExecutor(1, thread_name_prefix="kgf-cursor")
+        self._open: dict[int, _Open] = {}
+        self._handles = itertools.count(1)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> GraphView | None:
@@ -105,18 +124,54 @@ class GraphView:
 
         return cols, rows()
 
-    def page(self, text: str, *, offset: int = 0, size: int = 200,
-             cancelled: Callable[[], bool] = lambda: False) -> ResultPage:
-        """Rows ``offset .. offset+size`` of a query, read lazily (earlier rows are skipped)."""
-        cols, it = self.iter_rows(text, cancelled=cancelled)
-        rows = []
-        for n, r in enumerate(it):
-            if n < offset:
-                continue
-            if n >= offset + size:
-                return ResultPage(cols, tuple(rows), offset, True)
-            rows.append(r)
-        return ResultPage(cols, tuple(rows), offset, False)
+    def open_page(self, text: str, *, size: int = 200, cancelled: Callable[[], bool] = lambda: False) -> ResultPage:
+        """The first ``size`` rows of a query; the result stays open (``cursor``) while rows follow,
+        so ``next_page`` reads on where this page stopped instead of running the query again."""
+        return self._cursor_thread.submit(self._open_page, text, size, cancelled).result()
+
+    def next_page(self, cursor: int, *, size: int = 200, cancelled: Callable[[], bool] = lambda: False) -> ResultPage:
+        """The next ``size`` rows of an open result; GraphError when ``cursor`` is closed."""
+        return self._cursor_thread.submit(self._take, cursor, size, cancelled).result()
+
+    def close(self, cursor: int | None) -> None:
+        """Forget an open result (on its own thread; returns at once)."""
+        if cursor is not None:
+            self._cursor_thread.submit(self._open.pop, cursor, None)
+
+    def shutdown(self) -> None:
+        """Close every open result and let their thread end (without waiting for it)."""
+        try:
+            self._cursor_thread.submit(self._open.clear)
+        except RuntimeError:  # already shut down
+            return
+        self._cursor_thread.shutdown(wait=False)
+
+    def _open_page(self, text: str, size: int, cancelled: Callable[[], bool]) -> ResultPage:
+        cols, rows = self.iter_rows(text)
+        handle = next(self._handles)
+        self._open[handle] = _Open(cols, rows)
+        return self._take(handle, size, cancelled)
+
+    def _take(self, handle: int, size: int, cancelled: Callable[[], bool]) -> ResultPage:
+        # runs on the cursor thread only
+        res = self._open.get(handle)
+        if res is None:
+            raise GraphError(f"result {handle} is closed; run the query again")
+        got = [res.pending] if res.pending is not None else []
+        try:
+            while len(got) <= size and not cancelled():
+                got.append(next(res.rows))
+        except StopIteration:
+            pass
+        except GraphError:
+            del self._open[handle]
+            raise
+        offset, more = res.offset, len(got) > size
+        res.pending = got.pop() if more else None  # the look-ahead row opens the next page
+        res.offset += len(got)
+        if not more or cancelled():
+            del self._open[handle]
+        return ResultPage(res.columns, tuple(got), offset, more, handle if handle in self._open else None)
 
     def export_csv(self, text: str, target: Path, *, cancelled: Callable[[], bool] = lambda: False) -> int:
         """Write every row of a query to ``target`` as CSV (atomic); returns the row count."""

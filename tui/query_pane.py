@@ -65,6 +65,7 @@ class QueryPane(Vertical):
         self.current: str | None = None
         self.loaded = 0
         self.more = False
+        self.cursor: int | None = None
         self.worker: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -134,37 +135,58 @@ class QueryPane(Vertical):
             self.set_status(Text(str(exc), style="bold red"))
             return
         self.loaded = 0
+        self.close_result()
         table = self.query_one(DataTable)
         table.clear(columns=True)
         self.set_status("running… (escape cancels)")
-        self.worker = self.fetch(self.current, 0)
+        self.worker = self.fetch(self.current, None)
 
     def action_more(self) -> None:
-        if self.current is not None and self.more:
+        if self.worker is not None and self.worker.is_running:
+            return  # the page being read decides whether there is a next one
+        if self.current is not None and self.cursor is not None:
             self.set_status(f"fetching rows from {self.loaded}…")
-            self.worker = self.fetch(self.current, self.loaded)
+            self.worker = self.fetch(self.current, self.cursor)
 
     def action_cancel(self) -> None:
         if self.worker is not None and self.worker.is_running:
             self.worker.cancel()
+            self.close_result()
             self.set_status("cancelled")
 
+    def close_result(self) -> None:
+        """Let go of the open result (its rows are not read any further)."""
+        if self.graph is not None:
+            self.graph.close(self.cursor)
+        self.cursor, self.more = None, False
+
+    def on_unmount(self) -> None:
+        if self.graph is not None:
+            self.graph.shutdown()
+
     @work(thread=True, exclusive=True, group="query")
-    def fetch(self, text: str, offset: int) -> None:
+    def fetch(self, text: str, cursor: int | None) -> None:
+        """The first page of ``text`` (cursor None) or the next page of its open result."""
         worker = get_current_worker()
         graph = self.graph
         if graph is None:
             return
         try:
-            page = graph.page(text, offset=offset, size=PAGE, cancelled=lambda: worker.is_cancelled)
+            cancelled = lambda: worker.is_cancelled  # noqa: E731
+            page = (graph.open_page(text, size=PAGE, cancelled=cancelled) if cursor is None
+                    else graph.next_page(cursor, size=PAGE, cancelled=cancelled))
         except KgfError as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        if not worker.is_cancelled:
+        if worker.is_cancelled:
+            graph.close(page.cursor)
+        else:
             self.post_message(self.PageReady(text, page))
 
     def on_query_pane_page_ready(self, msg: PageReady) -> None:
         if msg.text != self.current:
+            if self.graph is not None:
+                self.graph.close(msg.page.cursor)
             return
         table = self.query_one(DataTable)
         if msg.page.offset == 0:
@@ -172,7 +194,7 @@ class QueryPane(Vertical):
             table.add_columns(*msg.page.columns)
         table.add_rows(msg.page.rows)
         self.loaded = msg.page.offset + len(msg.page.rows)
-        self.more = msg.page.more
+        self.cursor, self.more = msg.page.cursor, msg.page.more
         tail = " (ctrl+n for more)" if self.more else ""
         self.set_status(f"{self.loaded} rows{tail}")
 

@@ -26,31 +26,44 @@ def test_no_graph_is_none(tmp_path: Path) -> None:
     assert GraphView.open(tmp_path / "empty") is None
 
 
-def test_pages_cover_every_row_once(graph: GraphView) -> None:
+def test_pages_cover_every_row_once_from_one_run_of_the_query(graph: GraphView, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    runs = []
+    real = graph._run
+    monkeypatch.setattr(graph, "_run", lambda text: runs.append(text) or real(text))
     q = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o"
-    pages, offset = [], 0
-    while True:
-        p = graph.page(q, offset=offset, size=5)
-        pages.append(p)
-        offset += len(p.rows)
-        if not p.more:
-            break
+    pages = [graph.open_page(q, size=5)]
+    while pages[-1].more:
+        assert pages[-1].cursor is not None
+        pages.append(graph.next_page(pages[-1].cursor, size=5))
     rows = [r for p in pages for r in p.rows]
     assert len(rows) == len(GRAPH_TRIPLES) and len(pages) == -(-len(GRAPH_TRIPLES) // 5)
-    assert pages[0].columns == ("s", "p", "o")
-    assert len(set(rows)) == len(rows)
+    assert [p.offset for p in pages] == list(range(0, len(GRAPH_TRIPLES), 5))
+    assert pages[0].columns == ("s", "p", "o") and len(set(rows)) == len(rows)
+    assert rows == sorted(rows) and len(runs) == 1  # read on, never re-run
+    assert pages[-1].cursor is None
+    with pytest.raises(GraphError, match="is closed; run the query again"):
+        graph.next_page(pages[0].cursor, size=5)  # type: ignore[arg-type]
+    exact = graph.open_page("SELECT ?o WHERE { ?s kgf:channelIndex ?o }", size=2)
+    assert len(exact.rows) == 2 and not exact.more and exact.cursor is None  # no empty page after a full one
 
 
-def test_ask_construct_and_cancel(graph: GraphView) -> None:
-    assert graph.page("ASK { ?s kgf:coarseConcept ?o }").rows == (("true",),)
-    p = graph.page("CONSTRUCT { ?s skos:broader ?o } WHERE { ?s skos:broader ?o }")
+def test_ask_construct_cancel_and_close(graph: GraphView) -> None:
+    assert graph.open_page("ASK { ?s kgf:coarseConcept ?o }").rows == (("true",),)
+    p = graph.open_page("CONSTRUCT { ?s skos:broader ?o } WHERE { ?s skos:broader ?o }")
     assert p.columns == ("subject", "predicate", "object") and len(p.rows) == 3
-    assert graph.page("SELECT * WHERE { ?s ?p ?o }", cancelled=lambda: True).rows == ()
+    cancelled = graph.open_page("SELECT * WHERE { ?s ?p ?o }", cancelled=lambda: True)
+    assert cancelled.rows == () and cancelled.cursor is None
+    first = graph.open_page("SELECT * WHERE { ?s ?p ?o }", size=3)
+    graph.close(first.cursor)
+    with pytest.raises(GraphError, match="is closed"):
+        graph.next_page(first.cursor, size=3)  # type: ignore[arg-type]
+    graph.shutdown()
+    graph.shutdown()  # twice is harmless
 
 
 def test_broken_query_is_graph_error(graph: GraphView) -> None:
     with pytest.raises(GraphError, match="SPARQL syntax error"):
-        graph.page("SELECT ?s WHERE { ?s ?p }")
+        graph.open_page("SELECT ?s WHERE { ?s ?p }")
 
 
 def test_export_csv(graph: GraphView, tmp_path: Path) -> None:
@@ -87,8 +100,8 @@ def test_catalog_queries_bind_on_the_lazy_path(graph: GraphView, catalog_dir: Pa
     q = queries["narrower"]
     assert [(p.name, p.type, p.default) for p in q.params] == [("c", "iri", None), ("layer", "string", "conv2")]
     text = with_values(q.text, bind_params(q, {"c": f"{CN}garment"}))
-    assert graph.page(text).rows == ((f"{CN}shirt", "0"), (f"{CN}shirt", "1"),
+    assert graph.open_page(text).rows == ((f"{CN}shirt", "0"), (f"{CN}shirt", "1"),
                                       (f"{CN}trousers", "0"), (f"{CN}trousers", "1"))
     # a value holding SPARQL stays one literal: no layer has that name, so no filter is listed
     hostile = with_values(q.text, bind_params(q, {"c": f"{CN}garment", "layer": 'conv2" } ?x ?y { "'}))
-    assert graph.page(hostile).rows == ((f"{CN}shirt", ""), (f"{CN}trousers", ""))
+    assert graph.open_page(hostile).rows == ((f"{CN}shirt", ""), (f"{CN}trousers", ""))
