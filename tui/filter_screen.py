@@ -30,7 +30,8 @@ PANEL_WIDTH = 28
 
 
 def tags_table(view: RunView, layer: str, index: int) -> Table | Text:
-    """The filter's tags: class, score z_c(m, i) as a bar and a number, rank, method."""
+    """The filter's tags: class, score z_c(m, i) as a bar (full = the filter's best score) and a
+    number, rank, method."""
     row = view.filter_row(layer, index)
     if view.tags is None:
         return Text("No tags yet: run `kgfilters filtag` to tag this run's filters.", style="dim")
@@ -40,21 +41,24 @@ def tags_table(view: RunView, layer: str, index: int) -> Table | Text:
     t = Table(box=None, pad_edge=False)
     for col in ("class", "score", "", "rank", "method"):
         t.add_column(col)
+    top = max(t.score for t in row.tags) or 1.0
     for tag in row.tags:
-        t.add_row(tag.label, bar(tag.score, width=20), f"{tag.score:.4f}", str(tag.rank),
+        t.add_row(tag.label, bar(tag.score / top, width=20), f"{tag.score:.4f}", str(tag.rank),
                   f"{tag.method} {tag.param:g}")
     return t
 
 
 def response_text(view: RunView, layer: str, index: int) -> Text:
-    """z_c(m, i) over classes: a sparkline and one bar per class."""
+    """z_c(m, i) over classes: a sparkline and one bar per class (full = the largest z)."""
     z = view.response(layer, index)
     if z is None:
         return Text("No statistics for this layer yet: run `kgfilters filtag`.", style="dim")
     out = Text(sparkline(z) + "  (z over classes, " + ", ".join(str(i) for i in range(len(z))) + ")\n")
     width = max(len(c) for c in view.class_names)
+    top = float(np.nanmax(z)) if np.isfinite(z).any() else 1.0
+    top = top if top > 0 else 1.0
     for name, v in zip(view.class_names, z, strict=True):
-        out.append(f"{name:>{width}} {bar(v, width=30)} {v:.4f}\n")
+        out.append(f"{name:>{width}} {bar(v / top, width=30)} {v:.4f}\n")
     return out
 
 

@@ -112,3 +112,17 @@ def test_mask_stacks_and_bad_masks(tagged_run: Path) -> None:
         load_masks(tagged_run)
     bad.write_text("{nope")
     assert "not a valid metrics file (JSONDecodeError" in RunView.open(tagged_run).missing["masks"]
+
+
+def test_bars_are_relative_to_the_filters_best(tagged_run: Path) -> None:
+    from kgfilters.tui.filter_screen import response_text, tags_table
+
+    view = RunView.open(tagged_run)
+    layer, index = next((r.layer, r.index) for r in view.filters("conv2") if len(r.tags) >= 2)
+    z = view.response(layer, index)
+    lines = response_text(view, layer, index).plain.splitlines()[1:]
+    best = lines[int(np.argmax(z))]
+    assert "\u2588" * 30 in best and f"{max(z):.4f}" in best
+    table = tags_table(view, layer, index)
+    bars = [str(c) for c in table.columns[1].cells]
+    assert bars[0] == "\u2588" * 20 and bars[-1].count("\u2588") < 20  # best tag full, the rest shorter
