@@ -205,6 +205,17 @@ async def measure(root: Path, repeats: int, query: str) -> dict[str, float | Non
         await pilot.pause()
         out["filter_next_key_s"] = statistics.median(
             [await timed("right_square_bracket", workers=True) for _ in range(repeats)])
+        out["mask_next_key_s"] = None
+        if app.view.masks:  # `m`: the next sensitive area's five panels (two forward passes)
+            await pilot.press("escape")
+            area = app.view.masks[0]
+            app.open_filter(area.layer, area.filter)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            out["mask_next_key_s"] = statistics.median([await timed("m", workers=True) for _ in range(repeats)])
+            if not app.screen.query(".panel"):
+                caption = app.screen.query_one("#filter-mask-caption").content
+                raise SystemExit(f"bench_tui: no mask panels shown: {caption}")
         await pilot.press("escape", "2")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -222,8 +233,11 @@ async def measure(root: Path, repeats: int, query: str) -> dict[str, float | Non
                 [await timed("ctrl+r", workers=True) for _ in range(repeats)])
             _check_rows(pane, table)
             first = table.row_count
-            out["query_next_page_s"] = statistics.median(
-                [await timed("ctrl+n", workers=True) for _ in range(repeats)])
+            if pane.more:  # a result of one page has no next page to time
+                out["query_next_page_s"] = statistics.median(
+                    [await timed("ctrl+n", workers=True) for _ in range(repeats)])
+            else:
+                out["query_next_page_s"] = None
             out["query_rows_paged"] = table.row_count - first
             names = [q.name for q in app.catalog]
             label = app.graph.select("SELECT ?l WHERE { ?t kgf:tagClass ?c . ?c skos:prefLabel ?l } LIMIT 1")
@@ -247,6 +261,15 @@ def _check_rows(pane: object, table: object) -> None:
     if not table.row_count:  # type: ignore[attr-defined]
         status = pane.query_one("#query-status").content  # type: ignore[attr-defined]
         raise SystemExit(f"bench_tui: the query view shows no rows: {status}")
+
+
+def _count_triples(path: Path) -> int | None:
+    """Quads in a run's graph store (None without one)."""
+    if not path.is_dir():
+        return None
+    import pyoxigraph as ox
+
+    return len(ox.Store.read_only(str(path)))
 
 
 def main() -> None:
@@ -282,7 +305,7 @@ def main() -> None:
         setup = time.perf_counter() - t
         query = SYNTHETIC_QUERY if label == "generated" else TAGS_QUERY
         figures = asyncio.run(measure(root, args.repeats, query))
-    triples = graph_info.get("triples", args.triples if label == "generated" else None)
+    triples = graph_info.get("triples", args.triples if label == "generated" else _count_triples(root / "graph"))
     print(json.dumps({"benchmark": "tui", "run": label, "triples": triples, "setup_s": round(setup, 2),
                       **{k: v if v is None or isinstance(v, int) else round(v, 4) for k, v in figures.items()},
                       "query": query, "catalog_query": CATALOG_QUERY if "query_catalog_form_s" in figures else None,
