@@ -7,7 +7,21 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from kgfilters.errors import KgfError
-from kgfilters.run import Run, load_run
+
+if TYPE_CHECKING:
+    from kgfilters.run import Run, load_run
 
 __all__ = ["KgfError", "Run", "__version__", "load_run"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``kgfilters.load_run`` and ``kgfilters.Run`` import torch on first use (PEP 562), so the
+    # graph and query commands start without it.
+    if name in ("Run", "load_run"):
+        from kgfilters import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'kgfilters' has no attribute {name!r}")

@@ -17,15 +17,17 @@ import platform
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from kgfilters.atomic import atomic_write_json
-from kgfilters.data import Splits, load_splits
 from kgfilters.errors import RunError
-from kgfilters.models import ModelSpec, build_model, get_model_spec
+
+if TYPE_CHECKING:  # torch is imported when a model or data is first needed, not to read paths
+    import torch
+    from torch import nn
+
+    from kgfilters.data import Splits
+    from kgfilters.models import ModelSpec
 
 __all__ = ["Run", "RunPaths", "load_run", "now_iso", "read_run_json", "record_stage", "versions"]
 
@@ -98,6 +100,7 @@ def now_iso() -> str:
 
 def versions() -> dict[str, str]:
     """Versions of kgfilters, Python, torch and torchvision, for provenance."""
+    import torch
     import torchvision
 
     from kgfilters import __version__
@@ -139,7 +142,7 @@ class Run:
     def __init__(self, root: str | os.PathLike[str], *, device: torch.device | None = None) -> None:
         self.paths = RunPaths(Path(root))
         self.config = read_run_json(root)
-        self.device = device if device is not None else torch.device("cpu")
+        self.device = device if device is not None else _cpu()
 
     @property
     def root(self) -> Path:
@@ -147,6 +150,8 @@ class Run:
 
     @cached_property
     def spec(self) -> ModelSpec:
+        from kgfilters.models import get_model_spec
+
         return get_model_spec(self.config["model"]["name"])
 
     @cached_property
@@ -155,6 +160,8 @@ class Run:
 
     @cached_property
     def model(self) -> nn.Module:
+        from kgfilters.models import build_model
+
         m = self.config["model"]
         weights = m.get("weights")
         if weights == "model.safetensors":
@@ -167,6 +174,8 @@ class Run:
 
     @cached_property
     def splits(self) -> Splits:
+        from kgfilters.data import load_splits
+
         d = self.config["dataset"]
         return load_splits(
             d["root"],
@@ -225,6 +234,12 @@ class Run:
         from kgfilters.ontology.store import open_store
 
         return open_store(self.root, read_only=True)
+
+
+def _cpu() -> torch.device:
+    import torch
+
+    return torch.device("cpu")
 
 
 def load_run(path: str | os.PathLike[str], *, device: torch.device | None = None) -> Run:

@@ -15,15 +15,16 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from kgfilters.errors import ConfigError, GraphError
 from kgfilters.ontology import emit
 from kgfilters.ontology.iris import Iris
 from kgfilters.ontology.store import Triple, open_store, replace_graph
 from kgfilters.run import RunPaths, read_run_json
+
+if TYPE_CHECKING:  # torch only where a model is built: the graph and query commands start without it
+    import torch
 
 __all__ = ["AFTER_STAGE", "EMITTERS", "GraphReport", "build_graph", "demo_stage", "emit_stage",
            "model_layers", "refresh_graph"]
@@ -66,6 +67,8 @@ def model_layers(config: dict[str, Any]) -> dict[str, int]:
 
     Only the structure is needed, so the model is built with random weights (no weights file read).
     """
+    import torch
+
     from kgfilters.models import build_model, conv_layers
 
     m = config["model"]

@@ -15,16 +15,18 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rdflib import RDF, RDFS, XSD, Literal, URIRef
 from rdflib.namespace import DCTERMS, PROV, SKOS
 
 from kgfilters.errors import GraphError
-from kgfilters.filtag import TagSet
 from kgfilters.ontology.iris import Iris, quote
 from kgfilters.ontology.namespace import KGF as _KGF
 from kgfilters.ontology.store import Triple
+
+if TYPE_CHECKING:
+    from kgfilters.filtag import TagSet
 
 __all__ = [
     "STRATEGIES",

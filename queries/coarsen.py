@@ -28,14 +28,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
 from kgfilters.atomic import atomic_write_json
 from kgfilters.errors import ConfigError
-from kgfilters.filtag import TagSet
 from kgfilters.queries.linking import ConceptLinks
 from kgfilters.queries.wordnet import SYNSET_PREFIX
+
+if TYPE_CHECKING:
+    from kgfilters.filtag import TagSet
 
 __all__ = [
     "DEFAULT_SHARE",

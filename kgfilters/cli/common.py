@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported by the commands that compute, not by every --help or query
+    import torch
 
 __all__ = ["DEFAULT_RUN", "add_device", "add_run", "device_of", "parse_filter_ref"]
 

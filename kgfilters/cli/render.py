@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from kgfilters.explain import Explanation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kgfilters.explain import Explanation
 
 __all__ = ["render_explanation"]
 

@@ -163,3 +163,16 @@ def test_an_untrained_run_has_no_model(tmp_path: Path, idx_root: Path) -> None:
     create_run(tmp_path / "r", data_root=idx_root)
     with pytest.raises(RunError, match="weights missing; run `kgfilters train` first"):
         _ = load_run(tmp_path / "r").model
+
+
+def test_graph_and_query_commands_start_without_torch() -> None:
+    """--help and the graph-side modules do not import torch (2-3 s): only computing does."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom kgfilters.cli import build_parser\nbuild_parser()\n"
+            "import kgfilters, kgfilters.queries.catalog, kgfilters.ontology.build, kgfilters.ontology.store\n"
+            "kgfilters.KgfError\nprint(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))\n"
+            "import kgfilters.run as r\nprint(kgfilters.load_run is r.load_run and kgfilters.Run is r.Run)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["[]", "True"]  # the package's API is still there, imported on first use
