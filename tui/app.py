@@ -96,6 +96,16 @@ class KgfApp(App[None]):
             ("query", "export CSV", "write all results to a CSV file", q.action_export),
         ]
         out += [(f"{v}: {name}", h, partial(self._in, v, cb)) for v, name, h, cb in actions]
+        if isinstance(self.screen, FilterScreen):
+            f = self.screen
+            out += [
+                ("filter: next filter", "the next filter of this layer (key ])", partial(f.action_step, 1)),
+                ("filter: previous filter", "the previous filter of this layer (key [)", partial(f.action_step, -1)),
+                ("filter: next mask", "the next sensitive area of this filter (key m)", partial(f.action_step_mask, 1)),
+                ("filter: previous mask", "the previous sensitive area (key M)", partial(f.action_step_mask, -1)),
+                ("filter: other method", "the same image's mask by the next method (key c)", f.action_next_method),
+                ("filter: back", "close the filter view (key escape)", self.pop_screen),
+            ]
         out.append(("help", "key bindings and views", self.action_help))
         return out
 

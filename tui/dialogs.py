@@ -18,7 +18,8 @@ HELP_TEXT = """\
 [b]Views[/b]   1 model browser   2 explain   3 concepts   4 query   ctrl+p command palette
 [b]Browser[/b] / search (class, tag, concept or index)   s sort (index, activity, tags)   enter open filter
           space expand or collapse a layer (big layers start collapsed; their filters load on expand)
-[b]Filter[/b]  [ / ] previous / next filter   m next mask   escape back
+[b]Filter[/b]  [ / ] previous / next filter   m / M next / previous mask   c same image, other method
+          escape back
 [b]Explain[/b] n / p next / previous image   m next misclassified   g go to index   o open image file
           enter on a filter row opens its filter view
 [b]Query[/b]   ctrl+r run   escape cancel   ctrl+n more rows   ctrl+e export CSV

@@ -93,13 +93,16 @@ def mask_caption(a: MaskArea, n: int, total: int) -> str:
 
 
 class FilterScreen(Screen[None]):
-    """One filter in detail; ``[``/``]`` step through its layer, ``m`` through its masks."""
+    """One filter in detail; ``[``/``]`` step through its layer, ``m``/``M`` through its masks,
+    ``c`` to the same image's mask by the next method (FSAGN, Zeiler, optimised, random)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("left_square_bracket", "step(-1)", "Prev filter"),
         Binding("right_square_bracket", "step(1)", "Next filter"),
-        Binding("m", "next_mask", "Next mask"),
+        Binding("m", "step_mask(1)", "Next mask"),
+        Binding("M", "step_mask(-1)", "Prev mask"),
+        Binding("c", "next_method", "Other method"),
     ]
 
     mask_index: reactive[int] = reactive(0)
@@ -221,6 +224,20 @@ class FilterScreen(Screen[None]):
         self.filter_index = (self.filter_index + delta) % n
         self.show()
 
-    def action_next_mask(self) -> None:
-        self.mask_index += 1
+    def action_step_mask(self, delta: int) -> None:
+        self.mask_index += delta
         self.show_mask()
+
+    def action_next_method(self) -> None:
+        """The mask of the same image and strategy made by the next method, if there is one."""
+        areas = self.view.masks_of(self.filter_layer, self.filter_index)
+        if not areas:
+            return
+        i = self.mask_index % len(areas)
+        a = areas[i]
+        for k in range(1, len(areas)):
+            b = areas[(i + k) % len(areas)]
+            if (b.image, b.strategy, b.split) == (a.image, a.strategy, a.split) and b.method != a.method:
+                self.mask_index = (i + k) % len(areas)
+                self.show_mask()
+                return

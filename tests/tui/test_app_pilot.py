@@ -354,3 +354,34 @@ async def test_large_layers_start_collapsed(tagged_run: Path, monkeypatch) -> No
         await pilot.press("slash", "1")
         await pilot.pause()
         assert all(n.is_expanded for n in tree.root.children)
+
+
+async def test_mask_keys_step_back_and_compare_methods(full_run: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from kgfilters.fsagn.masks_io import mask_key, save_npz
+
+    doc = json.loads((full_run / "masks/metrics.json").read_text())
+    res = doc["areas"][0]
+    npz = full_run / res["mask_file"]
+    arrays = dict(np.load(npz))
+    arrays[mask_key("zeiler", res["image"])] = 1 - arrays[res["mask_key"]]
+    save_npz(npz, arrays)
+    doc["areas"].append({**res, "method": "zeiler", "mask_key": mask_key("zeiler", res["image"])})
+    (full_run / "masks/metrics.json").write_text(json.dumps(doc))
+    app = KgfApp(full_run, catalog=())
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_filter("conv2", 0)
+        await settle(app, pilot)
+        assert "filter: other method" in [n for n, _, _ in app.palette_actions()]
+        await pilot.press("c")  # same image and strategy, the next method
+        await settle(app, pilot)
+        assert "mask 3/3: zeiler reservation, heldout image 3" in text_of(app, "#filter-mask-caption")
+        await pilot.press("c")
+        assert "mask 1/3: fsagn reservation" in text_of(app, "#filter-mask-caption")
+        await pilot.press("M")  # back from the first wraps to the last
+        assert "mask 3/3: zeiler" in text_of(app, "#filter-mask-caption")
+        await settle(app, pilot)
+        assert len(app.screen.query(".panel")) == 5
