@@ -64,7 +64,6 @@ class QueryPane(Vertical):
         self.selected: str | None = None
         self.current: str | None = None
         self.loaded = 0
-        self.more = False
         self.cursor: int | None = None
         self.worker: Worker[None] | None = None
 
@@ -141,6 +140,11 @@ class QueryPane(Vertical):
         self.set_status("running… (escape cancels)")
         self.worker = self.fetch(self.current, None)
 
+    @property
+    def more(self) -> bool:
+        """Rows follow the ones shown: the result is still open."""
+        return self.cursor is not None
+
     def action_more(self) -> None:
         if self.worker is not None and self.worker.is_running:
             return  # the page being read decides whether there is a next one
@@ -158,7 +162,7 @@ class QueryPane(Vertical):
         """Let go of the open result (its rows are not read any further)."""
         if self.graph is not None:
             self.graph.close(self.cursor)
-        self.cursor, self.more = None, False
+        self.cursor = None
 
     def on_unmount(self) -> None:
         if self.graph is not None:
@@ -194,7 +198,7 @@ class QueryPane(Vertical):
             table.add_columns(*msg.page.columns)
         table.add_rows(msg.page.rows)
         self.loaded = msg.page.offset + len(msg.page.rows)
-        self.cursor, self.more = msg.page.cursor, msg.page.more
+        self.cursor = msg.page.cursor
         tail = " (ctrl+n for more)" if self.more else ""
         self.set_status(f"{self.loaded} rows{tail}")
 
