@@ -20,10 +20,12 @@ from kgfilters.atomic import atomic_write_json
 from kgfilters.errors import ConfigError, RunError
 
 __all__ = [
+    "DEFAULT_GENERIC",
     "METHODS",
     "Tag",
     "TagSet",
     "class_ranks",
+    "generic_filters",
     "k_best",
     "load_tags",
     "q_quantile",
@@ -33,6 +35,9 @@ __all__ = [
 ]
 
 METHODS = ("k-best", "q-quantile")
+#: A filter tagged by at least this share of the classes is generic: it fires for everything and
+#: explains no single class.
+DEFAULT_GENERIC = 0.8
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,10 @@ class TagSet:
     def of_class(self, class_index: int) -> tuple[Tag, ...]:
         return tuple(t for t in self.tags if t.class_index == class_index)
 
+    def generic(self, layer: str, threshold: float = DEFAULT_GENERIC) -> torch.Tensor:
+        """Generic filters of ``layer`` (``generic_filters`` of its tag matrix): bool (filters,)."""
+        return generic_filters(self.matrix(layer), threshold)
+
     def matrix(self, layer: str) -> torch.Tensor:
         """Tag matrix of ``layer``: bool (classes, filters), True where the class tags the filter."""
         m = torch.zeros(len(self.class_names), self.layer_sizes[layer], dtype=torch.bool)
@@ -87,6 +96,18 @@ def class_ranks(z: torch.Tensor) -> torch.Tensor:
     ranks = torch.empty_like(order)
     ranks.scatter_(1, order, torch.arange(1, z.shape[1] + 1).expand_as(order).contiguous())
     return ranks
+
+
+def generic_filters(matrix: torch.Tensor, threshold: float = DEFAULT_GENERIC) -> torch.Tensor:
+    """Generic filters: bool (filters,), True where at least ``threshold`` of the classes tag the
+    filter (``matrix`` is a tag matrix, bool (classes, filters)).
+
+    A filter with no tag is never generic. ConfigError unless 0 < threshold <= 1.
+    """
+    if not 0.0 < threshold <= 1.0:
+        raise ConfigError(f"generic threshold {threshold}: expected 0 < threshold <= 1 (share of the classes)")
+    counts = matrix.sum(dim=0, dtype=torch.float64)
+    return (counts > 0) & (counts >= threshold * matrix.shape[0] - 1e-9)
 
 
 def k_best(z: torch.Tensor, k: int) -> torch.Tensor:

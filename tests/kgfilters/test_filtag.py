@@ -70,3 +70,15 @@ def test_unknown_method_and_malformed_file(tmp_path) -> None:  # type: ignore[no
         load_tags(bad)
     with pytest.raises(RunError, match="no tags yet"):
         load_tags(tmp_path / "none.json")
+
+
+def test_generic_filters_known_answer() -> None:
+    from kgfilters.filtag import generic_filters
+
+    # 5 classes, 4 filters tagged by 5, 4, 3 and 0 classes
+    m = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    assert generic_filters(m).tolist() == [True, True, False, False]  # 0.8 * 5 = 4 classes
+    assert generic_filters(m, 1.0).tolist() == [True, False, False, False]
+    assert generic_filters(m, 0.5).tolist() == [True, True, True, False]
+    with pytest.raises(ConfigError, match="generic threshold"):
+        generic_filters(m, 0.0)
