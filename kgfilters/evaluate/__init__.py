@@ -1,0 +1,1 @@
+"""Every figure the toolkit reports, beside its chance baseline and its uncertainty."""
