@@ -1,8 +1,11 @@
-"""FILTAG filter tagging (Nguyen et al., Section 2.1): k-best and q-quantile tags per class and layer.
+"""FILTAG filter tagging (Nguyen et al., Section 2.1): k-best and q-quantile tags per class and layer,
+and the specificity-aware ``contrastive`` method of this project.
 
 Given z_c(m, i), the class means of scaled filter activations (``LayerStats.class_means``), each
 class c tags, in each layer m, either its k highest-scoring filters (k-best) or the filters whose
-score reaches the (1 - q) quantile of that class's scores in the layer (q-quantile).
+score reaches the (1 - q) quantile of that class's scores in the layer (q-quantile). ``contrastive``
+tags each class's k highest filters by s_c(m, i) = z_c(m, i) - mean_{c' != c} z_c'(m, i): a filter
+that fires for every class scores near 0 for all of them (docs/methods.md, "contrastive tags").
 """
 
 from __future__ import annotations
@@ -21,20 +24,26 @@ from kgfilters.errors import ConfigError, RunError
 
 __all__ = [
     "DEFAULT_GENERIC",
+    "K_METHODS",
     "METHODS",
     "Tag",
     "TagSet",
     "class_ranks",
+    "contrastive",
+    "contrastive_scores",
     "generic_filters",
     "k_best",
     "load_tags",
+    "method_ranks",
     "q_quantile",
     "save_tags",
     "tag_layers",
     "tag_matrix",
 ]
 
-METHODS = ("k-best", "q-quantile")
+METHODS = ("k-best", "q-quantile", "contrastive")
+#: Methods whose parameter is k (a whole number of filters per class); the others take q.
+K_METHODS = ("k-best", "contrastive")
 #: A filter tagged by at least this share of the classes is generic: it fires for everything and
 #: explains no single class.
 DEFAULT_GENERIC = 0.8
@@ -45,7 +54,8 @@ class Tag:
     """One FILTAG tag: filter ``filter`` of ``layer`` tagged with class ``class_index``.
 
     ``score`` is z_c(m, i) in [0, 1]; ``rank`` is the filter's rank for that class within its
-    layer (1 = highest score); ``method`` is ``k-best`` or ``q-quantile`` with ``param`` k or q.
+    layer (1 = highest score by the method's own score: z_c for k-best and q-quantile, the
+    contrastive score for ``contrastive``); ``method`` is one of ``METHODS`` with ``param`` k or q.
     """
 
     layer: str
@@ -117,6 +127,30 @@ def k_best(z: torch.Tensor, k: int) -> torch.Tensor:
     return class_ranks(z) <= k
 
 
+def contrastive_scores(z: torch.Tensor) -> torch.Tensor:
+    """Contrastive score s_c(i) = z_c(i) - mean_{c' != c} z_c'(i): (classes, filters) float64.
+
+    ``z`` is (classes, filters). A filter equally active for every class scores 0 for all; one
+    active for class c alone scores z_c(i) - (the others' mean), positive for c only.
+    """
+    zd = z.double()
+    k = zd.shape[0]
+    if k < 2:
+        raise ConfigError(f"contrastive tags need at least 2 classes, got {k}")
+    return zd - (zd.sum(0, keepdim=True) - zd) / (k - 1)
+
+
+def contrastive(z: torch.Tensor, k: int) -> torch.Tensor:
+    """contrastive method: bool (classes, filters), each class tags its k filters of highest
+    contrastive score (``contrastive_scores``), ties in filter order."""
+    return k_best(contrastive_scores(z), k)
+
+
+def method_ranks(z: torch.Tensor, method: str) -> torch.Tensor:
+    """Rank (1 = best) of each filter for each class by ``method``'s own score, (classes, filters)."""
+    return class_ranks(contrastive_scores(z) if method == "contrastive" else z)
+
+
 def q_quantile(z: torch.Tensor, q: float) -> torch.Tensor:
     """q-quantile method: bool (classes, filters), each class tags the filters whose score is at
     least the (1 - q) quantile (linear interpolation) of its scores in the layer."""
@@ -127,11 +161,11 @@ def q_quantile(z: torch.Tensor, q: float) -> torch.Tensor:
 
 
 def tag_matrix(z: torch.Tensor, method: str, param: float) -> torch.Tensor:
-    """Dispatch to ``k_best`` or ``q_quantile``; ConfigError naming the valid methods."""
-    if method == "k-best":
+    """Dispatch to ``k_best``, ``q_quantile`` or ``contrastive``; ConfigError naming the valid methods."""
+    if method in K_METHODS:
         if float(param) != int(param):
             raise ConfigError(f"k={param}: expected a whole number")
-        return k_best(z, int(param))
+        return contrastive(z, int(param)) if method == "contrastive" else k_best(z, int(param))
     if method == "q-quantile":
         return q_quantile(z, float(param))
     raise ConfigError(f"method {method!r}: expected one of {', '.join(METHODS)}")
@@ -150,7 +184,7 @@ def tag_layers(
             missing = [names[c] for c in torch.isnan(z).any(1).nonzero().flatten().tolist()]
             raise RunError(f"layer {layer}: no images of class(es) {', '.join(missing)} in the tag split")
         chosen = tag_matrix(z, method, param)
-        ranks = class_ranks(z)
+        ranks = method_ranks(z, method)
         for c, i in chosen.nonzero().tolist():
             tags.append(Tag(layer, i, c, names[c], float(z[c, i]), int(ranks[c, i]), method, float(param)))
     tags.sort(key=lambda t: (list(z_by_layer).index(t.layer), t.class_index, t.rank))
@@ -160,7 +194,7 @@ def tag_layers(
 
 def save_tags(tags: TagSet, path: str | os.PathLike[str]) -> Path:
     """Write ``tags.json`` atomically."""
-    key = "k" if tags.method == "k-best" else "q"
+    key = "k" if tags.method in K_METHODS else "q"
     obj = {
         "method": tags.method,
         key: int(tags.param) if key == "k" else tags.param,
@@ -179,7 +213,9 @@ def load_tags(path: str | os.PathLike[str]) -> TagSet:
     try:
         obj = json.loads(p.read_text(encoding="utf-8"))
         method = obj["method"]
-        param = obj["k"] if method == "k-best" else obj["q"]
+        if method not in METHODS:
+            raise RunError(f"{p}: method {method!r}: expected one of {', '.join(METHODS)}")
+        param = obj["k"] if method in K_METHODS else obj["q"]
         tags = tuple(Tag(**t) for t in obj["tags"])
         return TagSet(method, float(param), tuple(obj["class_names"]), dict(obj["layers"]), tags)
     except (json.JSONDecodeError, KeyError, TypeError) as exc:

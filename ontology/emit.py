@@ -82,8 +82,8 @@ def integer(value: Any) -> Literal:
 
 
 def _param(method: str, param: float) -> tuple[URIRef, Literal]:
-    """(kgf:k, integer) for k-best, (kgf:q, double) for q-quantile."""
-    if method == "k-best":
+    """(kgf:k, integer) for k-best and contrastive, (kgf:q, double) for q-quantile."""
+    if method in ("k-best", "contrastive"):
         return KGF.k, integer(param)
     return KGF.q, Literal(float(param), datatype=XSD.double)
 

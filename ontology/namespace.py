@@ -70,7 +70,7 @@ class KGF(DefinedNamespace):
     inLayer: URIRef  # The layer a filter belongs to (exactly one).
     isHitPredicted: URIRef  # Whether the predicted class is among the first n classes of the ran...
     isHitTrue: URIRef  # Whether the true class is among the first n classes of the ranking.
-    k: URIRef  # Number of filters each class tags per layer (k-best method).
+    k: URIRef  # Number of filters each class tags per layer (k-best and contrastive methods).
     layerName: URIRef  # The module's qualified name in the model, e.g. features.28.
     layerOrder: URIRef  # 0-based position of the layer among the model's convolutional layers, i...
     maskFile: URIRef  # Path of the file holding the mask, relative to the run directory.

@@ -16,8 +16,11 @@ the concepts that
    does not promote the concepts above a hidden one (with the default list, whose concepts are
    roots, this never matters).
 
-Conformance (the paper's "88% conformance with common tags"): the share of multi-tag filters
-(n >= 2) that have at least one coarse concept. Clusters: filters grouped by coarse concept.
+Coverage (called "conformance" before; the paper's "88% conformance with common tags" may be
+measured differently): the share of multi-tag filters (n >= 2) that have at least one coarse
+concept. It cannot fail on a label set under a few broad concepts, so it is always reported beside
+its class-shuffle baseline (``kgfilters.evaluate.conformance``, which also has the enrichment test
+that can fail). Clusters: filters grouped by coarse concept.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ __all__ = [
     "CoarseConcept",
     "Coarsening",
     "FilterCoarsening",
+    "class_ancestors",
+    "concept_members",
+    "coverage_with_baseline",
     "clusters",
     "coarse_concepts",
     "coarsen_tags",
@@ -109,7 +115,8 @@ class Coarsening:
 
     @property
     def conformance(self) -> float:
-        """Share of multi-tag filters with at least one coarse concept (NaN if there are none)."""
+        """Coverage: share of multi-tag filters with at least one coarse concept (NaN if there are
+        none). Kept under its old name; compare it with its class-shuffle baseline."""
         return self.conforming / self.multi_tag if self.multi_tag else math.nan
 
 
@@ -138,6 +145,48 @@ def _up_sets(g: nx.DiGraph, links: ConceptLinks) -> dict[int, frozenset[str]]:
             s |= up(concept)
         out[i] = frozenset(s)
     return out
+
+
+def class_ancestors(links: ConceptLinks) -> dict[int, frozenset[str]]:
+    """{class index: the ancestors-or-self of the concepts it denotes} in ``concept_graph(links)``."""
+    return _up_sets(concept_graph(links), links)
+
+
+def concept_members(links: ConceptLinks, stop: Iterable[str] = DEFAULT_STOP):  # type: ignore[no-untyped-def]
+    """The class-under-concept matrix for ``kgfilters.evaluate.conformance``.
+
+    Returns (concepts, members, informative): the concept IRIs (X,) in sorted order, bool
+    (K, X) True where class c lies under concept x (ancestors-or-self of what it denotes), and
+    bool (X,) True for the concepts not on ``stop``.
+    """
+    import torch
+
+    up = class_ancestors(links)
+    concepts = tuple(sorted(set().union(*up.values()))) if up else ()
+    col = {x: j for j, x in enumerate(concepts)}
+    members = torch.zeros(len(links.class_names), len(concepts), dtype=torch.bool)
+    for c, xs in up.items():
+        for x in xs:
+            members[c, col[x]] = True
+    stop = frozenset(stop)
+    informative = torch.tensor([x not in stop for x in concepts], dtype=torch.bool)
+    return concepts, members, informative
+
+
+def coverage_with_baseline(
+    tags: TagSet, links: ConceptLinks, *, share: float = DEFAULT_SHARE,
+    stop: Iterable[str] = DEFAULT_STOP, permutations: int = 1000, seed: int = 0,
+):  # type: ignore[no-untyped-def]
+    """Coverage and enrichment of ``tags`` with their class-shuffle baselines
+    (``kgfilters.evaluate.conformance.Conformance``)."""
+    from kgfilters.evaluate.conformance import conformance_section
+    from kgfilters.filtag import DEFAULT_GENERIC
+
+    _, members, informative = concept_members(links, stop)
+    mats = {layer: tags.matrix(layer) for layer in tags.layer_sizes}
+    generic = {layer: tags.generic(layer, DEFAULT_GENERIC) for layer in tags.layer_sizes}
+    return conformance_section(mats, generic, members, informative, share=share,
+                               generic_threshold=DEFAULT_GENERIC, permutations=permutations, seed=seed)
 
 
 def coarse_concepts(

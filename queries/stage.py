@@ -206,10 +206,19 @@ def demo_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]
             f"  {names.get(concept, concept)}: {len(members)} filters, e.g. "
             + ", ".join(f"{layer}:{i}" for layer, i in members[:4])
         )
+    from kgfilters.queries.coarsen import coverage_with_baseline
+
     conf = result.conformance
+    base = coverage_with_baseline(load_tags(RunPaths(root).tags), links)
+    cov, enr = base.coverage, base.enrichment
     lines.append(
-        f"coarsening: {result.conforming}/{result.multi_tag} multi-tag filters share an "
-        f"informative concept ({'n/a' if math.isnan(conf) else f'{conf:.0%}'}; "
-        f"paper: 88% by manual review) -> {coarse_path(root)}"
+        f"coverage: {result.conforming}/{result.multi_tag} multi-tag filters share an "
+        f"informative concept ({'n/a' if math.isnan(conf) else f'{conf:.0%}'}; class-shuffle "
+        f"baseline {cov.baseline_mean:.0%}, p {cov.p_value:.3f}) -> {coarse_path(root)}"
+    )
+    lines.append(
+        f"enrichment: {enr.conforming}/{enr.multi_tag} multi-tag filters have an over-represented "
+        f"informative concept ({'n/a' if math.isnan(enr.observed) else f'{enr.observed:.0%}'}; "
+        f"class-shuffle baseline {enr.baseline_mean:.0%}, p {enr.p_value:.3f})"
     )
     return lines

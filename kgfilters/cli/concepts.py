@@ -62,8 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "coarsen",
         help="print each filter's coarse concepts (shared concepts of its tags)",
         description="For every tagged filter, the most specific concepts shared by at least "
-        "--share of its tags (and two), skipping uninformative roots; prints them and the "
-        "conformance figure, writes RUN/coarse.json. Needs `kgfilters tag` and `kgfilters link`.",
+        "--share of its tags (and two), skipping uninformative roots; prints them, the "
+        "coverage figure and the enrichment test, each beside its class-shuffle baseline (1000 "
+        "permutations, seed 0), writes RUN/coarse.json. Needs `kgfilters tag` and `kgfilters link`.",
         epilog="example: kgfilters coarsen --run runs/fm --share 0.5",
     )
     add_run(c)
@@ -142,10 +143,23 @@ def run_coarsen(args: argparse.Namespace) -> int:
             or "-"
         )
         print(f"{f.layer}:{f.filter:<5d} {concepts}    [{tags}]")
+    from kgfilters.filtag import load_tags
+    from kgfilters.queries.coarsen import coverage_with_baseline
+    from kgfilters.run import RunPaths
+
     conf = result.conformance
+    base = coverage_with_baseline(load_tags(RunPaths(args.run).tags), links, share=args.share, stop=stop)
+    cov, enr = base.coverage, base.enrichment
     print(
-        f"conformance: {result.conforming}/{result.multi_tag} multi-tag filters share an "
-        "informative "
-        f"concept ({'n/a' if math.isnan(conf) else f'{conf:.1%}'}) -> {coarse_path(args.run)}"
+        f"coverage: {result.conforming}/{result.multi_tag} multi-tag filters share an informative "
+        f"concept ({'n/a' if math.isnan(conf) else f'{conf:.1%}'}; class-shuffle baseline "
+        f"{cov.baseline_mean:.1%}, p {cov.p_value:.3f}, {cov.permutations} permutations) "
+        f"-> {coarse_path(args.run)}"
+    )
+    print(
+        f"enrichment: {enr.conforming}/{enr.multi_tag} multi-tag filters have an over-represented "
+        f"informative concept (hypergeometric p <= {base.alpha:g}; generic filters excluded) "
+        f"({'n/a' if math.isnan(enr.observed) else f'{enr.observed:.1%}'}; class-shuffle baseline "
+        f"{enr.baseline_mean:.1%}, p {enr.p_value:.3f})"
     )
     return 0

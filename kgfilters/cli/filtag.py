@@ -47,16 +47,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_stats)
 
     p = sub.add_parser(
-        "tag", help="tag filters with classes (FILTAG k-best or q-quantile) -> tags.json",
+        "tag", help="tag filters with classes (FILTAG k-best or q-quantile, or contrastive) -> tags.json",
         description="Tag each conv filter with the classes whose images activate it most "
-        "(FILTAG 2.1). Computes the statistics first when they are missing.",
+        "(FILTAG 2.1). 'contrastive' ranks filters by z_c minus the mean of the other classes, so "
+        "filters that fire for every class are not tagged (docs/methods.md). Computes the "
+        "statistics first when they are missing.",
         epilog="examples:\n  kgfilters tag --run runs/fm --method k-best --k 5\n"
-        "  kgfilters tag --run runs/fm --method q-quantile --q 0.1",
+        "  kgfilters tag --run runs/fm --method q-quantile --q 0.1\n"
+        "  kgfilters tag --run runs/fm --method contrastive --k 5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run(p)
-    p.add_argument("--method", choices=["k-best", "q-quantile"], default="k-best")
-    p.add_argument("--k", type=int, default=5, help="filters per class and layer (k-best)")
+    p.add_argument("--method", choices=["k-best", "q-quantile", "contrastive"], default="k-best")
+    p.add_argument("--k", type=int, default=5, help="filters per class and layer (k-best, contrastive)")
     p.add_argument("--q", type=float, default=0.1, help="share of filters per class and layer (q-quantile)")
     p.add_argument("--layers", default=None, help="comma-separated conv layer names (default: all)")
     add_device(p)
@@ -126,10 +129,12 @@ def _tag(args: argparse.Namespace) -> int:
 
     from kgfilters.pipeline import tag_run
 
-    param = args.k if args.method == "k-best" else args.q
+    from kgfilters.filtag import K_METHODS
+
+    param = args.k if args.method in K_METHODS else args.q
     tags = tag_run(args.run, method=args.method, param=param, layers=_layers(args.layers),
                    device=device_of(args), progress=args.progress)
-    print(f"{len(tags.tags)} tags ({args.method}, {'k' if args.method == 'k-best' else 'q'}={param:g})")
+    print(f"{len(tags.tags)} tags ({args.method}, {'k' if args.method in K_METHODS else 'q'}={param:g})")
     for layer, size in tags.layer_sizes.items():
         per = Counter(t.filter for t in tags.tags if t.layer == layer)
         print(f"  {layer}: {len(per)}/{size} filters tagged, up to {max(per.values(), default=0)} tags each")

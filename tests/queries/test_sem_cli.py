@@ -37,12 +37,13 @@ def test_link_then_coarsen(tmp_path: Path, capsys, wn) -> None:
         "conv1:0     footwear.n.02 (3/3); shoe.n.01 (2/3)    [Sandal, Sneaker, Ankle boot]" in out
     )
     assert "clothing.n.01 (5/5); garment.n.01 (4/5)" in out
-    assert "conformance: 6/7 multi-tag filters" in out and "85.7%" in out
+    assert "coverage: 6/7 multi-tag filters" in out and "85.7%" in out and "class-shuffle baseline" in out
+    assert "enrichment: " in out
     coarse = json.loads((run / "coarse.json").read_text())
     assert coarse["conforming_filters"] == 6 and coarse["multi_tag_filters"] == 7
     code, out, _ = cli(capsys, "coarsen", "--run", run, "--stop", "covering.n.02,n03051540")
     assert code == 0 and "conv1:5     shoe.n.01 (2/3)    [Dress, Sandal, Sneaker]" in out
-    assert "clothing.n.01" not in out and "conformance: 6/7" in out
+    assert "clothing.n.01" not in out and "coverage: 6/7" in out
     code, _, err = cli(capsys, "coarsen", "--run", run, "--stop", "nothing")
     assert code == 2 and "--stop 'nothing'" in err
     code, out, _ = cli(capsys, "coarsen", "--run", run, "--no-default-stop")

@@ -1,0 +1,279 @@
+"""``evaluate_run``: every section of the evaluation on one run directory, written as
+``evaluation.json``, ``evaluation.md`` and ``figures/evaluation-*.png``.
+
+Held-out activations come through ``kgfilters.stats.collect`` exactly as ``kgfilters hits`` gets
+them (``pipeline.hits_run``); the run's tags from ``tags.json``, other methods' tags from the run's
+statistics (``tag_matrix``). The conformance section needs the run's concept links: it imports
+``kgfilters.queries.coarsen`` lazily (the one place this part reaches right, see the report), and is
+left out, with a log line, when ``concepts.json`` is absent. The ``ablation`` and ``fsagn`` sections
+come from ``kgfilters.evaluate.ablation`` / ``fsagn_eval`` when those modules are installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kgfilters.errors import ConfigError
+from kgfilters.evaluate import correlation as C
+from kgfilters.evaluate.conformance import conformance_section
+from kgfilters.evaluate.figure import Figure, figures_from_dict
+from kgfilters.evaluate.hits import hits_section
+from kgfilters.evaluate.tags import tags_section
+from kgfilters.filtag import DEFAULT_GENERIC, K_METHODS, METHODS, generic_filters, tag_matrix
+
+__all__ = ["Evaluation", "MethodSpec", "evaluate_run", "parse_methods"]
+
+log = logging.getLogger(__name__)
+
+#: Optional sections from other modules: (json key, module, function).
+EXTERNAL = (("ablation", "kgfilters.evaluate.ablation", "ablation_run"),
+            ("fsagn", "kgfilters.evaluate.fsagn_eval", "fsagn_evaluation_run"))
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A tagging to evaluate: method and its k or q."""
+
+    method: str
+    param: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {'k' if self.method in K_METHODS else 'q'}={self.param:g}"
+
+
+def parse_methods(text: str | None, *, default_k: int = 5, default_q: float = 0.1) -> tuple[MethodSpec, ...]:
+    """``contrastive:5,q-quantile:0.1`` -> MethodSpecs; a method without ``:param`` takes
+    ``default_k`` or ``default_q``. ConfigError naming the valid methods."""
+    out = []
+    for item in (s.strip() for s in (text or "").split(",")):
+        if not item:
+            continue
+        name, _, param = item.partition(":")
+        if name not in METHODS:
+            raise ConfigError(f"--method {name!r}: expected one of {', '.join(METHODS)} (optionally :K or :Q)")
+        try:
+            value = float(param) if param else float(default_k if name in K_METHODS else default_q)
+        except ValueError:
+            raise ConfigError(f"--method {item!r}: the parameter after ':' must be a number") from None
+        out.append(MethodSpec(name, value))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``evaluate_run`` wrote: the evaluation.json object, its figures and the files."""
+
+    data: dict[str, Any]
+    figures: tuple[Figure, ...]
+    files: tuple[Path, ...] = field(default_factory=tuple)
+
+    def headline(self) -> list[str]:
+        """Headline lines, each figure beside its baselines (for the demo and the CLI)."""
+        return headline_lines(self.data)
+
+
+def headline_lines(data: dict[str, Any]) -> list[str]:
+    """One line per headline figure of an evaluation.json object."""
+    from kgfilters.evaluate.figure import fmt, fmt_p
+
+    lines = []
+    for key, block in [("", data), *((f"[{k}] ", v) for k, v in (data.get("methods") or {}).items())]:
+        h = block.get("hits")
+        if h:
+            rt, tp = h["random_tags"], h["tie_policies"]
+            lines.append(
+                f"{key}Hits@{h['n']} {fmt(h['observed'], 2)} [{fmt(h['ci95'][0], 2)}, {fmt(h['ci95'][1], 2)}] "
+                f"(random tags {fmt(rt['mean'], 2)}, 95th {fmt(rt['p95'], 2)}, p {fmt_p(rt['p_value'])}; "
+                f"constant top-{h['n']} {fmt(h['constant_top_n'], 2)}; tie rule: {h['tie_rule']}; "
+                f"random tie-break {fmt(tp['random'], 2)}, pessimistic {fmt(tp['pessimistic'], 2)})")
+        hv = block.get("hits_vs_accuracy")
+        if hv:
+            pi, pc = hv["per_image"], hv["per_class"]
+            lines.append(
+                f"{key}hit vs correct: accuracy difference {fmt(pi['effect'], 3)} "
+                f"[{fmt(pi['ci95'][0], 3)}, {fmt(pi['ci95'][1], 3)}] (no association 0; permutation p "
+                f"{fmt_p(pi['p_value'])}); per-class r {fmt(pc['r'], 2)} [{fmt(pc['ci95'][0], 2)}, "
+                f"{fmt(pc['ci95'][1], 2)}] (p {fmt_p(pc['p_value'])})")
+        cf = block.get("conformance")
+        if cf:
+            e, c = cf["enrichment"], cf["coverage"]
+            lines.append(
+                f"{key}conformance: enrichment {fmt(e['observed'], 2)} (class shuffle "
+                f"{fmt(e['baseline_mean'], 2)}, p {fmt_p(e['p_value'])}); coverage "
+                f"{fmt(c['observed'], 2)} (class shuffle {fmt(c['baseline_mean'], 2)}, p {fmt_p(c['p_value'])})")
+    for name, block in data.items():
+        if name in ("ablation", "fsagn") and isinstance(block, dict):
+            figs = figures_from_dict(name, block)
+            lines.append(f"{name}: " + "; ".join(f.line() for f in figs[:4]))
+    return lines
+
+
+def _grid(values: torch.Tensor, z: torch.Tensor, labels: torch.Tensor, correct: torch.Tensor, k: int, *,
+          top_fraction: float, permutations: int, seed: int, methods: tuple[MethodSpec, ...]) -> dict[str, Any]:
+    """Per-class r with a permutation p for every cell of the Hits@n grid (FILTAG 3.3's k, q, n and
+    the compared methods' own parameter), with Holm-adjusted p-values over all cells tried."""
+    from kgfilters import hits as H
+    from kgfilters.explain import hits_at
+
+    width = z.shape[1]
+    params = [("k-best", float(x)) for x in H.DEFAULT_KS if x <= width] + [("q-quantile", q) for q in H.DEFAULT_QS]
+    params += [(m.method, m.param) for m in methods if (m.method, m.param) not in params]
+    rows = []
+    for i, (method, param) in enumerate(params):
+        ranks = H.vote_ranks({"l": values}, {"l": tag_matrix(z, method, param)}, top_fraction)
+        for n in H.DEFAULT_NS:
+            hit = hits_at(ranks, labels, n)
+            pc = C.per_class_r(hit, correct, labels, k, boot=1, permutations=permutations, seed=seed + i)
+            rows.append((method, param, n, float(hit.double().mean()), pc.r, pc.p_value))
+    adj = C.holm([r[5] for r in rows])
+    cells = [C.GridCell(*r, a) for r, a in zip(rows, adj, strict=True)]
+    rs = [c.r for c in cells if c.r == c.r]
+    return {"cells_tried": len(cells), "correction": "Holm",
+            "significant_raw": sum(1 for c in cells if c.p_value <= 0.05),
+            "significant_holm": sum(1 for c in cells if c.p_holm <= 0.05),
+            "r_min": min(rs, default=None), "r_max": max(rs, default=None),
+            "negative": sum(1 for r in rs if r < 0), "cells": [c.to_dict() for c in cells]}
+
+
+def _method_block(spec: MethodSpec, matrices: dict[str, torch.Tensor], layer: str, values: torch.Tensor,
+                  labels: torch.Tensor, correct: torch.Tensor, concepts: Any, *, n: int, top_fraction: float,
+                  draws: int, seed: int, threshold: float) -> tuple[dict[str, Any], list[Figure]]:
+    k = matrices[layer].shape[0]
+    ev = f"layer:{layer}"
+    ts = tags_section(matrices, method=spec.method, param=spec.param, threshold=threshold)
+    hs = hits_section(values, matrices[layer], labels, layer=layer, method=spec.method, param=spec.param,
+                      n=n, top_fraction=top_fraction, draws=draws, seed=seed)
+    pi = C.per_image_effect(hs.per_image_hit, correct, seed=seed + 10)
+    pc = C.per_class_r(hs.per_image_hit, correct, labels, k, seed=seed + 12)
+    block: dict[str, Any] = {"method": spec.method, "param": spec.param, "tags": ts.to_dict(),
+                             "hits": hs.to_dict(),
+                             "hits_vs_accuracy": {"per_image": pi.to_dict(), "per_class": pc.to_dict()}}
+    figs = [*ts.figures(), *hs.figures(spec.label), C.per_image_figure(pi, ev), C.per_class_figure(pc, ev)]
+    if concepts is not None:
+        members, informative = concepts
+        generic = {name: generic_filters(m, threshold) for name, m in matrices.items()}
+        cf = conformance_section(matrices, generic, members, informative, generic_threshold=threshold,
+                                 permutations=1000, seed=seed + 20)
+        block["conformance"] = cf.to_dict()
+        figs += cf.figures()
+    figs = [f if spec.label in f.name else replace(f, name=f"{f.name} [{spec.label}]") for f in figs]
+    return block, figs
+
+
+def _external(key: str, module: str, func: str, root: Path, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        log.info("section %s left out: %s is not installed", key, module)
+        return None
+    fn = getattr(mod, func)
+    accepted = inspect.signature(fn).parameters
+    result = fn(root, **{k: v for k, v in kwargs.items() if k in accepted})
+    return result.to_dict()
+
+
+def evaluate_run(
+    root: str | os.PathLike[str],
+    *,
+    device: torch.device | None = None,
+    layer: str | None = None,
+    n: int = 3,
+    draws: int = 200,
+    seed: int = 0,
+    methods: tuple[MethodSpec, ...] = (),
+    generic_threshold: float = DEFAULT_GENERIC,
+    top_fraction: float = 0.2,
+    ablation: bool = True,
+    fsagn: bool = True,
+    progress: bool = False,
+    markdown: str | os.PathLike[str] | None = None,
+) -> Evaluation:
+    """Evaluate the run at ``root``; write evaluation.json, evaluation.md and figures/evaluation-*.png.
+
+    Args:
+        layer: layer of the Hits@n sections (default: the last conv layer of the statistics).
+        n: the n of Hits@n. draws: random-tags draws (>= 200 for the reported baseline).
+        seed: base seed of every resampling (each section offsets it; evaluation.json records all).
+        methods: other taggings to evaluate side by side with the run's own.
+        markdown: also write the Markdown report there (e.g. docs/results.md).
+    """
+    from kgfilters.evaluate.report import write_outputs
+    from kgfilters.run import load_run, now_iso, record_stage
+    from kgfilters.stats import collect
+
+    if draws < 200:
+        log.warning("draws=%d: fewer than the 200 random-tags draws the reported baseline asks for", draws)
+    if not 0.0 < generic_threshold <= 1.0:
+        raise ConfigError(f"--generic-threshold {generic_threshold}: expected 0 < threshold <= 1")
+    device = device or torch.device("cpu")
+    run = load_run(root, device=device)
+    stats, tags = run.stats, run.tags
+    layer = layer or list(stats.layers)[-1]
+    if layer not in stats.layers:
+        raise ConfigError(f"--layer {layer!r}: expected one of {', '.join(stats.layers)} (layers with statistics)")
+    if layer not in tags.layer_sizes:
+        raise ConfigError(f"--layer {layer!r}: not tagged; tagged: {', '.join(tags.layer_sizes)}")
+    started = now_iso()
+    col = collect(run.model, run.spec, run.splits.heldout, layers=[layer], device=device, progress=progress)
+    values, labels = col.values[layer], col.labels
+    correct = col.probs.argmax(1) == labels
+    concepts = _concepts(Path(root))
+    own = MethodSpec(tags.method, tags.param)
+    mats = {name: tags.matrix(name) for name in tags.layer_sizes}
+    common = {"n": n, "top_fraction": top_fraction, "draws": draws, "seed": seed, "threshold": generic_threshold}
+    data, figs = _method_block(own, mats, layer, values, labels, correct, concepts, **common)
+    data = {"run": str(Path(root)), "created": started, "seed": seed, "layer": layer, "n": n,
+            "top_fraction": top_fraction, "generic_threshold": generic_threshold,
+            "accuracy": float(correct.double().mean()), "images": int(labels.numel()), **data}
+    data["hits_vs_accuracy"]["grid"] = _grid(values, stats.z(layer), labels, correct, len(run.class_names),
+                                             top_fraction=top_fraction, permutations=2000, seed=seed + 30,
+                                             methods=(own, *methods))
+    compared: dict[str, Any] = {}
+    for spec in methods:
+        if spec == own:
+            continue
+        m = {name: tag_matrix(stats.z(name), spec.method, spec.param) for name in tags.layer_sizes}
+        block, f2 = _method_block(spec, m, layer, values, labels, correct, concepts, **common)
+        compared[spec.label] = block
+        figs += f2
+    if compared:
+        data["methods"] = compared
+    for key, module, func, wanted in ((*EXTERNAL[0], ablation), (*EXTERNAL[1], fsagn)):
+        if not wanted:
+            continue
+        sub = _external(key, module, func, Path(root), {"device": device, "seed": seed, "progress": progress})
+        if sub is not None:
+            data[key] = sub
+            figs += list(figures_from_dict(key, sub))
+    data["figures"] = [f.to_dict() for f in figs]
+    files = write_outputs(Path(root), data, markdown=markdown)
+    record_stage(root, "evaluate", {"layer": layer, "n": n, "draws": draws, "seed": seed,
+                                    "methods": [own.label, *(s.label for s in methods)],
+                                    "sections": [k for k in ("tags", "hits", "hits_vs_accuracy", "conformance",
+                                                             "ablation", "fsagn") if k in data],
+                                    "started": started, "finished": now_iso()})
+    return Evaluation(data, tuple(figs), files)
+
+
+def _concepts(root: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(members, informative) from the run's concepts.json through ``queries.coarsen``, or None."""
+    path = root / "concepts.json"
+    if not path.is_file():
+        log.info("conformance left out: %s is missing (run `kgfilters link`)", path)
+        return None
+    from kgfilters.queries.coarsen import DEFAULT_STOP, concept_members
+    from kgfilters.queries.linking import load_concepts
+
+    _, members, informative = concept_members(load_concepts(path), DEFAULT_STOP)
+    return members, informative
