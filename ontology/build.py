@@ -2,7 +2,8 @@
 
 Each emitted stage reads its own files (``model`` from run.json and the model's structure, ``tags``
 from tags.json, ``hits`` from hits.json, ``explanations`` from explanations/*.json, ``areas`` from
-masks/metrics.json, ``provenance`` from run.json ``stages``) and replaces its own named graph;
+masks/metrics.json, ``evaluation`` from evaluation.json, ``provenance`` from run.json ``stages``)
+and replaces its own named graph;
 a stage whose files are absent leaves an empty graph. The ``concepts`` and ``coarsening`` graphs
 are written by the concept-linking code through ``store.replace_graph`` and never touched here.
 """
@@ -120,6 +121,13 @@ def _areas(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | Non
     return _guard(path, emit.area_triples(iris, _read_json(path))) if path.is_file() else None
 
 
+def _evaluation(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
+    from kgfilters.ontology.evaluation import evaluation_triples
+
+    path = root / "evaluation.json"
+    return _guard(path, evaluation_triples(iris, _read_json(path))) if path.is_file() else None
+
+
 def _provenance(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
     return list(emit.provenance_triples(iris, config))
 
@@ -131,6 +139,7 @@ EMITTERS: dict[str, Callable[[Path, Iris, dict[str, Any]], list[Triple] | None]]
     "hits": _hits,
     "explanations": _explanations,
     "areas": _areas,
+    "evaluation": _evaluation,
     "provenance": _provenance,
 }
 
@@ -143,6 +152,7 @@ AFTER_STAGE: dict[str, tuple[str, ...]] = {
     "hits": ("hits", "provenance"),
     "explain": ("explanations", "provenance"),
     "masks": ("areas", "provenance"),
+    "evaluate": ("evaluation", "provenance"),
 }
 
 

@@ -22,7 +22,8 @@ __all__ = ["DEFAULT_BASE", "STAGES", "Iris", "num", "quote"]
 DEFAULT_BASE = "https://w3id.org/kgfilters/run/"
 
 #: The named graphs of a run, one per stage; re-running a stage replaces its graph only.
-STAGES = ("model", "tags", "hits", "explanations", "areas", "concepts", "coarsening", "provenance")
+STAGES = ("model", "tags", "hits", "explanations", "areas", "concepts", "coarsening", "evaluation",
+          "provenance")
 
 
 def quote(text: str) -> str:
@@ -120,6 +121,13 @@ class Iris:
     def coarse_concept(self, layer: str, i: int, concept: str) -> URIRef:
         """The ``kgf:CoarseConcept`` node of filter ``i`` of ``layer`` and ``concept`` (an IRI)."""
         return self._iri(f"coarse/{quote(layer)}/{int(i)}/{quote(concept)}")
+
+    # evaluation
+    def evaluation(self) -> URIRef:
+        return self._iri("evaluation")
+
+    def evaluation_figure(self, section: str, name: str) -> URIRef:
+        return self._iri(f"evaluation/{quote(section or 'figure')}/{quote(name)}")
 
     # provenance
     def activity(self, stage: str) -> URIRef:

@@ -100,5 +100,17 @@ class KGF(DefinedNamespace):
     value: URIRef  # The measured value.
     votesFor: URIRef  # A class the active filter is tagged with, as used by the explanation.
     weightsSha256: URIRef  # Hex SHA-256 checksum of the weights file.
+    Baseline: URIRef  # A chance baseline a figure is compared with (random tags, class shuffle, ...
+    Evaluation: URIRef  # The evaluation of a run's explanations (evaluation.json): its figures, ...
+    EvaluationFigure: URIRef  # One reported figure with its value, 95% interval, chance baselines, p-...
+    ciHigh: URIRef  # Upper end of the figure's 95% interval.
+    ciLow: URIRef  # Lower end of the figure's 95% interval.
+    evaluates: URIRef  # What the figure is about: a layer's tags, or the model's.
+    hasBaseline: URIRef  # A chance baseline the figure is reported beside.
+    hasFigure: URIRef  # A figure of the evaluation.
+    nullModel: URIRef  # The chance model the p-value and baseline come from, in words.
+    pValue: URIRef  # p-value of the figure against its null model (Monte-Carlo, add-one correc...
+    section: URIRef  # The evaluation section of a figure (tags, hits, hits_vs_accuracy, confor...
+    seed: URIRef  # Seed of the resampling behind the figure's interval, baseline and p-value.
 
     _NS = Namespace(KGF_IRI)

@@ -50,12 +50,12 @@ __all__ = [
     "Coarsening",
     "FilterCoarsening",
     "class_ancestors",
-    "concept_members",
-    "coverage_with_baseline",
     "clusters",
     "coarse_concepts",
     "coarsen_tags",
     "concept_graph",
+    "concept_members",
+    "coverage_with_baseline",
     "save_coarsening",
 ]
 

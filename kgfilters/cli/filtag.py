@@ -127,9 +127,8 @@ def _stats(args: argparse.Namespace) -> int:
 def _tag(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from kgfilters.pipeline import tag_run
-
     from kgfilters.filtag import K_METHODS
+    from kgfilters.pipeline import tag_run
 
     param = args.k if args.method in K_METHODS else args.q
     tags = tag_run(args.run, method=args.method, param=param, layers=_layers(args.layers),

@@ -84,10 +84,10 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         lines += [f"## {section}", ""]
         own = [f for f in figs if f.section == section]
         if section == "methods":
-            lines.append("Other tag methods, side by side with the run's (same layer, n, seeds):")
-            lines.append("")
-            own = [f for f in figs if any(lbl in f.name for lbl in block)]
-        elif not own:
+            lines += [f"Compared tag methods ({', '.join(block)}): their figures stand beside the run's "
+                      "in every section above (same layer, n, activations and seeds).", ""]
+            continue
+        if not own:
             own = list(figures_from_dict(section, block))
         if own:
             lines += [*_figure_table(own), ""]
