@@ -1,5 +1,10 @@
 """The Hits@n study of FILTAG 3.3 (Fig. 4): Hits@n over held-out images for a grid of k, q and n,
-per class and overall, and its correlation with per-class accuracy."""
+per class and overall, and its correlation with per-class accuracy.
+
+Each cell carries its baselines (``kgfilters.evaluate.hits``): the expected Hits@n with a random
+tie-break and with a pessimistic one (exact, from the votes), and the mean and 95th percentile of
+random tag matrices with the same tag count per class (``draws`` draws, seeded, shared by every n
+of a (method, param)). The full evaluation with intervals and p-values is ``kgfilters evaluate``."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ __all__ = [
     "HitsCell",
     "HitsStudy",
     "hits_study",
+    "layer_votes",
     "load_hits",
     "pearson",
     "plot_hits",
@@ -40,7 +46,9 @@ DEFAULT_NS = (1, 2, 3, 5)
 class HitsCell:
     """Hits@n for one tagging (method, param) and one n: overall rates in [0, 1] for the true and
     the predicted class, the true-class rate per class, and its Pearson correlation with
-    per-class accuracy (None when either is constant)."""
+    per-class accuracy (None when either is constant). Baselines of the true-class rate: with a
+    random tie-break (expectation) and a pessimistic one, and random tags' mean and 95th percentile
+    (None in a study written before they existed)."""
 
     method: str
     param: float
@@ -49,6 +57,10 @@ class HitsCell:
     hits_predicted: float
     per_class_hits: tuple[float, ...]
     correlation: float | None
+    hits_random_tie: float | None = None
+    hits_pessimistic: float | None = None
+    random_tags_mean: float | None = None
+    random_tags_p95: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,17 +82,25 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float | None:
     return None if float(den) == 0.0 else float((a * b).sum() / den)
 
 
-def vote_ranks(
+def layer_votes(
     values: dict[str, torch.Tensor], tags: dict[str, torch.Tensor], top_fraction: float
-) -> torch.Tensor:
-    """Tag-ranking ranks (N, K) from several layers: votes of each layer are summed."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Votes (counts, summed activation), each (N, K), of several layers' tags, summed over layers."""
     counts = act = None
     for layer, v in values.items():
         c, a = tag_votes(v, tags[layer], activated_count(v.shape[1], top_fraction))
         counts = c if counts is None else counts + c
         act = a if act is None else act + a
-    assert counts is not None and act is not None
-    return class_ranks_from_votes(counts, act)
+    if counts is None or act is None:
+        raise RunError("Hits@n needs at least one layer's activations")
+    return counts, act
+
+
+def vote_ranks(
+    values: dict[str, torch.Tensor], tags: dict[str, torch.Tensor], top_fraction: float
+) -> torch.Tensor:
+    """Tag-ranking ranks (N, K) from several layers: votes of each layer are summed."""
+    return class_ranks_from_votes(*layer_votes(values, tags, top_fraction))
 
 
 def _per_class(hit: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -100,6 +120,8 @@ def hits_study(
     qs: tuple[float, ...] = DEFAULT_QS,
     ns: tuple[int, ...] = DEFAULT_NS,
     top_fraction: float = 0.2,
+    draws: int = 200,
+    seed: int = 0,
 ) -> HitsStudy:
     """Hits@n for every (k or q, n) of the grid (FILTAG 3.3).
 
@@ -108,7 +130,14 @@ def hits_study(
         z: tag-split class means per layer, {layer: (K, C)}.
         labels, predicted: true and predicted classes (N,).
         ks: k values; those above a layer's filter count are skipped. qs: q values. ns: n values.
+        draws: random-tags draws per (method, param) (0: no random-tags baseline); seed: their seed.
     """
+    from kgfilters.errors import ConfigError
+    from kgfilters.evaluate.hits import random_tags_hits, tie_policy_hits
+
+    if draws < 0:
+        raise ConfigError(f"--draws {draws}: expected 0 (no random-tags baseline) or more")
+
     k = len(class_names)
     correct = (predicted == labels).double()
     acc_c = _per_class(correct, labels, k)
@@ -117,15 +146,23 @@ def hits_study(
     params = [("k-best", float(kk)) for kk in ks if kk <= width] + [("q-quantile", q) for q in qs]
     for method, param in params:
         tags = {layer: tag_matrix(z[layer], method, param) for layer in values}
-        ranks = vote_ranks(values, tags, top_fraction)
-        for n in ns:
+        counts, act = layer_votes(values, tags, top_fraction)
+        ranks = class_ranks_from_votes(counts, act)
+        rnd = (random_tags_hits(values, tags, labels, tuple(ns), draws=draws, top_fraction=top_fraction,
+                                seed=seed).rates if draws > 0 else None)
+        for j, n in enumerate(ns):
             ht = hits_at(ranks, labels, n)
             hp = hits_at(ranks, predicted, n)
             pc = _per_class(ht, labels, k)
             ok = ~torch.isnan(pc) & ~torch.isnan(acc_c)
+            pol = tie_policy_hits(counts, labels, n)
+            null = None if rnd is None else rnd[:, j]
             cells.append(HitsCell(
                 method, param, n, float(ht.double().mean()), float(hp.double().mean()),
                 tuple(float(x) for x in pc), pearson(pc[ok], acc_c[ok]),
+                float(pol["random"].mean()), float(pol["pessimistic"].mean()),
+                None if null is None else float(null.mean()),
+                None if null is None else float(torch.quantile(null, 0.95)),
             ))
     return HitsStudy(tuple(values), top_fraction, float(correct.mean()),
                      tuple(float(x) for x in acc_c), class_names, tuple(cells))
@@ -139,10 +176,16 @@ def save_hits(study: HitsStudy, json_path: str | os.PathLike[str], csv_path: str
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["method", "param", "n", "hits_true", "hits_predicted", "correlation",
+                "hits_true_random_tie", "hits_true_pessimistic", "random_tags_mean", "random_tags_p95",
                 *[f"hits_true[{c}]" for c in study.class_names]])
+
+    def num(x: float | None) -> str:
+        return "" if x is None else f"{x:.6f}"
+
     for c in study.grid:
         w.writerow([c.method, c.param, c.n, f"{c.hits_true:.6f}", f"{c.hits_predicted:.6f}",
-                    "" if c.correlation is None else f"{c.correlation:.6f}",
+                    num(c.correlation), num(c.hits_random_tie), num(c.hits_pessimistic),
+                    num(c.random_tags_mean), num(c.random_tags_p95),
                     *[f"{x:.6f}" for x in c.per_class_hits]])
     atomic_write_text(csv_path, buf.getvalue())
 

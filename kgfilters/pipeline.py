@@ -212,9 +212,11 @@ def hits_run(
     ns: tuple[int, ...] | None = None,
     top_fraction: float = 0.2,
     progress: bool = True,
+    draws: int = 200,
 ):  # type: ignore[no-untyped-def]
     """Hits@n study (FILTAG 3.3) on the held-out split; writes hits.json, hits.csv and
-    figures/hits.png. Default layer: the last conv layer the statistics cover."""
+    figures/hits.png. Default layer: the last conv layer the statistics cover. ``draws``:
+    random-tags draws per (method, param) for the baseline columns (seed: the run's seed)."""
     from kgfilters import hits as H
     from kgfilters.stats import collect
 
@@ -225,10 +227,12 @@ def hits_run(
     study = H.hits_study(
         col.values, {n: stats.z(n) for n in names}, col.labels, col.probs.argmax(1), run.class_names,
         ks=ks or H.DEFAULT_KS, qs=qs or H.DEFAULT_QS, ns=ns or H.DEFAULT_NS, top_fraction=top_fraction,
+        draws=draws, seed=int(run.config.get("seed", 0)),
     )
     H.save_hits(study, run.paths.hits_json, run.paths.hits_csv)
     H.plot_hits(study, run.paths.figures / "hits.png")
     record_stage(root, "hits", {"split": "heldout", "layers": names, "top_fraction": top_fraction,
+                                "random_tags_draws": draws,
                                 "images": int(col.labels.numel()), "finished": now_iso()})
     return study
 

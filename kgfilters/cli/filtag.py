@@ -78,6 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--q", default=None, help="comma-separated q values (default 0.05,0.1,0.25,0.5)")
     p.add_argument("--n", default=None, help="comma-separated n values (default 1,2,3,5)")
     p.add_argument("--top", type=float, default=0.2, help="share of a layer's filters that count as activated")
+    p.add_argument("--draws", type=int, default=200, help="random-tags draws per k or q for the baseline "
+                   "columns (default: 200; 0: none)")
     add_device(p)
     p.set_defaults(func=_hits)
 
@@ -150,12 +152,23 @@ def _hits(args: argparse.Namespace) -> int:
 
     study = hits_run(args.run, device=device_of(args), layers=_layers(args.layers),
                      ks=_ints(args.k) if args.k else None, qs=_floats(args.q) if args.q else None,
-                     ns=_ints(args.n) if args.n else None, top_fraction=args.top, progress=args.progress)
+                     ns=_ints(args.n) if args.n else None, top_fraction=args.top, progress=args.progress,
+                     draws=args.draws)
     print(f"Hits@n on held-out images (accuracy {study.accuracy:.2%}), layers {', '.join(study.layers)}")
-    print(f"  {'method':<11} {'param':>6} {'n':>3} {'hits(true)':>11} {'hits(pred)':>11} {'corr(acc)':>10}")
+    print("  tie rule: activation sum; baselines: random and pessimistic tie-breaks, random tags "
+          f"({args.draws} draws, same tag count per class) mean and 95th percentile")
+    print(f"  {'method':<11} {'param':>6} {'n':>3} {'hits(true)':>11} {'rand.tie':>9} {'pessim.':>8} "
+          f"{'rnd.tags':>9} {'95th':>7} {'hits(pred)':>11} {'corr(acc)':>10}")
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1%}"
+
     for c in study.grid:
         corr = "n/a" if c.correlation is None else f"{c.correlation:+.3f}"
-        print(f"  {c.method:<11} {c.param:>6g} {c.n:>3} {c.hits_true:>11.2%} {c.hits_predicted:>11.2%} {corr:>10}")
+        print(f"  {c.method:<11} {c.param:>6g} {c.n:>3} {c.hits_true:>11.2%} {pct(c.hits_random_tie):>9} "
+              f"{pct(c.hits_pessimistic):>8} {pct(c.random_tags_mean):>9} {pct(c.random_tags_p95):>7} "
+              f"{c.hits_predicted:>11.2%} {corr:>10}")
+    print("  correlations have no interval or p-value here: see `kgfilters evaluate` (Holm over the grid)")
     print(f"written: {args.run}/hits.json, {args.run}/hits.csv, {args.run}/figures/hits.png")
     refresh_graph(args, "hits")
     return 0

@@ -82,3 +82,30 @@ def test_generic_filters_known_answer() -> None:
     assert generic_filters(m, 0.5).tolist() == [True, True, True, False]
     with pytest.raises(ConfigError, match="generic threshold"):
         generic_filters(m, 0.0)
+
+
+def test_contrastive_scores_and_tags_known_answer() -> None:
+    from kgfilters.filtag import contrastive, contrastive_scores, tag_matrix
+
+    # filter 0 fires for everything (generic under k-best), filter 1 for class 0 alone, filter 2 for class 1
+    z = torch.tensor([[0.9, 0.6, 0.1], [0.9, 0.1, 0.5], [0.9, 0.1, 0.1]], dtype=torch.float64)
+    s = contrastive_scores(z)
+    assert s[:, 0].tolist() == pytest.approx([0.0, 0.0, 0.0])
+    assert s[0, 1] == pytest.approx(0.6 - 0.1) and s[1, 2] == pytest.approx(0.5 - 0.1)
+    assert k_best(z, 1)[:, 0].all()  # the paper's k-best tags the generic filter for every class
+    c = contrastive(z, 1)
+    assert c[0].tolist() == [False, True, False] and c[1].tolist() == [False, False, True]
+    assert torch.equal(tag_matrix(z, "contrastive", 1), c)
+    with pytest.raises(ConfigError, match=r"k=1\.5"):
+        tag_matrix(z, "contrastive", 1.5)
+
+
+def test_contrastive_tags_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kgfilters.filtag import load_tags, save_tags, tag_layers
+
+    z = torch.rand(4, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    tags = tag_layers({"conv": z}, ["a", "b", "c", "d"], method="contrastive", param=2)
+    assert all(t.method == "contrastive" and t.rank in (1, 2) for t in tags.tags) and len(tags.tags) == 8
+    path = save_tags(tags, tmp_path / "tags.json")
+    assert '"k": 2' in path.read_text()
+    assert load_tags(path) == tags
