@@ -86,11 +86,12 @@ def figures_from_dict(section: str, tree: Mapping[str, Any]) -> tuple[Figure, ..
     def walk(node: Mapping[str, Any], path: str) -> None:
         ci = node.get("ci95")
         p = node.get("p_value")
+        lone_p = not any(k in node for k in ("value", "observed", "effect", "r"))  # a p-value of its own
         for k, v in node.items():
             name = f"{path}.{k}" if path else k
             if isinstance(v, Mapping):
                 walk(v, name)
-            elif isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("p_value",):
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) and (k != "p_value" or lone_p):
                 attach = k in ("value", "observed", "effect", "r")
                 ok_ci = attach and isinstance(ci, list) and len(ci) == 2
                 out.append(Figure(name, float(v), (float(ci[0]), float(ci[1])) if ok_ci else None,

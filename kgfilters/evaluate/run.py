@@ -216,8 +216,12 @@ def evaluate_run(
         log.warning("draws=%d: fewer than the 200 random-tags draws the reported baseline asks for", draws)
     if not 0.0 < generic_threshold <= 1.0:
         raise ConfigError(f"--generic-threshold {generic_threshold}: expected 0 < threshold <= 1")
+    if draws < 1:
+        raise ConfigError(f"--draws {draws}: expected at least 1 random-tags draw (200 or more to report)")
     device = device or torch.device("cpu")
     run = load_run(root, device=device)
+    if not 1 <= n <= len(run.class_names):
+        raise ConfigError(f"--n {n}: expected 1 <= n <= {len(run.class_names)} (the number of classes)")
     stats, tags = run.stats, run.tags
     layer = layer or list(stats.layers)[-1]
     if layer not in stats.layers:
@@ -235,7 +239,9 @@ def evaluate_run(
     data, figs = _method_block(own, mats, layer, values, labels, correct, concepts, **common)
     data = {"run": str(Path(root)), "created": started, "seed": seed, "layer": layer, "n": n,
             "top_fraction": top_fraction, "generic_threshold": generic_threshold,
-            "accuracy": float(correct.double().mean()), "images": int(labels.numel()), **data}
+            "accuracy": float(correct.double().mean()), "images": int(labels.numel()),
+            "draws": draws, "compared_methods": [m.label for m in methods if m != own],
+            "command": _command(root, layer, n, draws, seed, methods, generic_threshold, top_fraction), **data}
     data["hits_vs_accuracy"]["grid"] = _grid(values, stats.z(layer), labels, correct, len(run.class_names),
                                              top_fraction=top_fraction, permutations=2000, seed=seed + 30,
                                              methods=(own, *methods))
@@ -264,6 +270,20 @@ def evaluate_run(
                                                              "ablation", "fsagn") if k in data],
                                     "started": started, "finished": now_iso()})
     return Evaluation(data, tuple(figs), files)
+
+
+def _command(root: str | os.PathLike[str], layer: str, n: int, draws: int, seed: int,
+             methods: tuple[MethodSpec, ...], threshold: float, top: float) -> str:
+    """The ``kgfilters evaluate`` command line that reproduces this evaluation."""
+    parts = ["kgfilters evaluate", f"--run {root}", f"--layer {layer}", f"--n {n}", f"--draws {draws}",
+             f"--seed {seed}"]
+    if methods:
+        parts.append("--method " + ",".join(f"{m.method}:{m.param:g}" for m in methods))
+    if threshold != DEFAULT_GENERIC:
+        parts.append(f"--generic-threshold {threshold:g}")
+    if top != 0.2:
+        parts.append(f"--top {top:g}")
+    return " ".join(parts)
 
 
 def _concepts(root: Path) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -138,6 +138,10 @@ def test_demo_on_a_trained_run(trained_run: Path, capsys: pytest.CaptureFixture[
     # the later stages: concepts and coarse concepts, then the graph, exported and validated
     assert (trained_run / "concepts.json").is_file() and (trained_run / "coarse.json").is_file()
     assert out.count("conforms to the shapes") == 2, out
+    # the evaluation: headline figures beside their baselines, evaluation.json/.md written
+    assert "Hits@3 " in out and "random tags" in out and "tie rule: activation sum" in out
+    assert "[contrastive k=5] Hits@3" in out and "coverage:" in out and "class-shuffle baseline" in out
+    assert (trained_run / "evaluation.json").is_file() and (trained_run / "evaluation.md").is_file()
     ttl = (trained_run / "exports" / "graph.ttl").read_text()
     assert "CoarseConcept" in ttl and "wordnet-rdf.princeton.edu/wn30/" in ttl
 
