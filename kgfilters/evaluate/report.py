@@ -114,6 +114,7 @@ def plot_cutoffs(data: Mapping[str, Any], png_path: str | os.PathLike[str]) -> P
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     blocks = [("run: " + f"{data['hits']['method']} {data['hits']['param']:g}", data["hits"])]
     blocks += [(k, v["hits"]) for k, v in (data.get("methods") or {}).items()]
@@ -126,6 +127,7 @@ def plot_cutoffs(data: Mapping[str, Any], png_path: str | os.PathLike[str]) -> P
             ax.plot(x, [r[key] for r in h["cutoffs"]], marker="o", label=label,
                     linestyle="--" if key.startswith("random_tags") else "-")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xticks(x)
         ax.set_xticklabels([f"{v:.0%}" for v in x])
         ax.set_title(title, fontsize=9)
@@ -133,7 +135,7 @@ def plot_cutoffs(data: Mapping[str, Any], png_path: str | os.PathLike[str]) -> P
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"Hits@{data['hits']['n']} (held-out)")
     axes[0][0].set_ylim(0, 1.02)
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     with atomic_path(png_path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -113,3 +113,23 @@ def test_bad_n_is_an_error() -> None:
     values, tags, labels = _planted()
     with pytest.raises(ConfigError, match="n=9"):
         hits_section(values, tags, labels, layer="l", method="k-best", param=4, n=9)
+
+
+def test_hits_study_cells_carry_their_baselines(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kgfilters.hits import hits_study, load_hits, save_hits
+
+    values, _, labels = _planted()
+    z = torch.zeros(5, 20, dtype=torch.float64)
+    for y in range(5):
+        z[y, 4 * y: 4 * y + 4] = 0.9  # k-best k=4 recovers the planted tags
+    study = hits_study({"l": values}, {"l": z}, labels, labels, tuple("abcde"), ks=(4,), qs=(), ns=(1, 2),
+                       draws=200, seed=0)
+    for cell in study.grid:
+        assert cell.hits_true == 1.0 and cell.hits_random_tie == 1.0 and cell.hits_pessimistic == 1.0
+        assert cell.random_tags_mean is not None and cell.random_tags_mean < cell.random_tags_p95 < 1.0
+    save_hits(study, tmp_path / "hits.json", tmp_path / "hits.csv")
+    header = (tmp_path / "hits.csv").read_text().splitlines()[0].split(",")
+    assert header[6:10] == ["hits_true_random_tie", "hits_true_pessimistic", "random_tags_mean", "random_tags_p95"]
+    assert load_hits(tmp_path / "hits.json") == study
+    with pytest.raises(ConfigError, match="--draws -1"):
+        hits_study({"l": values}, {"l": z}, labels, labels, tuple("abcde"), ks=(4,), qs=(), ns=(1,), draws=-1)
