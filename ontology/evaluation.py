@@ -34,7 +34,7 @@ def evaluation_triples(iris: Iris, data: Mapping[str, Any]) -> Iterator[Triple]:
     ev, act = iris.evaluation(), iris.activity("evaluate")
     yield ev, RDF.type, KGF.Evaluation
     yield ev, RDF.type, PROV.Entity
-    yield ev, RDFS.label, Literal(f"evaluation of {data.get('run', 'the run')}")
+    yield ev, RDFS.label, Literal("evaluation")  # not the run's path: copies keep their triples
     yield ev, PROV.wasGeneratedBy, act
     yield act, PROV.used, iris.model()
     figs = [Figure.from_dict(f) for f in data.get("figures") or ()]

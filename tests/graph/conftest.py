@@ -17,7 +17,8 @@ SHA = "ab" * 32
 
 
 def write_run(root: Path) -> Path:
-    """A fsagn-mnist run (conv1: 32 filters, conv2: 64) with tags, hits, explanations and areas."""
+    """A fsagn-mnist run (conv1: 32 filters, conv2: 64) with tags, hits, explanations, areas and an
+    evaluation."""
     root.mkdir(parents=True, exist_ok=True)
     config = {
         "created": "2026-11-22T04:04:00+00:00",
@@ -87,6 +88,15 @@ def write_run(root: Path) -> Path:
     ]
     (root / "masks").mkdir(exist_ok=True)
     (root / "masks" / "metrics.json").write_text(json.dumps({"areas": areas, "summary": {}}))
+    from kgfilters.evaluate.figure import Figure
+
+    figures = [Figure("Hits@3", 0.75, (0.73, 0.77), {"random tags": 0.29, "random tags p95": 0.38}, 0.005,
+                      "random tags", 0, "layer:conv2", "hits"),
+               Figure("conformance: enrichment", 0.31, None, {"class shuffle": 0.03}, 0.008,
+                      "class shuffle", 20, "tags", "conformance")]
+    evaluation = {"run": str(root), "figures": [f.to_dict() for f in figures],
+                  "hits": {"layer": "conv2", "n": 3, "observed": 0.75}}
+    (root / "evaluation.json").write_text(json.dumps(evaluation))
     return root
 
 
