@@ -120,6 +120,7 @@ def hits_study(
     qs: tuple[float, ...] = DEFAULT_QS,
     ns: tuple[int, ...] = DEFAULT_NS,
     top_fraction: float = 0.2,
+    contrastive_ks: tuple[int, ...] = (),
     draws: int = 200,
     seed: int = 0,
 ) -> HitsStudy:
@@ -130,6 +131,7 @@ def hits_study(
         z: tag-split class means per layer, {layer: (K, C)}.
         labels, predicted: true and predicted classes (N,).
         ks: k values; those above a layer's filter count are skipped. qs: q values. ns: n values.
+        contrastive_ks: k values of the contrastive method (``kgfilters.filtag.contrastive``), if any.
         draws: random-tags draws per (method, param) (0: no random-tags baseline); seed: their seed.
     """
     from kgfilters.errors import ConfigError
@@ -144,6 +146,7 @@ def hits_study(
     width = min(zz.shape[1] for zz in z.values())
     cells: list[HitsCell] = []
     params = [("k-best", float(kk)) for kk in ks if kk <= width] + [("q-quantile", q) for q in qs]
+    params += [("contrastive", float(kk)) for kk in contrastive_ks if kk <= width]
     for method, param in params:
         tags = {layer: tag_matrix(z[layer], method, param) for layer in values}
         counts, act = layer_votes(values, tags, top_fraction)
@@ -202,14 +205,18 @@ def load_hits(path: str | os.PathLike[str]) -> HitsStudy:
 
 
 def plot_hits(study: HitsStudy, png_path: str | os.PathLike[str]) -> Path:
-    """Fig. 4 of FILTAG: Hits@n (true class) against n, one line per k (left) and per q (right)."""
+    """Fig. 4 of FILTAG: Hits@n (true class) against n, one line per k (left) and per q (right),
+    and a third panel for contrastive k when the study has it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, method, fmt in ((axes[0], "k-best", "k = {:g}"), (axes[1], "q-quantile", "q = {:.0%}")):
+    panels = [("k-best", "k = {:g}"), ("q-quantile", "q = {:.0%}")]
+    if any(c.method == "contrastive" for c in study.grid):
+        panels.append(("contrastive", "k = {:g}"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), sharey=True)
+    for ax, (method, fmt) in zip(axes, panels, strict=True):
         for param in sorted({c.param for c in study.grid if c.method == method}):
             cells = sorted((c for c in study.grid if c.method == method and c.param == param),
                            key=lambda c: c.n)

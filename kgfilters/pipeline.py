@@ -213,6 +213,7 @@ def hits_run(
     top_fraction: float = 0.2,
     progress: bool = True,
     draws: int = 200,
+    contrastive_ks: tuple[int, ...] = (),
 ):  # type: ignore[no-untyped-def]
     """Hits@n study (FILTAG 3.3) on the held-out split; writes hits.json, hits.csv and
     figures/hits.png. Default layer: the last conv layer the statistics cover. ``draws``:
@@ -227,7 +228,7 @@ def hits_run(
     study = H.hits_study(
         col.values, {n: stats.z(n) for n in names}, col.labels, col.probs.argmax(1), run.class_names,
         ks=ks or H.DEFAULT_KS, qs=qs or H.DEFAULT_QS, ns=ns or H.DEFAULT_NS, top_fraction=top_fraction,
-        draws=draws, seed=int(run.config.get("seed", 0)),
+        draws=draws, seed=int(run.config.get("seed", 0)), contrastive_ks=contrastive_ks,
     )
     H.save_hits(study, run.paths.hits_json, run.paths.hits_csv)
     H.plot_hits(study, run.paths.figures / "hits.png")

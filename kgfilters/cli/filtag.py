@@ -70,13 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Compute Hits@n on the held-out split for every k, q and n, per class and "
         "overall, and the correlation of per-class Hits@n with per-class accuracy. Writes "
         "hits.json, hits.csv and figures/hits.png.",
-        epilog="example: kgfilters hits --run runs/fm --k 1,3,5 --q 0.1,0.25 --n 1,2,3",
+        epilog="examples:\n  kgfilters hits --run runs/fm --k 1,3,5 --q 0.1,0.25 --n 1,2,3\n"
+        "  kgfilters hits --run runs/fm --contrastive 3,5 --draws 500",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run(p)
     p.add_argument("--layers", default=None, help="layers whose tags vote (default: the last conv layer)")
     p.add_argument("--k", default=None, help="comma-separated k values (default 1,2,3,5,10)")
     p.add_argument("--q", default=None, help="comma-separated q values (default 0.05,0.1,0.25,0.5)")
     p.add_argument("--n", default=None, help="comma-separated n values (default 1,2,3,5)")
+    p.add_argument("--contrastive", default=None, metavar="K,...",
+                   help="also the contrastive method with these k values (default: none)")
     p.add_argument("--top", type=float, default=0.2, help="share of a layer's filters that count as activated")
     p.add_argument("--draws", type=int, default=200, help="random-tags draws per k or q for the baseline "
                    "columns (default: 200; 0: none)")
@@ -153,7 +157,7 @@ def _hits(args: argparse.Namespace) -> int:
     study = hits_run(args.run, device=device_of(args), layers=_layers(args.layers),
                      ks=_ints(args.k) if args.k else None, qs=_floats(args.q) if args.q else None,
                      ns=_ints(args.n) if args.n else None, top_fraction=args.top, progress=args.progress,
-                     draws=args.draws)
+                     draws=args.draws, contrastive_ks=_ints(args.contrastive) if args.contrastive else ())
     print(f"Hits@n on held-out images (accuracy {study.accuracy:.2%}), layers {', '.join(study.layers)}")
     print("  tie rule: activation sum; baselines: random and pessimistic tie-breaks, random tags "
           f"({args.draws} draws, same tag count per class) mean and 95th percentile")

@@ -116,14 +116,17 @@ def test_bad_n_is_an_error() -> None:
 
 
 def test_hits_study_cells_carry_their_baselines(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from kgfilters.hits import hits_study, load_hits, save_hits
+    from kgfilters.hits import hits_study, load_hits, plot_hits, save_hits
 
     values, _, labels = _planted()
     z = torch.zeros(5, 20, dtype=torch.float64)
     for y in range(5):
         z[y, 4 * y: 4 * y + 4] = 0.9  # k-best k=4 recovers the planted tags
     study = hits_study({"l": values}, {"l": z}, labels, labels, tuple("abcde"), ks=(4,), qs=(), ns=(1, 2),
-                       draws=200, seed=0)
+                       contrastive_ks=(4,), draws=200, seed=0)
+    assert [(c.method, c.n) for c in study.grid] == [("k-best", 1), ("k-best", 2), ("contrastive", 1),
+                                                     ("contrastive", 2)]
+    assert plot_hits(study, tmp_path / "hits.png").stat().st_size > 1000
     for cell in study.grid:
         assert cell.hits_true == 1.0 and cell.hits_random_tie == 1.0 and cell.hits_pessimistic == 1.0
         assert cell.random_tags_mean is not None and cell.random_tags_mean < cell.random_tags_p95 < 1.0
