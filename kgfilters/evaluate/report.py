@@ -81,10 +81,11 @@ def render_markdown(data: Mapping[str, Any]) -> str:
              "(add `--markdown FILE` to write this report elsewhere too). Every figure stands beside its "
              "chance baseline; intervals are 95% percentile bootstraps, p-values add-one Monte-Carlo "
              "(docs/methods.md, \"Evaluation\").", ""]
-    known = [s for s in SECTIONS if s in data] + [s for s in ("methods",) if s in data]
+    present = set(data) | {f.section for f in figs}
+    known = [s for s in (*SECTIONS, "methods") if s in present]
     for section in [*known, *(k for k in data if isinstance(data[k], dict) and k not in known
                               and k not in ("figures",))]:
-        block = data[section]
+        block = data.get(section) or {}
         lines += [f"## {section}", ""]
         own = [f for f in figs if f.section == section]
         if section == "methods":
@@ -95,9 +96,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
             own = list(figures_from_dict(section, block))
         if own:
             lines += [*_figure_table(own), ""]
-        if section == "tags":
+        if section == "tags" and "layers" in block:
             lines += [*_tags_table(block), ""]
-        if section == "hits":
+        if section == "hits" and "cutoffs" in block:
             lines += [f"Tie rule of the observed figure: {block['tie_rule']} (votes, then summed activation, "
                       f"then class index). The true class is tied on votes with another class in "
                       f"{fmt(block['tied_share'])} of the images. Constant top-{block['n']}: classes "

@@ -258,7 +258,8 @@ def evaluate_run(
     for key, module, func, wanted in ((*EXTERNAL[0], ablation), (*EXTERNAL[1], fsagn)):
         if not wanted:
             continue
-        sub = _external(key, module, func, Path(root), {"device": device, "seed": seed, "progress": progress})
+        sub = _external(key, module, func, Path(root),
+                        {"device": device, "seed": seed, "progress": progress, "layer": layer})
         if sub is not None:
             data[key] = sub
             figs += list(figures_from_dict(key, sub))
