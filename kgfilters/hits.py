@@ -226,7 +226,8 @@ def plot_hits(study: HitsStudy, png_path: str | os.PathLike[str]) -> Path:
         ax.set_xlabel("n")
         ax.set_xticks(sorted({c.n for c in study.grid}))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.lines:
+            ax.legend(fontsize=8)
     axes[0].set_ylabel("Hits@n (true class, held-out)")
     axes[0].set_ylim(0, 1.02)
     fig.suptitle(f"FILTAG Hits@n, accuracy {study.accuracy:.1%}")

@@ -103,6 +103,13 @@ def render_markdown(data: Mapping[str, Any]) -> str:
                       f"then class index). The true class is tied on votes with another class in "
                       f"{fmt(block['tied_share'])} of the images. Constant top-{block['n']}: classes "
                       f"{block['constant_classes']} for every image.", "", *_cutoff_table(block), ""]
+        if section == "conformance" and "enrichment" in block:
+            e, c = block["enrichment"], block["coverage"]
+            lines += [f"Multi-tag filters of the run's tags: enrichment {e['conforming']}/{e['multi_tag']} "
+                      f"(an informative concept over-represented, hypergeometric p <= {e.get('alpha', 0.05)}; "
+                      f"generic filters never conform), coverage {c['conforming']}/{c['multi_tag']} (a concept "
+                      f"shared by >= max(2, {c.get('share', 0.5):g} x tags)); {block.get('concepts')} concepts; "
+                      f"{e['permutations']} class shuffles.", ""]
         if section == "hits_vs_accuracy" and "grid" in block:
             lines += [*_grid_table(block["grid"]), ""]
     return "\n".join(lines) + "\n"
