@@ -1,6 +1,7 @@
 """The kgf namespace and the instance IRIs this part writes and queries.
 
-``KGF`` is the knowledge-graph part's ``DefinedNamespace``. The IRI helpers are
+``KGF`` and ``KGF_IRI`` are the knowledge-graph part's (``kgfilters.ontology.namespace``), imported,
+never spelled out here. The IRI helpers are
 ``kgfilters.ontology.iris.Iris`` as plain functions of a base IRI (``{base}class/{c}``,
 ``{base}layer/{quote(layer)}``, ``{base}layer/{quote(layer)}/filter/{i}``,
 ``{base}coarse/{quote(layer)}/{i}/{quote(concept)}``, ``{base}graph/{stage}``).
@@ -11,7 +12,7 @@ from __future__ import annotations
 from rdflib import URIRef
 
 from kgfilters.ontology.iris import DEFAULT_BASE, Iris, quote
-from kgfilters.ontology.namespace import KGF
+from kgfilters.ontology.namespace import KGF, KGF_IRI
 
 __all__ = [
     "KGF",
@@ -24,7 +25,6 @@ __all__ = [
     "layer_iri",
 ]
 
-KGF_IRI = "https://w3id.org/kgfilters#"
 
 
 #: Terms this part emits or queries; the ontology must declare each of them (the last two lines:

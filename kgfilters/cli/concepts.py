@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from kgfilters.cli.common import add_run
+from kgfilters.cli.common import add_run, refresh_graph
 
 ORDER = 60
 
@@ -110,6 +110,7 @@ def run_link(args: argparse.Namespace) -> int:
         f"{len(links.concepts)} concepts, {len(links.broader)} broader edges -> "
         f"{concepts_path(args.run)}"
     )
+    refresh_graph(args, "concepts")
     return 0
 
 
@@ -148,4 +149,5 @@ def run_coarsen(args: argparse.Namespace) -> int:
         "informative "
         f"concept ({'n/a' if math.isnan(conf) else f'{conf:.1%}'}) -> {coarse_path(args.run)}"
     )
+    refresh_graph(args, "coarsening")
     return 0

@@ -11,6 +11,7 @@ from rdflib import Graph
 from sem_helpers import BASE, FM, fm_tagset, make_run, tags_graph
 
 from kgfilters.cli import main
+from kgfilters.ontology.namespace import KGF_IRI
 from kgfilters.queries.stage import demo_stage
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
@@ -110,7 +111,7 @@ def test_query_command(tmp_path: Path, capsys) -> None:
     assert json.loads(out) == [{"layer": "conv1", "filter": 1}, {"layer": "conv2", "filter": 2}]
     rq = tmp_path / "mine.rq"
     rq.write_text(
-        "# question: How many tags?\nPREFIX kgf: <https://w3id.org/kgfilters#>\n"
+        f"# question: How many tags?\nPREFIX kgf: <{KGF_IRI}>\n"
         "SELECT (COUNT(?t) AS ?n) WHERE { ?t a kgf:Tag }\n"
     )
     code, out, _ = cli(capsys, "query", rq, "--graph", ttl)
