@@ -1,8 +1,8 @@
-"""The kgf namespace and the instance IRIs this part writes and queries.
+"""The kgf namespace and the instance IRIs this part queries (it writes no triples).
 
-``KGF`` and ``KGF_IRI`` are the knowledge-graph part's (``kgfilters.ontology.namespace``), imported,
-never spelled out here. The IRI helpers are
-``kgfilters.ontology.iris.Iris`` as plain functions of a base IRI (``{base}class/{c}``,
+``KGF`` and ``KGF_IRI`` are the graph part's (``kgfilters.ontology.namespace``), imported, never
+spelled out here. The IRI helpers are ``kgfilters.ontology.iris.Iris`` as plain functions of a
+base IRI (``{base}class/{c}``,
 ``{base}layer/{quote(layer)}``, ``{base}layer/{quote(layer)}/filter/{i}``,
 ``{base}coarse/{quote(layer)}/{i}/{quote(concept)}``, ``{base}graph/{stage}``).
 """
@@ -25,9 +25,7 @@ __all__ = [
     "layer_iri",
 ]
 
-
-
-#: Terms this part emits or queries; the ontology must declare each of them (the last two lines:
+#: Terms this part's files and queries use; the ontology must declare each of them (the last two lines:
 #: the graph part's terms for sensitive areas and explanations, used by two catalog queries).
 USED_TERMS = (
     "Filter", "Layer", "ClassLabel", "Tag", "SensitiveArea", "Explanation", "CoarseConcept",
