@@ -41,6 +41,11 @@ def test_link_then_coarsen(tmp_path: Path, capsys, wn) -> None:
     assert "conformance: 6/7 multi-tag filters" in out and "85.7%" in out
     coarse = json.loads((run / "coarse.json").read_text())
     assert coarse["conforming_filters"] == 6 and coarse["multi_tag_filters"] == 7
+    # the CLI asked the graph part to emit both stages from the files just written
+    code, out, _ = cli(capsys, "query", "filters-under-concept", "--run", run,
+                       "--param", "concept=footwear", "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("layer,filter") and "conv1,0" in out
+    assert "in_store" not in json.loads((run / "run.json").read_text())["stages"]["concepts"]
     code, out, _ = cli(capsys, "coarsen", "--run", run, "--stop", "covering.n.02,n03051540")
     assert code == 0 and "conv1:5     shoe.n.01 (2/3)    [Dress, Sandal, Sneaker]" in out
     assert "clothing.n.01" not in out and "conformance: 6/7" in out
