@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kgfilters.ontology.namespace import KGF_IRI
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Representative questions, written against the kgf vocabulary (union default graph). Joins are
@@ -32,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (kgf:inLayer/kgf:layerName) and unselective leading patterns badly (up to 300x slower here).
 OWN_QUERIES = {
     "own/filters_of_class": """
-        PREFIX kgf: <https://w3id.org/kgfilters#>
+        PREFIX kgf: <KGF_IRI>
         PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
         SELECT ?layer ?index ?score WHERE {
           ?c skos:notation 207 .
@@ -40,20 +42,20 @@ OWN_QUERIES = {
           ?f kgf:inLayer ?l ; kgf:channelIndex ?index . ?l kgf:layerName ?layer .
         } ORDER BY DESC(?score)""",
     "own/tags_per_layer": """
-        PREFIX kgf: <https://w3id.org/kgfilters#>
+        PREFIX kgf: <KGF_IRI>
         SELECT ?layer (COUNT(?t) AS ?tags) (AVG(?s) AS ?mean) WHERE {
           ?t a kgf:Tag ; kgf:tagFilter ?f ; kgf:score ?s .
           ?f kgf:inLayer ?l . ?l kgf:layerName ?layer .
         } GROUP BY ?layer ORDER BY ?layer""",
     "own/filters_shared_by_two_classes": """
-        PREFIX kgf: <https://w3id.org/kgfilters#>
+        PREFIX kgf: <KGF_IRI>
         PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
         SELECT ?f WHERE {
           ?a skos:notation 1 . ?b skos:notation 2 .
           ?f kgf:taggedWith ?a , ?b .
         }""",
     "own/explanation_of_image": """
-        PREFIX kgf: <https://w3id.org/kgfilters#>
+        PREFIX kgf: <KGF_IRI>
         PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
         SELECT ?rank ?layer ?index ?act ?label WHERE {
           ?e kgf:imageIndex 42 ; kgf:split "heldout" ; a kgf:Explanation ; kgf:hasTopFilter ?fa .
@@ -62,20 +64,22 @@ OWN_QUERIES = {
           OPTIONAL { ?fa kgf:votesFor ?c . ?c skos:prefLabel ?label }
         } ORDER BY ?rank""",
     "own/areas_of_filter": """
-        PREFIX kgf: <https://w3id.org/kgfilters#>
+        PREFIX kgf: <KGF_IRI>
         SELECT ?area ?strategy ?fraction ?name ?value WHERE {
           ?l kgf:layerName "features.28" . ?f kgf:inLayer ?l ; kgf:channelIndex 17 .
           ?area kgf:areaFilter ?f ; kgf:strategy ?strategy ; kgf:areaFraction ?fraction ;
                 kgf:hasMeasurement [ kgf:metricName ?name ; kgf:value ?value ] .
         }""",
     "own/hits_grid": """
-        PREFIX kgf: <https://w3id.org/kgfilters#>
+        PREFIX kgf: <KGF_IRI>
         SELECT ?method ?k ?q ?n ?true ?pred ?corr WHERE {
           ?r a kgf:HitsResult ; kgf:method ?method ; kgf:n ?n ; kgf:hitsTrue ?true ;
              kgf:hitsPredicted ?pred .
           OPTIONAL { ?r kgf:k ?k } OPTIONAL { ?r kgf:q ?q } OPTIONAL { ?r kgf:correlation ?corr }
         } ORDER BY ?method ?k ?q ?n""",
 }
+# the namespace comes from the ontology, the one place that spells it out
+OWN_QUERIES = {name: text.replace("<KGF_IRI>", f"<{KGF_IRI}>") for name, text in OWN_QUERIES.items()}
 
 
 #: Parameter values a user would pass, for the synthetic run (class 3, VGG16's last conv layer).

@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-KGF = "https://w3id.org/kgfilters#"
+from kgfilters.ontology.namespace import KGF_IRI as KGF
+
 HERE = Path(__file__).resolve().parent
 #: Typed into the browser's search box one key at a time (``browser_search_key_s``).
 SEARCH = "class 7"

@@ -31,14 +31,22 @@ def create_run(
     weights: str | os.PathLike[str] | None = None,
     seed: int = 0,
     tag_fraction: float = 0.8,
+    base_iri: str | None = None,
 ) -> dict[str, Any]:
     """Write a fresh ``run.json`` naming the data set, split and model (no weights yet).
 
     ``weights`` refers to a user's weights file (kept by reference, with its checksum); without it,
     our own networks must be trained (``train_run``) and torchvision ones use the hub cache.
+    ``base_iri``: the base of the run's IRIs in its knowledge graph, pinned here once (default:
+    the one already pinned when run.json exists, else derived from the directory name), so
+    copying or moving the run changes no IRI. The IRI scheme is the graph part's; it is imported
+    here, lazily, only to compute that default.
     """
+    from kgfilters.ontology.iris import check_base, default_base, pinned_base
+
     spec = get_model_spec(model)
     root = Path(root)
+    base = check_base(base_iri or pinned_base(root) or default_base(root))
     data = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
     splits = load_splits(
         data, seed=seed, tag_fraction=tag_fraction, image_size=spec.input_size, channels=spec.in_channels
@@ -61,6 +69,7 @@ def create_run(
         "seed": seed,
         "created": now_iso(),
         "versions": versions(),
+        "graph": {"base_iri": base},
         "stages": {},
     }
     atomic_write_json(RunPaths(root).run_json, config)

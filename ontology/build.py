@@ -1,11 +1,14 @@
 """Build a run's knowledge graph: read what the run directory holds and (re)write its named graphs.
 
-Each emitted stage reads its own files (``model`` from run.json and the model's structure, ``tags``
-from tags.json, ``hits`` from hits.json, ``explanations`` from explanations/*.json, ``areas`` from
-masks/metrics.json, ``evaluation`` from evaluation.json, ``provenance`` from run.json ``stages``)
-and replaces its own named graph;
-a stage whose files are absent leaves an empty graph. The ``concepts`` and ``coarsening`` graphs
-are written by the concept-linking code through ``store.replace_graph`` and never touched here.
+The emitters here are the only code that writes triples into a run's store. Each stage reads its
+own files (``model`` from run.json and the model's structure, ``tags`` from tags.json, ``hits``
+from hits.json, ``explanations`` from explanations/*.json, ``areas`` from masks/metrics.json,
+``concepts`` from concepts.json, ``coarsening`` from coarse.json, ``evaluation`` from
+evaluation.json, ``provenance`` from run.json ``stages``) and replaces its own named graph (one
+transaction each); a stage whose files are absent leaves an empty graph.
+So ``build_graph`` rebuilds the whole store from the files.
+
+The run's base IRI is pinned in run.json; ``rebase`` re-emits everything under another base.
 """
 
 from __future__ import annotations
@@ -20,15 +23,22 @@ from typing import TYPE_CHECKING, Any
 
 from kgfilters.errors import ConfigError, GraphError
 from kgfilters.ontology import emit
-from kgfilters.ontology.iris import Iris
-from kgfilters.ontology.store import Triple, open_store, replace_graph
+from kgfilters.ontology.iris import Iris, check_base, pinned_base, run_base
+from kgfilters.ontology.store import (
+    Triple,
+    drop_graphs,
+    has_store,
+    open_store,
+    prune_logs,
+    replace_graph,
+)
 from kgfilters.run import RunPaths, read_run_json
 
 if TYPE_CHECKING:  # torch only where a model is built: the graph and query commands start without it
     import torch
 
 __all__ = ["AFTER_STAGE", "EMITTERS", "GraphReport", "build_graph", "demo_stage", "emit_stage",
-           "model_layers", "refresh_graph"]
+           "model_layers", "pin_base", "rebase", "refresh_graph"]
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +138,38 @@ def _evaluation(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] 
     return _guard(path, evaluation_triples(iris, _read_json(path))) if path.is_file() else None
 
 
+def _concepts(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
+    path = root / CONCEPTS_FILE
+    return _guard(path, emit.concept_triples(iris, _read_json(path))) if path.is_file() else None
+
+
+def _coarsening(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
+    path = root / COARSE_FILE
+    return _guard(path, emit.coarsening_triples(iris, _read_json(path))) if path.is_file() else None
+
+
+def _publishable(value: Any, root: Path) -> Any:
+    """A run.json value as it may be published: an absolute path inside the run becomes relative
+    to it, one outside the run (a data root, a user's file) is left out (None); lists and
+    objects are cleaned item by item."""
+    if isinstance(value, str):
+        if not os.path.isabs(value):
+            return value
+        try:
+            return Path(value).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return None
+    if isinstance(value, list):
+        return [v for v in (_publishable(x, root) for x in value) if v is not None]
+    if isinstance(value, dict):
+        return {k: v for k, x in value.items() if (v := _publishable(x, root)) is not None}
+    return value
+
+
 def _provenance(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
-    return list(emit.provenance_triples(iris, config))
+    stages = config.get("stages") or {}
+    clean = {**config, "stages": _publishable(stages, root) if isinstance(stages, dict) else {}}
+    return list(emit.provenance_triples(iris, clean))
 
 
 #: The stages this module emits, in order, each reading its files from the run directory.
@@ -139,9 +179,16 @@ EMITTERS: dict[str, Callable[[Path, Iris, dict[str, Any]], list[Triple] | None]]
     "hits": _hits,
     "explanations": _explanations,
     "areas": _areas,
+    "concepts": _concepts,
+    "coarsening": _coarsening,
     "evaluation": _evaluation,
     "provenance": _provenance,
 }
+
+#: The files of the concepts and coarsening stages, relative to the run (``kgfilters link`` and
+#: ``kgfilters coarsen`` write them).
+CONCEPTS_FILE = "concepts.json"
+COARSE_FILE = "coarse.json"
 
 
 #: The named graphs to rebuild after a run stage (run.json ``stages`` names) has finished.
@@ -152,6 +199,8 @@ AFTER_STAGE: dict[str, tuple[str, ...]] = {
     "hits": ("hits", "provenance"),
     "explain": ("explanations", "provenance"),
     "masks": ("areas", "provenance"),
+    "concepts": ("concepts", "provenance"),
+    "coarsening": ("coarsening", "provenance"),
     "evaluate": ("evaluation", "provenance"),
 }
 
@@ -162,12 +211,7 @@ def refresh_graph(run_root: str | os.PathLike[str], after: str) -> GraphReport:
     For the CLI to call when a stage finishes, so the store is filled as stages finish; the
     first call also emits the model graph when the store is new.
     """
-    from kgfilters.ontology.store import has_store
-
-    stages = list(AFTER_STAGE.get(after, ("provenance",)))
-    if not has_store(run_root) and "model" not in stages:
-        stages.insert(0, "model")
-    return build_graph(run_root, stages=stages)
+    return build_graph(run_root, stages=AFTER_STAGE.get(after, ("provenance",)))
 
 
 def emit_stage(root: str | os.PathLike[str], stage: str, iris: Iris | None = None) -> list[Triple]:
@@ -180,18 +224,28 @@ def emit_stage(root: str | os.PathLike[str], stage: str, iris: Iris | None = Non
     return EMITTERS[stage](root, iris, config) or []
 
 
-def _set_base(root: Path, base_iri: str) -> bool:
-    """Store a user-set base IRI in run.json; True when it changed."""
+def pin_base(root: str | os.PathLike[str]) -> str:
+    """The run's base IRI, recorded in run.json if it was not yet (a run made by an older
+    kgfilters: the base its store was built with, else the default from the directory name)."""
     from kgfilters.atomic import atomic_write_json
 
+    root = Path(root)
+    base = pinned_base(root)
+    if base is not None:
+        return base
+    base = check_base(run_base(root))
     config = read_run_json(root)
-    graph = config.setdefault("graph", {})
-    if graph.get("base_iri") == base_iri:
-        return False
-    old = Iris.for_run(root).base
-    graph["base_iri"] = base_iri
+    config.setdefault("graph", {})["base_iri"] = base
     atomic_write_json(RunPaths(root).run_json, config)
-    return old != base_iri
+    log.warning("%s: base IRI pinned to %s (the run had none recorded)", RunPaths(root).run_json,
+                base)
+    return base
+
+
+def _foreign(store: Any, iris: Iris) -> list[Any]:
+    """Named graphs of ``store`` that are not under the run's base (left by a copy made before
+    bases were pinned, or by an interrupted rebase)."""
+    return [g for g in store.named_graphs() if not str(g.value).startswith(iris.base)]
 
 
 def build_graph(
@@ -200,34 +254,72 @@ def build_graph(
     base_iri: str | None = None,
     stages: Sequence[str] | None = None,
 ) -> GraphReport:
-    """(Re)build the named graphs of ``stages`` (default: every emitted stage) in the run's store.
+    """(Re)build the named graphs of ``stages`` (default: every stage: the whole store) from the
+    run's files; each graph is replaced in one transaction.
 
-    base_iri: a new base for the run's IRIs, kept in run.json; when it changes, the whole store is
-    cleared and every stage re-emitted (graphs written by other code must then be rebuilt too).
+    base_iri: a new base for the run's IRIs (the same as ``rebase``). Graphs under any other base
+    than the run's are dropped; when some are found while only some stages were asked for, every
+    stage is rebuilt. The run's base is pinned in run.json first if it was not (older runs).
     """
     root = Path(run_root)
     chosen = list(EMITTERS) if stages is None else list(dict.fromkeys(stages))
     for s in chosen:
         if s not in EMITTERS:
             raise ConfigError(f"graph stage {s!r}: expected one of {', '.join(EMITTERS)}")
+    if base_iri is not None and base_iri != pinned_base(root):
+        return rebase(root, base_iri)
     config = read_run_json(root)
-    changed = False
-    if base_iri is not None:
-        Iris.for_run(root, base_iri)  # checks the IRI before run.json is touched
-        changed = _set_base(root, base_iri)
+    pin_base(root)
     iris = Iris.for_run(root)
-    if changed:
-        chosen = list(EMITTERS)
+    if not has_store(root) and "model" not in chosen:
+        chosen.insert(0, "model")
+    emitted = {s: EMITTERS[s](root, iris, config) or [] for s in chosen}
     store = open_store(root)  # fails fast when another process holds the store
     try:
-        emitted = {s: EMITTERS[s](root, iris, config) or [] for s in chosen}
-        if changed:
-            log.warning("base IRI changed to %s: clearing the graph store", iris.base)
-            store.clear()
+        foreign = _foreign(store, iris)
+        if foreign and len(chosen) < len(EMITTERS):
+            log.warning("graph store holds %d graphs under another base than %s: rebuilding "
+                        "every stage", len(foreign), iris.base)
+            emitted |= {s: EMITTERS[s](root, iris, config) or [] for s in EMITTERS
+                        if s not in emitted}
         counts = {s: replace_graph(store, iris.graph(s), triples) for s, triples in emitted.items()}
-        store.optimize()  # compacts what the bulk loader wrote: reads and queries get faster
+        if foreign:
+            drop_graphs(store, foreign)
+            log.warning("dropped %d graphs not under %s", len(foreign), iris.base)
+        store.optimize()  # compacts what was written: reads and queries get faster
     finally:
         del store
+    prune_logs(root)
+    return GraphReport(iris.base, RunPaths(root).graph, counts)
+
+
+def rebase(run_root: str | os.PathLike[str], base_iri: str) -> GraphReport:
+    """Move the run to ``base_iri`` (for publishing): every stage is re-emitted under the new base,
+    the graphs under the old one are dropped, and run.json records the new base.
+
+    Nothing is written when the IRI is malformed or a file cannot be read; the store is written
+    before run.json, and a write interrupted between the two is repaired by the next one (graphs
+    under a base other than run.json's are dropped and every stage rebuilt).
+    """
+    from kgfilters.atomic import atomic_write_json
+
+    root = Path(run_root)
+    iris = Iris(check_base(base_iri))
+    config = read_run_json(root)
+    old = pinned_base(root)
+    emitted = {s: EMITTERS[s](root, iris, config) or [] for s in EMITTERS}
+    store = open_store(root)
+    try:
+        keep = {str(iris.graph(s)) for s in emitted}
+        counts = {s: replace_graph(store, iris.graph(s), triples) for s, triples in emitted.items()}
+        drop_graphs(store, [g for g in store.named_graphs() if str(g.value) not in keep])
+        store.optimize()
+    finally:
+        del store
+    config.setdefault("graph", {})["base_iri"] = iris.base
+    atomic_write_json(RunPaths(root).run_json, config)
+    prune_logs(root)
+    log.warning("base IRI %s -> %s: %d triples re-emitted", old, iris.base, sum(counts.values()))
     return GraphReport(iris.base, RunPaths(root).graph, counts)
 
 

@@ -21,7 +21,7 @@ from rdflib import RDF, RDFS, XSD, Literal, URIRef
 from rdflib.namespace import DCTERMS, PROV, SKOS
 
 from kgfilters.errors import GraphError
-from kgfilters.ontology.iris import Iris, quote
+from kgfilters.ontology.iris import Iris
 from kgfilters.ontology.namespace import KGF as _KGF
 from kgfilters.ontology.store import Triple
 
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = [
     "STRATEGIES",
     "area_triples",
+    "coarsening_triples",
+    "concept_triples",
     "dbl",
     "explanation_triples",
     "hits_triples",
@@ -41,8 +43,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
 
 
 class _Terms:
@@ -114,8 +114,6 @@ def model_triples(
     yield ds, RDFS.label, Literal(Path(str(d.get("root", "dataset"))).name or "dataset")
     if d.get("kind"):
         yield ds, DCTERMS.type, Literal(str(d["kind"]))
-    if d.get("root"):
-        yield ds, DCTERMS.source, Literal(str(d["root"]))
     yield scheme, RDF.type, SKOS.ConceptScheme
     yield scheme, RDFS.label, Literal("class labels")
     for c, label in enumerate(class_names):
@@ -163,7 +161,7 @@ def _class_results(
     for c, v in enumerate(values or ()):
         if (lit := dbl(v)) is None:
             continue
-        node = URIRef(f"{owner}/class/{c}")
+        node = iris.class_result(owner, c)
         yield owner, KGF.hasClassResult, node
         yield node, RDF.type, KGF.ClassResult
         yield node, KGF.forClass, iris.class_label(c)
@@ -222,7 +220,7 @@ def explanation_triples(iris: Iris, expl: Mapping[str, Any]) -> Iterator[Triple]
     if (conf := dbl(expl.get("confidence"))) is not None:
         yield e, KGF.confidence, conf
     for r, tf in enumerate(expl.get("top_filters") or (), start=1):
-        node = URIRef(f"{e}/filter/{r}")
+        node = iris.top_filter(e, r)
         yield e, KGF.hasTopFilter, node
         yield node, RDF.type, KGF.FilterActivation
         yield node, KGF.rank, integer(r)
@@ -232,7 +230,7 @@ def explanation_triples(iris: Iris, expl: Mapping[str, Any]) -> Iterator[Triple]
         for c in tf.get("tags") or ():
             yield node, KGF.votesFor, iris.class_label(int(c))
     for r, vote in enumerate(expl.get("ranking") or (), start=1):
-        node = URIRef(f"{e}/class/{r}")
+        node = iris.class_vote(e, r)
         yield e, KGF.hasClassVote, node
         yield node, RDF.type, KGF.ClassVote
         yield node, KGF.rank, integer(r)
@@ -242,7 +240,7 @@ def explanation_triples(iris: Iris, expl: Mapping[str, Any]) -> Iterator[Triple]
             yield node, KGF.activation, act
     true_hits, pred_hits = expl.get("hits_true") or {}, expl.get("hits_predicted") or {}
     for n in sorted({int(k) for k in (*true_hits, *pred_hits)}):
-        node = URIRef(f"{e}/hits/{n}")
+        node = iris.hit_outcome(e, n)
         yield e, KGF.hasOutcome, node
         yield node, RDF.type, KGF.HitOutcome
         yield node, KGF.n, integer(n)
@@ -276,7 +274,7 @@ def area_triples(iris: Iris, metrics: Mapping[str, Any]) -> Iterator[Triple]:
         for name, value in sorted((a.get("metrics") or {}).items()):
             if (lit := dbl(value)) is None:
                 continue
-            mnode = URIRef(f"{node}/metric/{quote(name)}")
+            mnode = iris.measurement(node, name)
             yield node, KGF.hasMeasurement, mnode
             yield mnode, RDF.type, KGF.Measurement
             yield mnode, KGF.metricName, Literal(str(name))
@@ -347,3 +345,46 @@ def provenance_triples(iris: Iris, config: Mapping[str, Any]) -> Iterator[Triple
             yield p, RDF.type, KGF.Parameter
             yield p, KGF.parameterName, Literal(str(key))
             yield p, KGF.parameterValue, lit
+
+
+def concept_triples(iris: Iris, concepts: Mapping[str, Any]) -> Iterator[Triple]:
+    """The ``concepts`` graph from concepts.json (written by ``kgfilters link``).
+
+    ``<class> kgf:denotes <concept>``; each concept ``a skos:Concept`` with ``skos:prefLabel``
+    (``@en``) and ``skos:notation``; ``skos:broader`` edges (IsA, hypernyms); every other edge
+    (ConceptNet PartOf, HasA, ...; ``skos:closeMatch`` to WordNet) with its own predicate IRI.
+    Concept IRIs are external (WordNet, ConceptNet) and kept as written.
+    """
+    for lk in concepts.get("links") or ():
+        yield iris.class_label(int(lk["class_index"])), KGF.denotes, URIRef(str(lk["concept"]))
+    for c in concepts.get("concepts") or ():
+        node = URIRef(str(c["iri"]))
+        yield node, RDF.type, SKOS.Concept
+        yield node, SKOS.prefLabel, Literal(str(c["label"]), lang="en")
+        yield node, SKOS.notation, Literal(str(c["notation"]))
+    for narrower, broader in concepts.get("broader") or ():
+        yield URIRef(str(narrower)), SKOS.broader, URIRef(str(broader))
+    for r in concepts.get("related") or ():
+        yield URIRef(str(r["subject"])), URIRef(str(r["predicate"])), URIRef(str(r["object"]))
+
+
+def coarsening_triples(iris: Iris, coarse: Mapping[str, Any]) -> Iterator[Triple]:
+    """The ``coarsening`` graph from coarse.json (written by ``kgfilters coarsen``).
+
+    ``<filter> kgf:coarseConcept <concept>`` and a reified ``kgf:CoarseConcept`` node (linked by
+    ``kgf:hasCoarseConcept``) with ``kgf:support`` (share of the filter's tag classes under the
+    concept, in (0, 1]) and ``kgf:supportCount`` (their number).
+    """
+    for f in coarse.get("filters") or ():
+        layer, i = str(f["layer"]), int(f["filter"])
+        fi, n_classes = iris.filter(layer, i), len(f.get("classes") or ())
+        for c in f.get("concepts") or ():
+            concept, support = URIRef(str(c["concept"])), int(c["support"])
+            node = iris.coarse_concept(layer, i, str(concept))
+            yield fi, KGF.coarseConcept, concept
+            yield fi, KGF.hasCoarseConcept, node
+            yield node, RDF.type, KGF.CoarseConcept
+            yield node, KGF.concept, concept
+            if n_classes and (share := dbl(support / n_classes)) is not None:
+                yield node, KGF.support, share
+            yield node, KGF.supportCount, integer(support)

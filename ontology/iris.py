@@ -1,7 +1,8 @@
 """Deterministic instance IRIs of a run: same run, same IRIs, under a base IRI the user can set.
 
-The default base is ``https://w3id.org/kgfilters/run/<run directory name>/``; a base set by the
-user is stored in run.json as ``graph.base_iri`` and used from then on. Path segments built from
+The base is pinned in run.json (``graph.base_iri``) when the run is created: by default
+``https://w3id.org/kgfilters/run/<run directory name>/``, derived once; copying or moving the run
+changes no IRI. ``kgfilters rebase`` (``ontology.build.rebase``) moves a run to another base. Path segments built from
 names (layers, splits, concepts) are percent-encoded with ``urllib.parse.quote(safe="")``.
 """
 
@@ -17,7 +18,8 @@ from rdflib import URIRef
 
 from kgfilters.errors import ConfigError
 
-__all__ = ["DEFAULT_BASE", "STAGES", "Iris", "num", "quote"]
+__all__ = ["DEFAULT_BASE", "STAGES", "Iris", "check_base", "default_base", "num", "pinned_base",
+           "quote", "run_base", "stored_base"]
 
 DEFAULT_BASE = "https://w3id.org/kgfilters/run/"
 
@@ -50,6 +52,54 @@ def check_base(base: str) -> str:
     return base
 
 
+def default_base(root: str | os.PathLike[str]) -> str:
+    """The default base of a new run: ``https://w3id.org/kgfilters/run/<directory name>/``.
+
+    Used once, when the run is created (``kgfilters.pipeline.create_run``) and pinned in run.json;
+    never re-derived for a run that has a base, so copying or moving the directory changes no IRI.
+    """
+    return f"{DEFAULT_BASE}{quote(Path(root).resolve().name)}/"
+
+
+def pinned_base(root: str | os.PathLike[str]) -> str | None:
+    """The base IRI run.json ``graph.base_iri`` records, or None (a run of an older kgfilters)."""
+    from kgfilters.run import RunPaths, read_run_json
+
+    if not RunPaths(Path(root)).run_json.is_file():
+        return None
+    config = read_run_json(root)
+    graph = config.get("graph") if isinstance(config, dict) else None
+    base = graph.get("base_iri") if isinstance(graph, dict) else None
+    return str(base) if base else None
+
+
+def stored_base(root: str | os.PathLike[str]) -> str | None:
+    """The base IRI of the stage graphs already in the run's store (``<base>graph/<stage>``; the
+    most common base when there are several), or None without a store. For runs made before the
+    base was pinned: their graph keeps the IRIs it was built with."""
+    from kgfilters.ontology.store import has_store, open_store
+
+    if not has_store(root):
+        return None
+    store = open_store(root, read_only=True)
+    try:
+        counts: dict[str, int] = {}
+        for g in store.named_graphs():
+            iri = getattr(g, "value", "")
+            head, sep, stage = iri.rpartition("graph/")
+            if sep and stage in STAGES:
+                counts[head] = counts.get(head, 0) + 1
+    finally:
+        del store
+    return max(sorted(counts), key=lambda b: counts[b]) if counts else None
+
+
+def run_base(root: str | os.PathLike[str]) -> str:
+    """The run's base IRI: pinned in run.json; for an older run without one, the base its store
+    was built with, else the default from the directory name (``pin_base`` then records it)."""
+    return pinned_base(root) or stored_base(root) or default_base(root)
+
+
 @dataclass(frozen=True)
 class Iris:
     """IRIs of one run's nodes and named graphs, all below ``base``."""
@@ -58,19 +108,8 @@ class Iris:
 
     @classmethod
     def for_run(cls, root: str | os.PathLike[str], base_iri: str | None = None) -> Iris:
-        """IRIs of the run at ``root``: ``base_iri``, else run.json ``graph.base_iri``, else the
-        default."""
-        if base_iri is None:
-            from kgfilters.run import RunPaths
-
-            path = RunPaths(Path(root)).run_json
-            if path.is_file():
-                from kgfilters.run import read_run_json
-
-                base_iri = (read_run_json(root).get("graph") or {}).get("base_iri")
-        if base_iri is None:
-            base_iri = f"{DEFAULT_BASE}{quote(Path(root).resolve().name)}/"
-        return cls(check_base(base_iri))
+        """IRIs of the run at ``root``: ``base_iri`` if given, else the run's base (``run_base``)."""
+        return cls(check_base(base_iri if base_iri is not None else run_base(root)))
 
     def _iri(self, path: str) -> URIRef:
         return URIRef(f"{self.base}{path}")
@@ -107,6 +146,32 @@ class Iris:
 
     def explanation(self, split: str, index: int) -> URIRef:
         return self._iri(f"explanation/{quote(split)}/{int(index)}")
+
+    # parts of a node, named below the node's own IRI
+    @staticmethod
+    def class_result(owner: URIRef, c: int) -> URIRef:
+        """The per-class result for class ``c`` of a Hits@n evaluation or result ``owner``."""
+        return URIRef(f"{owner}/class/{int(c)}")
+
+    @staticmethod
+    def top_filter(explanation: URIRef, rank: int) -> URIRef:
+        """The ``kgf:FilterActivation`` of rank ``rank`` (1 = most active) of an explanation."""
+        return URIRef(f"{explanation}/filter/{int(rank)}")
+
+    @staticmethod
+    def class_vote(explanation: URIRef, rank: int) -> URIRef:
+        """The ``kgf:ClassVote`` of rank ``rank`` of an explanation."""
+        return URIRef(f"{explanation}/class/{int(rank)}")
+
+    @staticmethod
+    def hit_outcome(explanation: URIRef, n: int) -> URIRef:
+        """The ``kgf:HitOutcome`` for Hits@``n`` of an explanation."""
+        return URIRef(f"{explanation}/hits/{int(n)}")
+
+    @staticmethod
+    def measurement(area: URIRef, name: str) -> URIRef:
+        """The ``kgf:Measurement`` named ``name`` of a sensitive area."""
+        return URIRef(f"{area}/metric/{quote(name)}")
 
     # FSAGN
     def area(

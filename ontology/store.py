@@ -19,12 +19,14 @@ from kgfilters.errors import GraphError
 from kgfilters.run import RunPaths
 
 __all__ = [
-    "BULK_THRESHOLD",
+    "KEEP_LOGS",
     "dataset",
+    "drop_graphs",
     "from_ox",
     "graph_triples",
     "has_store",
     "open_store",
+    "prune_logs",
     "replace_graph",
     "store_path",
     "to_ox",
@@ -32,9 +34,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Above this many triples ``replace_graph`` uses Oxigraph's bulk loader (about twice as fast,
-#: not transactional: the triples are all converted before the old graph is dropped).
-BULK_THRESHOLD = 10_000
+#: How many old Oxigraph log files (``graph/LOG.old.*``) ``prune_logs`` keeps.
+KEEP_LOGS = 3
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
@@ -121,27 +122,77 @@ def from_ox(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> URIRef | BNode | 
     return Literal(term.value) if dt == _XSD_STRING else Literal(term.value, datatype=URIRef(dt))
 
 
+def _nt(quads: Iterable[ox.Quad]) -> str:
+    """Quads as the triples of a SPARQL ``... DATA`` block (N-Triples terms, escaped by Oxigraph)."""
+    return " ".join(f"{q.subject} {q.predicate} {q.object} ." for q in quads)
+
+
+def _swap(store: ox.Store, graph: ox.NamedNode, old: set[ox.Quad], new: list[ox.Quad]) -> None:
+    """Turn ``graph`` from ``old`` into ``new`` in ONE SPARQL update, which Oxigraph applies as
+    one transaction: a reader, or a store left by a killed process, sees the old graph or the new
+    one, never neither. Only the difference is written (re-emitting an unchanged stage writes
+    nothing); graphs with blank nodes (which ``DELETE DATA`` cannot name) are dropped and
+    re-inserted in the same update."""
+    ops = [f"CREATE SILENT GRAPH {graph}"]
+    if any(isinstance(t, ox.BlankNode) for q in (*old, *new) for t in (q.subject, q.object)):
+        ops.append(f"DROP SILENT GRAPH {graph}")
+        ops.append(f"CREATE SILENT GRAPH {graph}")
+        removed, added = [], new
+    else:
+        fresh = set(new)
+        removed = [q for q in old if q not in fresh]
+        added = [q for q in new if q not in old]
+    if removed:
+        ops.append(f"DELETE DATA {{ GRAPH {graph} {{ {_nt(removed)} }} }}")
+    if added:
+        ops.append(f"INSERT DATA {{ GRAPH {graph} {{ {_nt(added)} }} }}")
+    store.update(" ;\n".join(ops))
+
+
 def replace_graph(store: ox.Store, graph_iri: str | URIRef, triples: Iterable[Triple]) -> int:
     """Replace named graph ``graph_iri`` of ``store`` by ``triples``; return the number stored.
 
-    The triples are converted before the old graph is dropped, so an error while producing them
-    leaves the graph as it was. Small graphs load in one transaction; large ones (more than
-    ``BULK_THRESHOLD``) through the bulk loader.
+    Atomic: the triples are converted first (an error while producing them leaves the graph as it
+    was), then the old graph is turned into the new one in a single transaction (``_swap``), so a
+    kill at any point leaves the old graph or the new one, never an empty or half-written graph.
+    Cost: only the difference is written; a full replacement of a large graph pays Oxigraph's
+    transactional write (slower than its non-transactional bulk loader, see docs/benchmarks.md).
     """
     graph = ox.NamedNode(str(graph_iri))
     quads = to_ox(triples, graph)
     try:
-        if store.contains_named_graph(graph):
-            store.remove_graph(graph)
-        if len(quads) > BULK_THRESHOLD:
-            store.bulk_extend(quads)
-        else:
-            store.extend(quads)
-        store.add_graph(graph)
-    except OSError as exc:
-        raise GraphError(f"graph store: cannot write graph <{graph_iri}> ({exc})") from None
+        old = set(store.quads_for_pattern(None, None, None, graph))
+        _swap(store, graph, old, quads)
+    except (OSError, RuntimeError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GraphError(f"graph store: cannot write graph <{graph_iri}> ({msg})") from None
     log.info("graph <%s>: %d triples", graph_iri, len(quads))
     return len(quads)
+
+
+def drop_graphs(store: ox.Store, graphs: Iterable[ox.NamedNode | str]) -> int:
+    """Drop ``graphs`` from ``store`` in one transaction; returns how many there were."""
+    names = [g if isinstance(g, ox.NamedNode) else ox.NamedNode(str(g)) for g in graphs]
+    if names:
+        try:
+            store.update(" ;\n".join(f"DROP SILENT GRAPH {g}" for g in names))
+        except (OSError, RuntimeError) as exc:
+            raise GraphError(f"graph store: cannot drop graphs ({exc})") from None
+    return len(names)
+
+
+def prune_logs(run_root: str | os.PathLike[str], *, keep: int = KEEP_LOGS) -> int:
+    """Delete all but the newest ``keep`` Oxigraph (RocksDB) ``LOG.old.*`` files of the store;
+    each write leaves one of about 140 KB. Returns how many were deleted."""
+    logs = sorted(store_path(run_root).glob("LOG.old.*"), key=lambda p: p.stat().st_mtime)
+    gone = 0
+    for path in logs[: max(0, len(logs) - keep)]:
+        try:
+            path.unlink()
+            gone += 1
+        except OSError as exc:  # another process may be pruning too
+            log.debug("%s: not deleted (%s)", path, exc)
+    return gone
 
 
 def graph_triples(store: ox.Store, graph_iri: str | URIRef) -> list[Triple]:

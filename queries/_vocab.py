@@ -1,7 +1,8 @@
-"""The kgf namespace and the instance IRIs this part writes and queries.
+"""The kgf namespace and the instance IRIs this part queries (it writes no triples).
 
-``KGF`` is the knowledge-graph part's ``DefinedNamespace``. The IRI helpers are
-``kgfilters.ontology.iris.Iris`` as plain functions of a base IRI (``{base}class/{c}``,
+``KGF`` and ``KGF_IRI`` are the graph part's (``kgfilters.ontology.namespace``), imported, never
+spelled out here. The IRI helpers are ``kgfilters.ontology.iris.Iris`` as plain functions of a
+base IRI (``{base}class/{c}``,
 ``{base}layer/{quote(layer)}``, ``{base}layer/{quote(layer)}/filter/{i}``,
 ``{base}coarse/{quote(layer)}/{i}/{quote(concept)}``, ``{base}graph/{stage}``).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from rdflib import URIRef
 
 from kgfilters.ontology.iris import DEFAULT_BASE, Iris, quote
-from kgfilters.ontology.namespace import KGF
+from kgfilters.ontology.namespace import KGF, KGF_IRI
 
 __all__ = [
     "KGF",
@@ -24,10 +25,7 @@ __all__ = [
     "layer_iri",
 ]
 
-KGF_IRI = "https://w3id.org/kgfilters#"
-
-
-#: Terms this part emits or queries; the ontology must declare each of them (the last two lines:
+#: Terms this part's files and queries use; the ontology must declare each of them (the last two lines:
 #: the graph part's terms for sensitive areas and explanations, used by two catalog queries).
 USED_TERMS = (
     "Filter", "Layer", "ClassLabel", "Tag", "SensitiveArea", "Explanation", "CoarseConcept",

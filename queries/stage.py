@@ -1,8 +1,9 @@
 """Run-level stages of the semantics part: link a run's class labels, coarsen its tags.
 
 Each reads what it needs from a run directory, writes its result atomically (``concepts.json``,
-``coarse.json``), records the stage in ``run.json`` and, when the knowledge-graph part's store
-is installed, replaces its named graph (``concepts``, ``coarsening``) in the run's store.
+``coarse.json``) and records the stage in ``run.json``. Neither writes triples: the graph part's
+emitters read these files (``kgfilters.ontology.build``, stages ``concepts`` and ``coarsening``),
+and the CLI asks it to refresh the stage's named graph afterwards.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from kgfilters.errors import ConfigError
 from kgfilters.filtag import load_tags
-from kgfilters.queries._vocab import graph_iri
 from kgfilters.queries.coarsen import (
     DEFAULT_SHARE,
     DEFAULT_STOP,
@@ -41,7 +40,6 @@ from kgfilters.queries.linking import (
     merge_links,
     save_concepts,
 )
-from kgfilters.queries.rdf import coarsening_triples, concept_triples
 from kgfilters.queries.wordnet import cache_dir
 from kgfilters.run import RunPaths, now_iso, read_run_json, record_stage
 
@@ -64,18 +62,6 @@ def base_of(root: str | os.PathLike[str]) -> str:
     from kgfilters.ontology.iris import Iris
 
     return str(Iris.for_run(root).base)
-
-
-def _store(root: Path, stage: str, triples: list[Any]) -> bool:
-    """Replace the stage's named graph in the run's store."""
-    from kgfilters.ontology.store import open_store, replace_graph
-
-    store = open_store(root)
-    try:
-        replace_graph(store, graph_iri(base_of(root), stage), triples)
-    finally:
-        del store  # release the store's lock before the next stage opens it
-    return True
 
 
 def link_run(
@@ -128,7 +114,6 @@ def link_run(
             )
         source += "+conceptnet"
     save_concepts(links, concepts_path(root))
-    stored = _store(root, "concepts", concept_triples(links, base_of(root)))
     record_stage(
         root,
         "concepts",
@@ -139,7 +124,6 @@ def link_run(
             "classes": len(names),
             "concepts": len(links.concepts),
             "broader_edges": len(links.broader),
-            "in_store": stored,
             "mapping": str(mapping) if mapping else None,
         },
     )
@@ -161,7 +145,6 @@ def coarsen_run(
     links = load_concepts(concepts_path(root))
     result = coarsen_tags(tags, links, share=share, stop=stop)
     save_coarsening(result, coarse_path(root))
-    stored = _store(root, "coarsening", coarsening_triples(result, base_of(root)))
     conf = result.conformance
     record_stage(
         root,
@@ -171,7 +154,6 @@ def coarsen_run(
             "share": share,
             "multi_tag_filters": result.multi_tag,
             "conformance": None if math.isnan(conf) else conf,
-            "in_store": stored,
         },
     )
     return result

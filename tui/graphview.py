@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rdflib.namespace import PROV, RDFS, SKOS, XSD
+
 from kgfilters.atomic import atomic_path
 from kgfilters.errors import GraphError
+from kgfilters.ontology.namespace import KGF_IRI, MLS
+from kgfilters.queries.catalog import CatalogQuery, Param, bind_params, with_values
 
 __all__ = [
     "KGF",
@@ -29,12 +33,47 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-KGF = "https://w3id.org/kgfilters#"
-SKOS = "http://www.w3.org/2004/02/skos/core#"
-RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+KGF = KGF_IRI
 #: Prefixes every query may use without declaring them.
-PREFIXES = {"kgf": KGF, "skos": SKOS, "rdfs": RDFS, "prov": "http://www.w3.org/ns/prov#",
-            "xsd": "http://www.w3.org/2001/XMLSchema#", "mls": "http://www.w3.org/ns/mls#"}
+PREFIXES = {"kgf": KGF_IRI, "skos": str(SKOS), "rdfs": str(RDFS), "prov": str(PROV),
+            "xsd": str(XSD), "mls": str(MLS)}
+
+
+def _question(name: str, params: str, text: str) -> CatalogQuery:
+    """A question of the views as a catalog query: ``params`` is ``"name:type ..."``; values are
+    bound as RDF terms by the catalog (``bind_params``, ``with_values``), never pasted into text."""
+    declared = tuple(Param(n, t, None, "") for n, t in (p.split(":") for p in params.split()))
+    return CatalogQuery(name, "", declared, text)
+
+
+# The filter is found by layer name and channel index (kgf:channelIndex is an xsd:integer).
+_FILTER = "?f kgf:channelIndex ?index ; kgf:inLayer ?l . ?l kgf:layerName ?layer ."
+_LINKED = _question("linked-concepts", "layer:string index:integer", (
+    f"SELECT DISTINCT ?class ?concept WHERE {{ {_FILTER} ?f kgf:taggedWith ?c . "
+    "?c kgf:denotes ?concept . OPTIONAL { ?c skos:prefLabel|rdfs:label ?class } } "
+    "ORDER BY ?class ?concept"))
+_COARSE = _question("coarse-concepts", "layer:string index:integer", (
+    f"SELECT DISTINCT ?concept ?support WHERE {{ {_FILTER} ?f kgf:coarseConcept ?concept . "
+    "OPTIONAL { ?f kgf:hasCoarseConcept ?node . ?node kgf:concept ?concept ; "
+    "kgf:supportCount ?support } } ORDER BY DESC(?support) ?concept"))
+_LABEL = _question("label", "node:iri",
+                   "SELECT ?l WHERE { ?node skos:prefLabel|rdfs:label ?l } ORDER BY ?l")
+_BROADER = _question("broader", "node:iri", "SELECT ?b WHERE { ?node skos:broader ?b } ORDER BY ?b")
+_MATCHING = _question("concepts-matching", "text:string", (
+    "SELECT ?name ?i ?concept WHERE { ?f kgf:inLayer/kgf:layerName ?name ; kgf:channelIndex ?i . "
+    "{ ?f kgf:coarseConcept ?concept } UNION { ?f kgf:taggedWith/kgf:denotes ?concept } "
+    "OPTIONAL { ?concept skos:prefLabel ?label } "
+    "FILTER(CONTAINS(LCASE(STR(?concept)), ?text) || CONTAINS(LCASE(STR(?label)), ?text)) }"))
+_ROOTS = _question("coarse-roots", "", (
+    "SELECT ?concept (COUNT(DISTINCT ?f) AS ?filters) WHERE { ?f kgf:coarseConcept ?concept } "
+    "GROUP BY ?concept ORDER BY DESC(?filters) ?concept"))
+_MEMBER_CLASSES = _question("concept-classes", "concept:iri", (
+    "SELECT DISTINCT ?label WHERE { ?c kgf:denotes ?d . ?d skos:broader* ?concept . "
+    "OPTIONAL { ?c skos:prefLabel|rdfs:label ?l } BIND(COALESCE(?l, STR(?c)) AS ?label) } "
+    "ORDER BY ?label"))
+_MEMBER_FILTERS = _question("concept-filters", "concept:iri", (
+    "SELECT ?name ?i WHERE { ?f kgf:coarseConcept ?concept ; kgf:inLayer/kgf:layerName ?name ; "
+    "kgf:channelIndex ?i } ORDER BY ?name ?i"))
 
 
 @dataclass(frozen=True)
@@ -196,27 +235,26 @@ class GraphView:
             out.append(dict(zip(cols, r, strict=True)))
         return out
 
-    # Questions the views ask (kept here until the catalog runner wires them in).
-    def _filter(self, layer: str, index: int) -> str:
-        # An integer literal matches kgf:channelIndex (xsd:integer) through the store's index.
-        return f'?f kgf:channelIndex {int(index)} ; kgf:inLayer ?l . ?l kgf:layerName "{_lit(layer)}" .'
+    def ask(self, question: CatalogQuery, *, limit: int = 1000, **values: object) -> list[dict[str, str]]:
+        """Rows of one of the views' questions with ``values`` bound as RDF terms by the catalog
+        (a value holding quotes or SPARQL stays one literal; a malformed IRI is a GraphError)."""
+        from kgfilters.errors import ConfigError
 
+        try:
+            bound = bind_params(question, {k: str(v) for k, v in values.items()})
+        except ConfigError as exc:
+            raise GraphError(str(exc)) from None
+        return self.select(with_values(question.text, bound), limit=limit)
 
+    # Questions the views ask
     def linked_concepts(self, layer: str, index: int) -> list[dict[str, str]]:
         """Concepts (WordNet / ConceptNet) the classes tagging a filter denote."""
-        return self.select(
-            f"SELECT DISTINCT ?class ?concept WHERE {{ {self._filter(layer, index)} "
-            f"?f kgf:taggedWith ?c . ?c kgf:denotes ?concept . "
-            f"OPTIONAL {{ ?c skos:prefLabel|rdfs:label ?class }} }} ORDER BY ?class ?concept")
+        return self.ask(_LINKED, layer=layer, index=int(index))
 
     def coarse_concepts(self, layer: str, index: int) -> list[dict[str, str]]:
         """The filter's coarse concepts with their label, support (tags covered, ``support``) and
         skos:broader chain of labels (``chain``, ' > '), most support first."""
-        rows = self.select(
-            f"SELECT DISTINCT ?concept ?support WHERE {{ {self._filter(layer, index)} "
-            f"?f kgf:coarseConcept ?concept . OPTIONAL {{ ?f kgf:hasCoarseConcept ?node . "
-            f"?node kgf:concept ?concept ; kgf:supportCount ?support }} }} "
-            f"ORDER BY DESC(?support) ?concept")
+        rows = self.ask(_COARSE, layer=layer, index=int(index))
         for r in rows:
             r["label"] = self.label(r["concept"])
             r["chain"] = " > ".join(self.label(c) for c in self.broader_chain(r["concept"]))
@@ -224,15 +262,14 @@ class GraphView:
 
     def label(self, iri: str) -> str:
         """A node's skos:prefLabel (or rdfs:label), else the IRI itself."""
-        rows = self.select(f"SELECT ?l WHERE {{ <{_iri(iri)}> skos:prefLabel|rdfs:label ?l }} ORDER BY ?l",
-                           limit=1)
+        rows = self.ask(_LABEL, limit=1, node=_iri(iri))
         return rows[0]["l"] if rows else iri
 
     def broader_chain(self, concept: str, *, depth: int = 12) -> list[str]:
         """``concept`` then its first skos:broader, and so on up to a root (cycle-safe)."""
         chain = [concept]
         while len(chain) <= depth:
-            up = self.select(f"SELECT ?b WHERE {{ <{_iri(chain[-1])}> skos:broader ?b }} ORDER BY ?b", limit=1)
+            up = self.ask(_BROADER, limit=1, node=_iri(chain[-1]))
             if not up or up[0]["b"] in chain:
                 break
             chain.append(up[0]["b"])
@@ -241,12 +278,7 @@ class GraphView:
     def concepts_matching(self, text: str, *, limit: int = 10_000) -> dict[tuple[str, int], tuple[str, ...]]:
         """Filters whose coarse or linked concept IRI contains ``text`` (case-insensitive), with
         those concepts; the store does the matching, so the graph is never loaded whole."""
-        rows = self.select(
-            "SELECT ?name ?i ?concept WHERE { ?f kgf:inLayer/kgf:layerName ?name ; kgf:channelIndex ?i . "
-            "{ ?f kgf:coarseConcept ?concept } UNION { ?f kgf:taggedWith/kgf:denotes ?concept } "
-            "OPTIONAL { ?concept skos:prefLabel ?label } "
-            f'FILTER(CONTAINS(LCASE(STR(?concept)), "{_lit(text.lower())}") || '
-            f'CONTAINS(LCASE(STR(?label)), "{_lit(text.lower())}")) }}', limit=limit)
+        rows = self.ask(_MATCHING, limit=limit, text=text.lower())
         out: dict[tuple[str, int], list[str]] = {}
         for r in rows:
             out.setdefault((r["name"], int(r["i"])), []).append(r["concept"])
@@ -254,24 +286,12 @@ class GraphView:
 
     def coarse_roots(self) -> list[dict[str, str]]:
         """Every coarse concept with its number of filters."""
-        return self.select(
-            "SELECT ?concept (COUNT(DISTINCT ?f) AS ?filters) WHERE { ?f kgf:coarseConcept ?concept } "
-            "GROUP BY ?concept ORDER BY DESC(?filters) ?concept", limit=10_000)
+        return self.ask(_ROOTS, limit=10_000)
 
     def concept_members(self, concept: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         """Classes whose concept lies under ``concept`` and the filters carrying it."""
         c = _iri(concept)
-        classes = self.select(
-            f"SELECT DISTINCT ?label WHERE {{ ?c kgf:denotes ?d . ?d skos:broader* <{c}> . "
-            f"OPTIONAL {{ ?c skos:prefLabel|rdfs:label ?l }} BIND(COALESCE(?l, STR(?c)) AS ?label) }} ORDER BY ?label")
-        filters = self.select(
-            f"SELECT ?name ?i WHERE {{ ?f kgf:coarseConcept <{c}> ; kgf:inLayer/kgf:layerName ?name ; "
-            f"kgf:channelIndex ?i }} ORDER BY ?name ?i", limit=10_000)
-        return classes, filters
-
-
-def _lit(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')
+        return self.ask(_MEMBER_CLASSES, concept=c), self.ask(_MEMBER_FILTERS, limit=10_000, concept=c)
 
 
 def _iri(s: str) -> str:

@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from kgfilters.cli.common import add_run
+from kgfilters.cli.common import add_run, refresh_graph
 
 ORDER = 60
 
@@ -111,6 +111,7 @@ def run_link(args: argparse.Namespace) -> int:
         f"{len(links.concepts)} concepts, {len(links.broader)} broader edges -> "
         f"{concepts_path(args.run)}"
     )
+    refresh_graph(args, "concepts")
     return 0
 
 
@@ -162,4 +163,5 @@ def run_coarsen(args: argparse.Namespace) -> int:
         f"({'n/a' if math.isnan(enr.observed) else f'{enr.observed:.1%}'}; class-shuffle baseline "
         f"{enr.baseline_mean:.1%}, p {enr.p_value:.3f})"
     )
+    refresh_graph(args, "coarsening")
     return 0

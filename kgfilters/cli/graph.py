@@ -1,4 +1,5 @@
-"""``kgfilters graph``: (re)build the run's knowledge graph from what the run directory holds."""
+"""``kgfilters graph`` and ``kgfilters rebase``: (re)build the run's knowledge graph from what the
+run directory holds; move it to another base IRI."""
 
 from __future__ import annotations
 
@@ -16,17 +17,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "graph",
         help="build the run's knowledge graph (RDF, in <run>/graph/)",
         description="Emit the run's model, class labels, tags, Hits@n results, explanations, "
-        "sensitive areas and provenance as RDF into the run's persistent Oxigraph store, one named "
-        "graph per stage; re-running a stage replaces its graph and nothing else.",
-        epilog="example: kgfilters graph --run runs/fm --stage tags --base-iri https://example.org/fm/",
+        "sensitive areas, concept links, coarse concepts and provenance as RDF into the run's "
+        "persistent Oxigraph store, one named graph per stage, from the run's files; without "
+        "--stage the whole store is rebuilt. Each graph is replaced in one transaction.",
+        epilog="example: kgfilters graph --run runs/fm --stage tags",
     )
     add_run(p)
     p.add_argument("--stage", action="append", dest="stages", metavar="STAGE",
                    help=f"only this stage (repeatable): {', '.join(EMITTERS)} (default: all)")
     p.add_argument("--base-iri", default=None, metavar="IRI",
-                   help="base IRI of the run's nodes, kept in run.json (default: "
-                   "https://w3id.org/kgfilters/run/<run name>/)")
+                   help="move the run to this base IRI first (the same as `kgfilters rebase`)")
     p.set_defaults(func=run)
+
+    r = sub.add_parser(
+        "rebase",
+        help="re-emit the run's whole graph under a new base IRI (for publishing)",
+        description="The run's IRIs live under a base pinned in run.json when the run was created "
+        "(copying or moving the directory changes none). rebase re-emits every named graph under "
+        "--base-iri, drops the graphs under the old base and records the new base in run.json.",
+        epilog="example: kgfilters rebase --run runs/fm --base-iri https://example.org/fm/",
+    )
+    add_run(r)
+    r.add_argument("--base-iri", required=True, metavar="IRI",
+                   help="an absolute IRI ending in '/' or '#'")
+    r.set_defaults(func=run_rebase)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,4 +50,12 @@ def run(args: argparse.Namespace) -> int:
     for stage, n in report.triples.items():
         print(f"{stage:>13}: {n} triples")
     print(f"graph: {report.total} triples in {report.store} (base {report.base})")
+    return 0
+
+
+def run_rebase(args: argparse.Namespace) -> int:
+    from kgfilters.ontology.build import rebase
+
+    report = rebase(args.run, args.base_iri)
+    print(f"graph: {report.total} triples in {report.store} re-emitted under {report.base}")
     return 0

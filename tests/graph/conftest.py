@@ -97,7 +97,32 @@ def write_run(root: Path) -> Path:
     evaluation = {"run": str(root), "figures": [f.to_dict() for f in figures],
                   "hits": {"layer": "conv2", "n": 3, "observed": 0.75}}
     (root / "evaluation.json").write_text(json.dumps(evaluation))
+    (root / "concepts.json").write_text(json.dumps(CONCEPTS))
+    (root / "coarse.json").write_text(json.dumps(COARSE))
     return root
+
+
+WN = "http://wordnet-rdf.princeton.edu/wn30/"
+#: concepts.json as ``kgfilters link`` writes it: Sandal, Sneaker and Ankle boot are footwear.
+CONCEPTS = {
+    "class_names": CLASSES,
+    "links": [{"class_index": c, "label": CLASSES[c], "concept": f"{WN}{n}-n", "source": "wordnet",
+               "term": CLASSES[c].lower()} for c, n in ((5, "04133789"), (7, "04200000"), (9, "02854739"))],
+    "concepts": [{"iri": f"{WN}{n}-n", "label": label, "notation": f"{label}.n.01", "source": "wordnet"}
+                 for n, label in (("04133789", "sandal"), ("04200000", "shoe"), ("02854739", "boot"),
+                                  ("03381126", "footwear"))],
+    "broader": [[f"{WN}{n}-n", f"{WN}03381126-n"] for n in ("04133789", "04200000", "02854739")],
+    "related": [{"subject": "http://conceptnet.io/c/en/sandal", "predicate":
+                 "http://www.w3.org/2004/02/skos/core#closeMatch", "object": f"{WN}04133789-n"}],
+}
+#: coarse.json as ``kgfilters coarsen`` writes it: conv1:3 is tagged with the three footwear classes.
+COARSE = {
+    "share": 0.5, "stop": [], "multi_tag_filters": 1, "conforming_filters": 1, "conformance": 1.0,
+    "filters": [{"layer": "conv1", "filter": 3, "classes": [5, 7, 9, 2],
+                 "concepts": [{"concept": f"{WN}03381126-n", "label": "footwear", "support": 3,
+                               "classes": [5, 7, 9]}]}],
+    "clusters": {f"{WN}03381126-n": [["conv1", 3]]},
+}
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from rdflib.compare import isomorphic
 from kgfilters.errors import GraphError
 from kgfilters.ontology import export as export_mod
 from kgfilters.ontology.export import FORMATS, export_graph
+from kgfilters.ontology.namespace import KGF_IRI
 
 from .helpers import store_graphs, union
 
@@ -45,7 +46,7 @@ def test_default_path_and_subset(built_run: Path, run_copy: Path) -> None:
 def test_jsonld_is_compacted_with_the_context(built_run: Path, tmp_path: Path) -> None:
     out = export_graph(built_run, "jsonld", tmp_path / "g.jsonld").path
     doc = json.loads(out.read_text())
-    assert doc["@context"]["kgf"] == "https://w3id.org/kgfilters#"
+    assert doc["@context"]["kgf"] == KGF_IRI
     text = out.read_text()
     assert '"inLayer"' in text and '"taggedWith"' in text
 

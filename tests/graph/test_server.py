@@ -18,6 +18,7 @@ from rdflib import Graph
 from rdflib.compare import isomorphic
 
 from kgfilters.errors import ConfigError, GraphError
+from kgfilters.ontology.namespace import KGF_IRI
 from kgfilters.ontology.push import auth_from_env, push_graph
 from kgfilters.ontology.serve import find_oxigraph, free_port, serve, wait_ready
 
@@ -129,7 +130,7 @@ def test_serve_api(built_run: Path) -> None:
     with serve(built_run) as s:
         assert s.host == "127.0.0.1"
         assert count(s.url, "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }") == total
-        q = "PREFIX kgf: <https://w3id.org/kgfilters#> SELECT (COUNT(?f) AS ?n) { ?f a kgf:Filter }"
+        q = f"PREFIX kgf: <{KGF_IRI}> SELECT (COUNT(?f) AS ?n) {{ ?f a kgf:Filter }}"
         assert count(s.url, q) == 96  # union default graph
         snapshot = s.snapshot
     assert not snapshot.exists()
@@ -146,7 +147,7 @@ def test_kgfilters_serve_command(built_run: Path) -> None:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/query" in line, line
-        q = "PREFIX kgf: <https://w3id.org/kgfilters#> SELECT (COUNT(?t) AS ?n) { ?t a kgf:Tag }"
+        q = f"PREFIX kgf: <{KGF_IRI}> SELECT (COUNT(?t) AS ?n) {{ ?t a kgf:Tag }}"
         assert count(f"http://127.0.0.1:{port}", q) == 60
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -56,3 +56,17 @@ def test_locked_by_another_process(tmp_path: Path) -> None:
     finally:
         holder.communicate("", timeout=30)
     assert open_store(tmp_path) is not None
+
+
+def test_replace_graph_with_blank_nodes_and_awkward_literals(tmp_path: Path) -> None:
+    from rdflib import BNode
+
+    store = open_store(tmp_path)
+    b = BNode("x1")
+    odd = Literal('quote " backslash \\ newline \n tab \t é', lang="en")
+    assert replace_graph(store, G, [(b, RDF.type, KGF.Filter), (A, KGF.layerName, odd)]) == 2
+    assert replace_graph(store, G, [(b, RDF.type, KGF.Layer), (A, KGF.layerName, odd)]) == 2
+    got = graph_triples(store, G)
+    assert len(got) == 2 and (A, KGF.layerName, odd) in got
+    assert [t[2] for t in got if t[1] == RDF.type] == [KGF.Layer]
+    assert replace_graph(store, G, []) == 0 and graph_triples(store, G) == []

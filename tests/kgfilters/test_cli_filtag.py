@@ -13,6 +13,7 @@ import torch
 
 from kgfilters import load_run
 from kgfilters.cli import build_parser, main
+from kgfilters.ontology.namespace import KGF
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -150,13 +151,13 @@ def test_the_graph_fills_as_stages_finish(trained_run: Path, capsys: pytest.Capt
     assert _run(capsys, "tag", "--run", str(trained_run), "--k", "2", "--no-progress")[0] == 0
     store = load_run(trained_run).store
     n_tags = next(iter(store.query(
-        "SELECT (COUNT(?t) AS ?n) WHERE { GRAPH ?g { ?t a <https://w3id.org/kgfilters#Tag> } }")))[0]
+        f"SELECT (COUNT(?t) AS ?n) WHERE {{ GRAPH ?g {{ ?t a <{KGF.Tag}> }} }}")))[0]
     assert int(n_tags.value) == 2 * 10 * 2
     del store
     code, out, _ = _run(capsys, "explain", "--run", str(trained_run), "--index", "1", "--save", "--json")
     assert code == 0 and json.loads(out)["index"] == 1  # stdout stays pure JSON
     store = load_run(trained_run).store
-    ask = store.query("ASK { GRAPH ?g { ?e a <https://w3id.org/kgfilters#Explanation> } }")
+    ask = store.query(f"ASK {{ GRAPH ?g {{ ?e a <{KGF.Explanation}> }} }}")
     assert bool(ask)
 
 

@@ -4,6 +4,7 @@ with the documented IRIs (a stand-in for the graph part's emission)."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 from rdflib import RDF, SKOS, XSD, Dataset, Literal, URIRef
@@ -86,6 +87,29 @@ def dataset(stages: dict[str, list[tuple]], base: str = BASE) -> Dataset:
     return ds
 
 
+def concept_triples(links, base: str = BASE) -> list[tuple]:
+    """The ``concepts`` graph the graph part emits for ``links``, through the file contract:
+    concepts.json as ``kgfilters link`` writes it, read by the real emitter."""
+    from kgfilters.ontology.emit import concept_triples as emit_concepts
+    from kgfilters.ontology.iris import Iris
+    from kgfilters.queries.linking import save_concepts
+
+    with tempfile.TemporaryDirectory() as d:
+        obj = json.loads(save_concepts(links, Path(d) / "concepts.json").read_text())
+    return list(emit_concepts(Iris(base), obj))
+
+
+def coarsening_triples(coarsening, base: str = BASE) -> list[tuple]:
+    """The ``coarsening`` graph the graph part emits, through coarse.json and the real emitter."""
+    from kgfilters.ontology.emit import coarsening_triples as emit_coarse
+    from kgfilters.ontology.iris import Iris
+    from kgfilters.queries.coarsen import save_coarsening
+
+    with tempfile.TemporaryDirectory() as d:
+        obj = json.loads(save_coarsening(coarsening, Path(d) / "coarse.json").read_text())
+    return list(emit_coarse(Iris(base), obj))
+
+
 def make_run(root: Path, names=FM, tags: TagSet | None = None) -> Path:
     """A run directory with just what linking and coarsening read (run.json, tags.json)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -93,7 +117,7 @@ def make_run(root: Path, names=FM, tags: TagSet | None = None) -> Path:
         json.dumps(
             {
                 "dataset": {"class_names": list(names)},
-                "model": {"name": "fsagn-mnist"},
+                "model": {"name": "fsagn-mnist", "num_classes": len(names)},
                 "stages": {},
             }
         )

@@ -7,7 +7,7 @@ from itertools import combinations
 
 import pytest
 from rdflib import RDF, SKOS, XSD, Literal, URIRef
-from sem_helpers import BASE, FM, TAGGED, dataset, fm_tagset, tags_graph, to_store
+from sem_helpers import BASE, FM, TAGGED, coarsening_triples, concept_triples, dataset, fm_tagset, tags_graph, to_store
 
 from kgfilters.errors import ConfigError, GraphError
 from kgfilters.queries._vocab import KGF, class_iri, filter_iri
@@ -23,7 +23,6 @@ from kgfilters.queries.catalog import (
     with_values,
 )
 from kgfilters.queries.coarsen import coarsen_tags
-from kgfilters.queries.rdf import coarsening_triples, concept_triples
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 WEIRD = 'judge\'s "robe" {x} } UNION { ?s ?p ?o } #'
@@ -244,7 +243,7 @@ def test_query_files_and_errors(tmp_path, graphs) -> None:
     good = tmp_path / "count.rq"
     good.write_text(
         "# question: How many filters?\n"
-        "# param: kind iri = https://w3id.org/kgfilters#Filter  the class\n"
+        f"# param: kind iri = {KGF.Filter}  the class\n"
         "SELECT (COUNT(?f) AS ?n) WHERE { ?f a ?kind }\n"
     )
     q = get_query(str(good))

@@ -11,6 +11,7 @@ from rdflib import Graph
 from sem_helpers import BASE, FM, fm_tagset, make_run, tags_graph
 
 from kgfilters.cli import main
+from kgfilters.ontology.namespace import KGF_IRI
 from kgfilters.queries.stage import demo_stage
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
@@ -41,6 +42,11 @@ def test_link_then_coarsen(tmp_path: Path, capsys, wn) -> None:
     assert "enrichment: " in out
     coarse = json.loads((run / "coarse.json").read_text())
     assert coarse["conforming_filters"] == 6 and coarse["multi_tag_filters"] == 7
+    # the CLI asked the graph part to emit both stages from the files just written
+    code, out, _ = cli(capsys, "query", "filters-under-concept", "--run", run,
+                       "--param", "concept=footwear", "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("layer,filter") and "conv1,0" in out
+    assert "in_store" not in json.loads((run / "run.json").read_text())["stages"]["concepts"]
     code, out, _ = cli(capsys, "coarsen", "--run", run, "--stop", "covering.n.02,n03051540")
     assert code == 0 and "conv1:5     shoe.n.01 (2/3)    [Dress, Sandal, Sneaker]" in out
     assert "clothing.n.01" not in out and "coverage: 6/7" in out
@@ -111,7 +117,7 @@ def test_query_command(tmp_path: Path, capsys) -> None:
     assert json.loads(out) == [{"layer": "conv1", "filter": 1}, {"layer": "conv2", "filter": 2}]
     rq = tmp_path / "mine.rq"
     rq.write_text(
-        "# question: How many tags?\nPREFIX kgf: <https://w3id.org/kgfilters#>\n"
+        f"# question: How many tags?\nPREFIX kgf: <{KGF_IRI}>\n"
         "SELECT (COUNT(?t) AS ?n) WHERE { ?t a kgf:Tag }\n"
     )
     code, out, _ = cli(capsys, "query", rq, "--graph", ttl)

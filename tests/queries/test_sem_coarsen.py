@@ -8,7 +8,7 @@ import math
 import networkx as nx
 import pytest
 from rdflib import RDF, SKOS, Literal, URIRef
-from sem_helpers import BASE, FM, dataset, fm_tagset, tags_graph, to_store
+from sem_helpers import BASE, FM, coarsening_triples, concept_triples, dataset, fm_tagset, tags_graph, to_store
 
 from kgfilters.errors import ConfigError
 from kgfilters.filtag import Tag, TagSet
@@ -22,7 +22,6 @@ from kgfilters.queries.coarsen import (
     concept_graph,
 )
 from kgfilters.queries.linking import Concept, ConceptLinks, Link
-from kgfilters.queries.rdf import coarsening_triples, concept_triples
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 

@@ -7,14 +7,13 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from sem_helpers import fm_tagset
+from sem_helpers import coarsening_triples, concept_triples, fm_tagset
 
 from kgfilters.errors import ConfigError, RunError
 from kgfilters.queries import labels
 from kgfilters.queries._vocab import KGF_IRI, USED_TERMS
 from kgfilters.queries.coarsen import coarsen_tags
 from kgfilters.queries.linking import load_concepts, save_concepts
-from kgfilters.queries.rdf import coarsening_triples, concept_triples
 
 
 def test_every_kgf_term_used_is_listed(fm_links) -> None:

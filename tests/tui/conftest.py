@@ -11,37 +11,67 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rdflib.namespace import SKOS
 
-KGF = "https://w3id.org/kgfilters#"
-SKOS = "http://www.w3.org/2004/02/skos/core#"
+from kgfilters.ontology.namespace import KGF_IRI
+
 BASE = "https://example.org/run/"
 CN = "http://conceptnet.io/c/en/"
 
-#: A hand-made graph: conv2:0 tagged with classes 0 and 1, coarse concept "garment" > "clothing".
-GRAPH_TRIPLES = [
-    (f"{BASE}layer/conv2", f"{KGF}layerName", '"conv2"'),
-    (f"{BASE}layer/conv2/filter/0", f"{KGF}inLayer", f"<{BASE}layer/conv2>"),
-    (f"{BASE}layer/conv2/filter/0", f"{KGF}channelIndex", "0"),
-    (f"{BASE}layer/conv2/filter/0", f"{KGF}taggedWith", f"<{BASE}class/0>"),
-    (f"{BASE}layer/conv2/filter/0", f"{KGF}taggedWith", f"<{BASE}class/1>"),
-    (f"{BASE}layer/conv2/filter/0", f"{KGF}coarseConcept", f"<{CN}garment>"),
-    (f"{BASE}layer/conv2/filter/1", f"{KGF}inLayer", f"<{BASE}layer/conv2>"),
-    (f"{BASE}layer/conv2/filter/1", f"{KGF}channelIndex", "1"),
-    (f"{BASE}layer/conv2/filter/1", f"{KGF}coarseConcept", f"<{CN}garment>"),
-    (f"{BASE}class/0", f"{SKOS}prefLabel", '"zero"'),
-    (f"{BASE}class/1", f"{SKOS}prefLabel", '"one"'),
-    (f"{BASE}class/0", f"{KGF}denotes", f"<{CN}shirt>"),
-    (f"{BASE}class/1", f"{KGF}denotes", f"<{CN}trousers>"),
-    (f"{CN}shirt", f"{SKOS}broader", f"<{CN}garment>"),
-    (f"{CN}trousers", f"{SKOS}broader", f"<{CN}garment>"),
-    (f"{CN}garment", f"{SKOS}broader", f"<{CN}clothing>"),
-    # as the concepts and coarsening stages write them: labels, and the reified coarse concept
-    (f"{CN}garment", f"{SKOS}prefLabel", '"garment"'),
-    (f"{CN}clothing", f"{SKOS}prefLabel", '"clothing"'),
-    (f"{BASE}layer/conv2/filter/0", f"{KGF}hasCoarseConcept", f"<{BASE}coarse/conv2/0/garment>"),
-    (f"{BASE}coarse/conv2/0/garment", f"{KGF}concept", f"<{CN}garment>"),
-    (f"{BASE}coarse/conv2/0/garment", f"{KGF}supportCount", "2"),
-]
+#: A small graph made by the real emitters (``kgfilters.ontology.emit``) from run files in their
+#: formats: layer conv2 with two filters and two classes; conv2:0 tagged with classes 0 and 1,
+#: coarse concept "garment" (under "clothing") for conv2:0 (support 2) and conv2:1 (support 1).
+CLASS_NAMES = ("zero", "one")
+TAGS_JSON = {"method": "k-best", "k": 2, "class_names": list(CLASS_NAMES), "layers": {"conv2": 2},
+             "tags": [{"layer": "conv2", "filter": 0, "class_index": c, "label": CLASS_NAMES[c],
+                       "score": 0.5, "rank": 1 + c, "method": "k-best", "param": 2} for c in (0, 1)]}
+CONCEPTS_JSON = {
+    "class_names": list(CLASS_NAMES),
+    "links": [{"class_index": 0, "label": "zero", "concept": f"{CN}shirt", "source": "mapping", "term": "shirt"},
+              {"class_index": 1, "label": "one", "concept": f"{CN}trousers", "source": "mapping",
+               "term": "trousers"}],
+    "concepts": [{"iri": f"{CN}garment", "label": "garment", "notation": "/c/en/garment", "source": "conceptnet"},
+                 {"iri": f"{CN}clothing", "label": "clothing", "notation": "/c/en/clothing",
+                  "source": "conceptnet"}],
+    "broader": [[f"{CN}shirt", f"{CN}garment"], [f"{CN}trousers", f"{CN}garment"], [f"{CN}garment", f"{CN}clothing"]],
+    "related": [],
+}
+COARSE_JSON = {"share": 0.5, "stop": [], "filters": [
+    {"layer": "conv2", "filter": 0, "classes": [0, 1],
+     "concepts": [{"concept": f"{CN}garment", "label": "garment", "support": 2, "classes": [0, 1]}]},
+    {"layer": "conv2", "filter": 1, "classes": [0],
+     "concepts": [{"concept": f"{CN}garment", "label": "garment", "support": 1, "classes": [0]}]},
+]}
+
+
+def _graphs() -> dict[str, list]:
+    from kgfilters.ontology import emit
+    from kgfilters.ontology.iris import Iris
+
+    iris = Iris(BASE)
+    tags = _tagset(TAGS_JSON)
+    return {
+        "model": list(emit.model_triples(iris, name="fsagn-mnist", layers={"conv2": 2}, class_names=CLASS_NAMES)),
+        "tags": list(emit.tag_triples(iris, tags)),
+        "concepts": list(emit.concept_triples(iris, CONCEPTS_JSON)),
+        "coarsening": list(emit.coarsening_triples(iris, COARSE_JSON)),
+    }
+
+
+def _tagset(obj: dict):  # type: ignore[no-untyped-def]
+    import json
+    import tempfile
+
+    from kgfilters.filtag import load_tags
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "tags.json"
+        path.write_text(json.dumps(obj))
+        return load_tags(path)
+
+
+#: Every triple of the graph (the union of its named graphs).
+GRAPH_TRIPLES = sorted({t for triples in _graphs().values() for t in triples})
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -55,22 +85,16 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 
 def build_graph(path: Path) -> Path:
-    """Write GRAPH_TRIPLES into a persistent store at ``path`` (in a named graph, as the graph
-    stage does) and close it."""
+    """Write the graph into a persistent store at ``path`` (one named graph per stage, through
+    the store's own ``replace_graph``, as ``kgfilters graph`` does) and close it."""
     import pyoxigraph as ox
 
-    def term(t: str):  # type: ignore[no-untyped-def]
-        if t.startswith("<"):
-            return ox.NamedNode(t[1:-1])
-        if t.startswith('"'):
-            return ox.Literal(t[1:-1])
-        if t.isdigit():
-            return ox.Literal(t, datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer"))
-        return ox.NamedNode(t)
+    from kgfilters.ontology.iris import Iris
+    from kgfilters.ontology.store import replace_graph
 
     store = ox.Store(str(path))
-    g = ox.NamedNode(f"{BASE}graph/tags")
-    store.extend([ox.Quad(term(s), term(p), term(o), g) for s, p, o in GRAPH_TRIPLES])
+    for stage, triples in _graphs().items():
+        replace_graph(store, Iris(BASE).graph(stage), triples)
     store.flush()
     del store
     return path
@@ -132,13 +156,13 @@ def catalog_dir(tmp_path: Path) -> Path:
     d.mkdir()
     (d / "filters-by-concept.rq").write_text(
         "# question: Every filter with its coarse concept.\n"
-        "PREFIX kgf: <https://w3id.org/kgfilters#>\n"
+        f"PREFIX kgf: <{KGF_IRI}>\n"
         "SELECT ?f ?concept WHERE { ?f kgf:coarseConcept ?concept } ORDER BY ?f\n", encoding="utf-8")
     (d / "narrower.rq").write_text(
         "# question: Which concepts lie directly under a concept, and which filters of a layer carry it?\n"
         "# param: c iri  the broader concept, e.g. http://conceptnet.io/c/en/garment\n"
         "# param: layer string = conv2  the layer whose filters are listed\n"
-        "PREFIX kgf: <https://w3id.org/kgfilters#>\nPREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
+        f"PREFIX kgf: <{KGF_IRI}>\nPREFIX skos: <{SKOS}>\n"
         "SELECT ?x ?i WHERE { ?x skos:broader ?c .\n"
         "  OPTIONAL { ?f kgf:coarseConcept ?c ; kgf:channelIndex ?i ; kgf:inLayer/kgf:layerName ?layer } }\n"
         "ORDER BY ?x ?i\n", encoding="utf-8")

@@ -80,7 +80,7 @@ def test_concept_questions(graph: GraphView) -> None:
     coarse = graph.coarse_concepts("conv2", 0)
     assert coarse == [{"concept": f"{CN}garment", "support": "2", "label": "garment",
                        "chain": "garment > clothing"}]
-    assert graph.coarse_concepts("conv2", 1)[0]["support"] == ""  # no reified node: no support
+    assert graph.coarse_concepts("conv2", 1)[0]["support"] == "1"  # the emitter's reified node
     linked = graph.linked_concepts("conv2", 0)
     assert [(r["class"], r["concept"]) for r in linked] == [("one", f"{CN}trousers"), ("zero", f"{CN}shirt")]
     assert graph.coarse_roots() == [{"concept": f"{CN}garment", "filters": "2"}]
@@ -91,6 +91,20 @@ def test_concept_questions(graph: GraphView) -> None:
     assert graph.concepts_matching("shirt") == {("conv2", 0): (f"{CN}shirt",)}
     with pytest.raises(GraphError, match="not allowed in an IRI"):
         graph.concept_members("a b")
+
+
+def test_view_questions_bind_values_never_paste_them(graph: GraphView, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    texts: list[str] = []
+    real = graph._run
+    monkeypatch.setattr(graph, "_run", lambda text: texts.append(text) or real(text))
+    hostile = 'conv2" } ?f ?p ?o { "'
+    assert graph.coarse_concepts(hostile, 0) == [] and graph.linked_concepts(hostile, 0) == []
+    assert graph.concepts_matching('") || true || ("') == {}  # one literal, matching nothing
+    assert graph.concepts_matching("garm") != {}
+    # the value sits in a VALUES block as one escaped literal, the query text itself is fixed
+    assert all('VALUES' in t for t in texts) and any('"conv2\\" } ?f ?p ?o { \\""' in t for t in texts)
+    with pytest.raises(GraphError, match="expected a value of type iri"):
+        graph.label("no-scheme")
 
 
 def test_catalog_queries_bind_on_the_lazy_path(graph: GraphView, catalog_dir: Path) -> None:
