@@ -54,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     from kgfilters.errors import KgfError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:  # `kgfilters --help | head -1`
+        return _broken_pipe()
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -65,6 +68,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"kgfilters {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kgfilters validate RUN | head`: the reader left; say nothing
+        return _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """Quiet exit after the reader of stdout went away: point stdout at /dev/null so that the
+    interpreter's final flush does not raise again, and exit 141 (128 + SIGPIPE) as a shell
+    command killed by SIGPIPE would. Commands write their files before printing, so nothing is
+    left half-done."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests)
+        pass
+    return 141
 
 
 if __name__ == "__main__":
