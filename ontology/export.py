@@ -173,22 +173,23 @@ def check_output(run_root: str | os.PathLike[str], output: str | os.PathLike[str
     """``output`` as given, once it is known to be a safe place for an export of the run.
 
     GraphError when it is an existing directory, when its directory does not exist (nothing is
-    created for it), or when it lies inside the run directory anywhere but ``exports/``: the run's
-    own files (``run.json``, the model, ``graph/CURRENT``...) are never overwritten by an export.
+    created for it, but for the run's own ``exports/``), or when it lies inside the run directory
+    anywhere but ``exports/``: the run's own files (``run.json``, the model, ``graph/CURRENT``...)
+    are never overwritten by an export.
     Symbolic links are followed, so a link into the run is refused as well.
     """
     out = Path(output)
     if out.is_dir():
         raise GraphError(f"-o {out}: is a directory; expected a file name such as {out / 'graph.ttl'}")
+    root = Path(run_root).resolve()
+    exports = (root / RunPaths(root).exports.name).resolve()
     parent = out.parent
-    if not parent.is_dir():
+    if not parent.is_dir() and parent.resolve() != exports:  # the run's own exports/ may be made
         raise GraphError(f"-o {out}: directory {parent} does not exist (create it first; export "
                          "makes no directories)")
-    root = Path(run_root).resolve()
     resolved = parent.resolve() / out.name
     if resolved.is_symlink() or resolved.exists():
         resolved = resolved.resolve()
-    exports = (root / RunPaths(root).exports.name).resolve()
     if resolved.is_relative_to(root) and not resolved.is_relative_to(exports):
         raise GraphError(f"-o {out}: inside the run directory {run_root}, whose files an export must "
                          f"not overwrite; write it under {RunPaths(Path(run_root)).exports} or outside "

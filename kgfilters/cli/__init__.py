@@ -13,6 +13,7 @@ import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 __all__ = ["build_parser", "main"]
 
@@ -24,9 +25,17 @@ EPILOG = """examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``kgfilters hits: error: argument --n: ...`` and a pointer to
+    ``--help`` instead of the usage block (subcommand parsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every subcommand registered by this package's modules."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kgfilters",
         description="Explain what the filters of a trained CNN have learnt (FILTAG tags, FSAGN "
         "sensitive areas) and keep the explanations as a knowledge graph.",

@@ -128,7 +128,9 @@ def comma_list(item: Callable[[str], T]) -> Callable[[str], tuple[T, ...]]:
         try:
             return tuple(item(s) for s in parts)
         except argparse.ArgumentTypeError as exc:
-            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+            if len(parts) == 1:
+                raise
+            raise argparse.ArgumentTypeError(f"{exc} (in {text!r})") from None
 
     parse.__name__ = f"comma-separated {item.__name__.replace('_', ' ')}s"
     return parse
