@@ -78,9 +78,11 @@ def auth_from_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 _SECRET_PARAM = re.compile(r"(?i)(token|key|secret|passw(or)?d|pwd|auth|sig(nature)?|credential|session)")
 _GENERIC = [
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 ***"),
-    (re.compile(r"(?i)\b(authorization|proxy-authorization|cookie|set-cookie|x-api-key)(['\"]?\s*[:=]\s*['\"]?)"
+    (re.compile(r"(?i)\b(proxy-authorization|authorization)(['\"]?\s*[:=]\s*['\"]?)(?:[A-Za-z-]+\s+)?"
                 r"[^\s,;'\"}]+"), r"\1\2***"),
+    (re.compile(r"(?i)\b(set-cookie|cookie|x-api-key|api-key)(['\"]?\s*[:=]\s*['\"]?)[^\s,;'\"}]+"),
+     r"\1\2***"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 ***"),
     (re.compile(r"//[^/\s@]*@"), "//***@"),
 ]
 EXCERPT_CHARS = 120
