@@ -184,6 +184,8 @@ def check_output(run_root: str | os.PathLike[str], output: str | os.PathLike[str
     root = Path(run_root).resolve()
     exports = (root / RunPaths(root).exports.name).resolve()
     parent = out.parent
+    if parent.exists() and not parent.is_dir():
+        raise GraphError(f"-o {out}: cannot write the export: {parent} is not a directory")
     if not parent.is_dir() and parent.resolve() != exports:  # the run's own exports/ may be made
         raise GraphError(f"-o {out}: directory {parent} does not exist (create it first; export "
                          "makes no directories)")

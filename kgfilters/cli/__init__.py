@@ -65,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # an option argparse refused (one line, on stderr): its status
+        if exc.code in (0, None):  # --help, --version
+            raise
+        return exc.code if isinstance(exc.code, int) else 2
     except BrokenPipeError:  # `kgfilters --help | head -1`
         return _broken_pipe()
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]

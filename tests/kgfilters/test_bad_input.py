@@ -430,3 +430,25 @@ def test_inconsistent_checkpoint_is_ignored(tmp_path: Path, caplog: pytest.LogCa
     assert torch.equal(got.layers["0"].sums, whole.layers["0"].sums)
     assert any("inconsistent checkpoint" in r.getMessage() and "2 images counted but 10" in r.getMessage()
                for r in caplog.records)
+
+
+@pytest.mark.parametrize(("content", "message"), [(b"not a png at all", "not a readable image"),
+                                                  (None, "image too large to decode safely")])
+def test_damaged_image_in_an_imagefolder_names_the_file(tmp_path: Path, content: bytes | None, message: str) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from kgfilters.data import iter_batches, load_splits
+    from kgfilters.errors import DataError
+
+    for c in ("cat", "dog"):
+        (tmp_path / c).mkdir()
+        for i in range(5):
+            Image.fromarray(np.full((12, 12, 3), 40 * i, dtype=np.uint8)).save(tmp_path / c / f"{i}.png")
+    bad = tmp_path / "dog" / "9.png"
+    bad.write_bytes(content if content is not None else _png_header_only(100_000, 100_000))
+    splits = load_splits(tmp_path, image_size=8, channels=1)
+    with pytest.raises(DataError, match=f"9.png: {message}") as info:
+        for _ in iter_batches(splits.train, 4):
+            pass
+    assert "\n" not in str(info.value)
