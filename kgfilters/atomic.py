@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str = "") -> Iterator
 
     On any exception the temporary file is removed and ``target`` is left as it was, so a killed
     or failed command never leaves a half-written file where a finished one is expected.
+    A rewritten file keeps the permission bits of the one it replaces (a 600 file stays 600); a
+    new file gets what a plain ``open()`` would give it (0666 less the umask).
     ``suffix`` keeps an extension on the temporary name for writers that look at it.
     """
     target = Path(target)
@@ -31,12 +34,20 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str = "") -> Iterator
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        # mkstemp makes owner-only files; give the result the permissions a plain open() would.
-        os.chmod(tmp_path, 0o666 & ~_UMASK)
+        os.chmod(tmp_path, _mode_for(target))
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _mode_for(target: Path) -> int:
+    """Permission bits for a file about to replace ``target``: those of the existing file, else
+    the umask default (mkstemp alone would make every file owner-only)."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
 
 
 def _write(target: str | os.PathLike[str], mode: str, write: Any) -> Path:

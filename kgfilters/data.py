@@ -166,6 +166,27 @@ def _load_idx(root: Path, *, seed: int, tag_fraction: float) -> Splits:
     return Splits(train, test.subset(tag_idx), test.subset(held_idx), names, str(root), "idx")
 
 
+def _read_image_file(path: str):  # type: ignore[no-untyped-def]
+    """ImageFolder's loader: the file as an RGB PIL image; DataError naming the file when it is not
+    an image Pillow can read, or when it declares more pixels than Pillow's decompression-bomb
+    limit (``PIL.Image.MAX_IMAGE_PIXELS``; checked from the header, before decoding)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with open(path, "rb") as f, Image.open(f) as im:
+                return im.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"{path}: image too large to decode safely ({type(exc).__name__}: more than "
+                        f"{Image.MAX_IMAGE_PIXELS} pixels)") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(f"{path}: not a readable image ({first})") from None
+
+
 def _load_folder(
     root: Path, *, seed: int, tag_fraction: float, image_size: int, channels: int
 ) -> Splits:
@@ -181,10 +202,11 @@ def _load_folder(
     )
     try:
         if (root / "train").is_dir() and any((root / s).is_dir() for s in ("val", "test")):
-            train = ImageFolder(str(root / "train"), transform=tf)
-            rest = ImageFolder(str(root / ("val" if (root / "val").is_dir() else "test")), transform=tf)
+            train = ImageFolder(str(root / "train"), transform=tf, loader=_read_image_file)
+            rest = ImageFolder(str(root / ("val" if (root / "val").is_dir() else "test")), transform=tf,
+                               loader=_read_image_file)
         else:
-            train = rest = ImageFolder(str(root), transform=tf)
+            train = rest = ImageFolder(str(root), transform=tf, loader=_read_image_file)
     except (FileNotFoundError, OSError) as exc:
         raise DataError(f"{root}: not an ImageFolder ({exc})") from None
     tag_idx, held_idx = stratified_split(targets_of(rest), tag_fraction, seed=seed)

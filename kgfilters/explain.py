@@ -23,6 +23,7 @@ __all__ = [
     "activated_count",
     "class_ranks_from_votes",
     "explain_image",
+    "explanation_file_name",
     "explanation_to_json",
     "hits_at",
     "load_image",
@@ -134,23 +135,35 @@ def hits_at(ranks: torch.Tensor, classes: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def load_image(path: str, *, channels: int, size: int | None) -> torch.Tensor:
-    """An image file as float (1, C, H, W) in [0, 1]; DataError for an unreadable file or, when
-    ``size`` is given, for any other height or width."""
+    """An image file as float (1, C, H, W) in [0, 1]; DataError for an unreadable file, for an image
+    above Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``, checked before decoding)
+    or, when ``size`` is given, for any other height or width (checked from the header, before
+    decoding)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.functional import pil_to_tensor
 
     from kgfilters.errors import DataError
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
-            x = pil_to_tensor(im).float().div_(255).unsqueeze(0)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
-    if size is not None and tuple(x.shape[-2:]) != (size, size):
-        raise DataError(
-            f"{path}: image is {x.shape[-1]}x{x.shape[-2]} pixels; the model expects {size}x{size}"
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+                if size is not None and (width, height) != (size, size):
+                    raise DataError(
+                        f"{path}: image is {width}x{height} pixels; the model expects {size}x{size}"
+                    )
+                im = im.convert("L" if channels == 1 else "RGB")
+                x = pil_to_tensor(im).float().div_(255).unsqueeze(0)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        limit = Image.MAX_IMAGE_PIXELS
+        raise DataError(f"{path}: image too large to decode safely ({exc.__class__.__name__}: more than "
+                        f"{limit} pixels); resize it first") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(f"{path}: not a readable image ({first})") from None
     return x
 
 
@@ -232,3 +245,22 @@ def explanation_to_json(e: Explanation) -> dict:  # type: ignore[type-arg]
     d["hits_predicted"] = {str(k): v for k, v in e.hits_predicted.items()}
     d["correct"] = e.correct
     return d
+
+
+def explanation_file_name(e: Explanation) -> str:
+    """The file name an explanation is saved under in ``explanations/``.
+
+    A data-set image: ``<split>-<index>.json``. An image file: ``file-<stem>-<hash>.json``, where
+    ``hash`` is the first 8 hex digits of the SHA-256 of the file's absolute path, so that
+    ``a/shoe.png`` and ``b/shoe.png`` get two names and explaining one file again replaces its own.
+    """
+    import hashlib
+    import os
+    import re
+
+    if e.path is None:
+        return f"{e.split}-{e.index}.json"
+    absolute = os.path.abspath(e.path)
+    digest = hashlib.sha256(absolute.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    stem = re.sub(r"[^\w.-]+", "_", os.path.splitext(os.path.basename(absolute))[0])[:64] or "image"
+    return f"file-{stem}-{digest}.json"

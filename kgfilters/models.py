@@ -148,20 +148,38 @@ def _hub_checkpoint(name: str) -> Path | None:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
+def _read_state(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file, or of a PyTorch file loaded with ``weights_only=True``
+    (never unpickling code: a pickle of other objects is refused). ModelError naming the file."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (SafetensorError, OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        kind = "safetensors" if path.suffix == ".safetensors" else "PyTorch state-dict (weights_only)"
+        raise ModelError(f"{path}: not a readable {kind} weights file ({type(exc).__name__}: {first}); "
+                         "expected .safetensors or a plain torch.save(state_dict) file") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors")
+    return state
+
+
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load a ``.safetensors`` or ``.pth`` state dict into ``model`` (strict)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: weights file not found")
+    state = _read_state(path)
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and "state_dict" in state:
-                state = state["state_dict"]
         model.load_state_dict(state, strict=True)
     except (RuntimeError, OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0]

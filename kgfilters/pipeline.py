@@ -140,12 +140,13 @@ def stats_run(
     batch_size: int = 256,
     bf16: bool = False,
     channels_last: bool = False,
-    checkpoint_every: int = 50,
+    checkpoint_every: int | None = None,
     progress: bool = True,
 ):  # type: ignore[no-untyped-def]
     """Compute FILTAG statistics on the run's tag split; write ``stats/stats.safetensors``.
 
-    Resumable through ``stats/checkpoint.safetensors``. Under torchrun (WORLD_SIZE > 1) the
+    Resumable through ``stats/checkpoint.safetensors`` (written every ``checkpoint_every`` batches;
+    default a tenth of them). Under torchrun (WORLD_SIZE > 1) the
     process group is joined here and only rank 0 writes.
     """
     import torch.distributed as dist
@@ -228,11 +229,16 @@ def hits_run(
     figures/hits.png. Default layer: the last conv layer the statistics cover. ``draws``:
     random-tags draws per (method, param) for the baseline columns (seed: the run's seed)."""
     from kgfilters import hits as H
+    from kgfilters.errors import RunError
+    from kgfilters.models import resolve_layers
     from kgfilters.stats import collect
 
     run = _open(root, device)
     stats = run.stats
-    names = layers or [list(stats.layers)[-1]]
+    names = resolve_layers(run.model, layers) if layers else [list(stats.layers)[-1]]
+    if missing := [n for n in names if n not in stats.layers]:
+        raise RunError(f"{run.paths.stats}: no statistics of layer(s) {', '.join(missing)} (it has "
+                       f"{', '.join(stats.layers)}); run `kgfilters stats --layers ...` first")
     col = collect(run.model, run.spec, run.splits.heldout, layers=names, device=device, progress=progress)
     study = H.hits_study(
         col.values, {n: stats.z(n) for n in names}, col.labels, col.probs.argmax(1), run.class_names,
@@ -258,7 +264,7 @@ def explain_run(
     save: bool = False,
 ):  # type: ignore[no-untyped-def]
     """Explain one held-out image or image file (FILTAG 2.2); with ``save``, write
-    ``explanations/heldout-<index>.json`` (or ``file-<name>.json``)."""
+    ``explanations/heldout-<index>.json`` (or ``file-<stem>-<hash>.json``)."""
     from kgfilters.explain import explain_image
 
     run = _open(root, device)
@@ -269,8 +275,8 @@ def explain_run(
 
 
 def save_explanation(root: str | os.PathLike[str], e):  # type: ignore[no-untyped-def]
-    """Write ``explanations/heldout-<index>.json`` (or ``file-<stem>.json``) atomically."""
-    from kgfilters.explain import explanation_to_json
+    """Write ``explanations/heldout-<index>.json`` (or ``file-<stem>-<hash>.json``) atomically."""
+    from kgfilters.explain import explanation_file_name, explanation_to_json
 
-    name = f"{e.split}-{e.index}.json" if e.path is None else f"file-{Path(e.path).stem}.json"
+    name = explanation_file_name(e)
     return atomic_write_json(RunPaths(Path(root)).explanations / name, explanation_to_json(e))

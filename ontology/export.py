@@ -25,8 +25,8 @@ from kgfilters.ontology.iris import Iris
 from kgfilters.ontology.store import open_store
 from kgfilters.run import RunPaths
 
-__all__ = ["FORMATS", "ExportFormat", "ExportResult", "export_graph", "jsonld_context", "prefixes",
-           "write_store"]
+__all__ = ["FORMATS", "ExportFormat", "ExportResult", "check_output", "export_graph", "jsonld_context",
+           "prefixes", "write_store"]
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,36 @@ def write_store(store: ox.Store, target: str | os.PathLike[str], fmt: str, *,
     return count
 
 
+def check_output(run_root: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
+    """``output`` as given, once it is known to be a safe place for an export of the run.
+
+    GraphError when it is an existing directory, when its directory does not exist (nothing is
+    created for it, but for the run's own ``exports/``), or when it lies inside the run directory
+    anywhere but ``exports/``: the run's own files (``run.json``, the model, ``graph/CURRENT``...)
+    are never overwritten by an export.
+    Symbolic links are followed, so a link into the run is refused as well.
+    """
+    out = Path(output)
+    if out.is_dir():
+        raise GraphError(f"-o {out}: is a directory; expected a file name such as {out / 'graph.ttl'}")
+    root = Path(run_root).resolve()
+    exports = (root / RunPaths(root).exports.name).resolve()
+    parent = out.parent
+    if parent.exists() and not parent.is_dir():
+        raise GraphError(f"-o {out}: cannot write the export: {parent} is not a directory")
+    if not parent.is_dir() and parent.resolve() != exports:  # the run's own exports/ may be made
+        raise GraphError(f"-o {out}: directory {parent} does not exist (create it first; export "
+                         "makes no directories)")
+    resolved = parent.resolve() / out.name
+    if resolved.is_symlink() or resolved.exists():
+        resolved = resolved.resolve()
+    if resolved.is_relative_to(root) and not resolved.is_relative_to(exports):
+        raise GraphError(f"-o {out}: inside the run directory {run_root}, whose files an export must "
+                         f"not overwrite; write it under {RunPaths(Path(run_root)).exports} or outside "
+                         "the run")
+    return out
+
+
 def export_graph(
     run_root: str | os.PathLike[str],
     fmt: str,
@@ -178,13 +208,15 @@ def export_graph(
 ) -> ExportResult:
     """Export the run's graph (or only the named graphs of ``graphs``, stage names) to ``output``.
 
-    output: default ``<run>/exports/graph.<ext>``. The store is opened read-only.
+    output: default ``<run>/exports/graph.<ext>``; any other path is checked by ``check_output``
+    (never one of the run's own files, never a directory that does not exist). The store is opened
+    read-only.
     """
     spec = get_format(fmt)
     root = Path(run_root)
-    iris = Iris.for_run(root)
     default = RunPaths(root).exports / f"graph.{spec.extension}"
-    target = Path(output) if output is not None else default
+    target = check_output(root, output) if output is not None else default
+    iris = Iris.for_run(root)
     graph_iris = None if graphs is None else [str(iris.graph(s)) for s in graphs]
     store = open_store(root, read_only=True)
     try:

@@ -66,7 +66,7 @@ def open_store(run_root: str | os.PathLike[str], *, read_only: bool = False) -> 
             return ox.Store.read_only(str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         return ox.Store(str(path))
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # pyoxigraph raises RuntimeError for a damaged store
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "lock" in msg.lower():
             raise GraphError(

@@ -171,6 +171,27 @@ def load_mapping(path: str | os.PathLike[str]) -> dict[str, str]:
     return out
 
 
+def _check_iri(label: str, ref: str) -> None:
+    """ConfigError unless ``ref`` (a mapping's concept that is no WordNet synset) is an absolute IRI
+    that RDF accepts; checked before any file is written."""
+    import re
+
+    import pyoxigraph as ox
+
+    problem = None
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", ref):
+        problem = "no scheme"
+    else:
+        try:
+            ox.NamedNode(ref)
+        except ValueError as exc:
+            problem = (str(exc).splitlines() or ["invalid"])[0][:120]
+    if problem is not None:
+        raise ConfigError(f"--mapping: label {label!r}: concept {ref!r} is neither a WordNet synset "
+                          f"(name such as boot.n.01, or wnid such as n02869837) nor an absolute IRI "
+                          f"({problem})")
+
+
 def link_wordnet(
     class_names: Sequence[str],
     *,
@@ -205,6 +226,7 @@ def link_wordnet(
             ref = mapping[name]
             s = parse_synset_ref(wn, ref)
             if s is None:
+                _check_iri(name, ref)
                 links.append(Link(i, name, ref, "mapping", ref))
                 user.append(Concept(ref, ref.rstrip("/").rsplit("/", 1)[-1], ref, "mapping"))
                 continue

@@ -13,6 +13,7 @@ import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 __all__ = ["build_parser", "main"]
 
@@ -24,9 +25,17 @@ EPILOG = """examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``kgfilters hits: error: argument --n: ...`` and a pointer to
+    ``--help`` instead of the usage block (subcommand parsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every subcommand registered by this package's modules."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kgfilters",
         description="Explain what the filters of a trained CNN have learnt (FILTAG tags, FSAGN "
         "sensitive areas) and keep the explanations as a knowledge graph.",
@@ -54,7 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     from kgfilters.errors import KgfError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # an option argparse refused (one line, on stderr): its status
+        if exc.code in (0, None):  # --help, --version
+            raise
+        return exc.code if isinstance(exc.code, int) else 2
+    except BrokenPipeError:  # `kgfilters --help | head -1`
+        return _broken_pipe()
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -65,6 +81,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"kgfilters {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kgfilters validate RUN | head`: the reader left; say nothing
+        return _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """Quiet exit after the reader of stdout went away: point stdout at /dev/null so that the
+    interpreter's final flush does not raise again, and exit 141 (128 + SIGPIPE) as a shell
+    command killed by SIGPIPE would. Commands write their files before printing, so nothing is
+    left half-done."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests)
+        pass
+    return 141
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from kgfilters.cli.common import add_run, refresh_graph
+from kgfilters.cli.common import add_run, check_store, nonnegative_int, positive_float, probability, refresh_graph
 
 ORDER = 60
 
@@ -52,9 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="IsA,PartOf,HasA,UsedFor,Synonym",
         help="ConceptNet relations to keep, comma-separated (default: all five)",
     )
-    p.add_argument("--depth", type=int, default=2, help="IsA levels to follow up (default: 2)")
+    p.add_argument("--depth", type=nonnegative_int, default=2, help="IsA levels to follow up (default: 2)")
     p.add_argument(
-        "--rate", type=float, default=1.0, help="ConceptNet requests per second (default: 1)"
+        "--rate", type=positive_float, default=1.0, help="ConceptNet requests per second (default: 1)"
     )
     p.set_defaults(func=run_link)
 
@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_run(c)
     c.add_argument(
-        "--share", type=float, default=0.5, help="share of a filter's tags (default: 0.5)"
+        "--share", type=probability, default=0.5, help="share of a filter's tags (default: 0.5)"
     )
     c.add_argument(
         "--stop",
@@ -88,6 +88,7 @@ def run_link(args: argparse.Namespace) -> int:
     from kgfilters.queries.stage import concepts_path, link_run
 
     rels = tuple(r.strip() for r in args.relations.split(",") if r.strip())
+    check_store(args.run)
     links = link_run(
         args.run,
         conceptnet=args.conceptnet,
@@ -129,6 +130,7 @@ def run_coarsen(args: argparse.Namespace) -> int:
             if synset is None and "://" not in item:
                 raise ConfigError(f"--stop {item!r}: expected an IRI, a synset name or a wnid")
             stop.add(synset_iri(synset) if synset is not None else item)
+    check_store(args.run)
     result = coarsen_run(args.run, share=args.share, stop=stop)
     links = load_concepts(concepts_path(args.run))
     notation = {c.iri: c.notation for c in links.concepts}

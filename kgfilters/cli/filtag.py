@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 
-from kgfilters.cli.common import add_device, add_run, device_of, refresh_graph
+from kgfilters.cli.common import (
+    add_device,
+    add_run,
+    check_store,
+    comma_list,
+    device_of,
+    nonnegative_int,
+    positive_int,
+    probability,
+    refresh_graph,
+)
 
 ORDER = 20
 
 
 def _layers(text: str | None) -> list[str] | None:
     return [s for s in text.split(",") if s] if text else None
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(s) for s in text.split(",") if s)
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(s) for s in text.split(",") if s)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,10 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_run(p)
     p.add_argument("--layers", default=None, help="comma-separated conv layer names (default: all)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU)")
-    p.add_argument("--checkpoint-every", type=int, default=50, metavar="BATCHES")
+    p.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="BATCHES",
+                   help="batches between checkpoints (default: a tenth of the batches)")
     add_device(p)
     p.set_defaults(func=_stats)
 
@@ -59,8 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_run(p)
     p.add_argument("--method", choices=["k-best", "q-quantile", "contrastive"], default="k-best")
-    p.add_argument("--k", type=int, default=5, help="filters per class and layer (k-best, contrastive)")
-    p.add_argument("--q", type=float, default=0.1, help="share of filters per class and layer (q-quantile)")
+    p.add_argument("--k", type=positive_int, default=5, help="filters per class and layer (k-best, contrastive)")
+    p.add_argument("--q", type=probability, default=0.1, help="share of filters per class and layer (q-quantile)")
     p.add_argument("--layers", default=None, help="comma-separated conv layer names (default: all)")
     add_device(p)
     p.set_defaults(func=_tag)
@@ -76,14 +79,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_run(p)
     p.add_argument("--layers", default=None, help="layers whose tags vote (default: the last conv layer)")
-    p.add_argument("--k", default=None, help="comma-separated k values (default 1,2,3,5,10)")
-    p.add_argument("--q", default=None, help="comma-separated q values (default 0.05,0.1,0.25,0.5)")
-    p.add_argument("--n", default=None, help="comma-separated n values (default 1,2,3,5)")
-    p.add_argument("--contrastive", default=None, metavar="K,...",
+    p.add_argument("--k", type=comma_list(positive_int), default=None,
+                   help="comma-separated k values (default 1,2,3,5,10)")
+    p.add_argument("--q", type=comma_list(probability), default=None,
+                   help="comma-separated q values in (0, 1] (default 0.05,0.1,0.25,0.5)")
+    p.add_argument("--n", type=comma_list(positive_int), default=None,
+                   help="comma-separated n values (default 1,2,3,5)")
+    p.add_argument("--top", type=probability, default=0.2, help="share of a layer's filters that count as activated")
+    p.add_argument("--contrastive", type=comma_list(positive_int), default=None, metavar="K,...",
                    help="also the contrastive method with these k values (default: none)")
-    p.add_argument("--top", type=float, default=0.2, help="share of a layer's filters that count as activated")
-    p.add_argument("--draws", type=int, default=200, help="random-tags draws per k or q for the baseline "
-                   "columns (default: 200; 0: none)")
+    p.add_argument("--draws", type=nonnegative_int, default=200, help="random-tags draws per k or q for the "
+                   "baseline columns (default: 200; 0: none)")
     add_device(p)
     p.set_defaults(func=_hits)
 
@@ -98,10 +104,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_run(p)
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--index", type=int, help="index of a held-out image")
+    g.add_argument("--index", type=nonnegative_int, help="index of a held-out image")
     g.add_argument("--image", help="path of an image file")
     p.add_argument("--layers", default=None, help="tagged layers that vote (default: all tagged)")
-    p.add_argument("--top", type=float, default=0.2, help="share of a layer's filters that count as activated")
+    p.add_argument("--top", type=probability, default=0.2,
+                   help="share of a layer's filters that count as activated")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.add_argument("--save", action="store_true", help="also write explanations/heldout-INDEX.json")
     add_device(p)
@@ -136,9 +143,11 @@ def _tag(args: argparse.Namespace) -> int:
     from kgfilters.filtag import K_METHODS
     from kgfilters.pipeline import tag_run
 
+    check_store(args.run)
     param = args.k if args.method in K_METHODS else args.q
     tags = tag_run(args.run, method=args.method, param=param, layers=_layers(args.layers),
                    device=device_of(args), progress=args.progress)
+    refresh_graph(args, "tag")  # files and graph are written before anything is printed
     print(f"{len(tags.tags)} tags ({args.method}, {'k' if args.method in K_METHODS else 'q'}={param:g})")
     for layer, size in tags.layer_sizes.items():
         per = Counter(t.filter for t in tags.tags if t.layer == layer)
@@ -147,17 +156,17 @@ def _tag(args: argparse.Namespace) -> int:
             best = [t.filter for t in tags.tags if t.layer == layer and t.class_index == c][:5]
             print(f"    {name:<14} {', '.join(map(str, best))}")
     print(f"written: {args.run}/tags.json")
-    refresh_graph(args, "tag")
     return 0
 
 
 def _hits(args: argparse.Namespace) -> int:
     from kgfilters.pipeline import hits_run
 
+    check_store(args.run)
     study = hits_run(args.run, device=device_of(args), layers=_layers(args.layers),
-                     ks=_ints(args.k) if args.k else None, qs=_floats(args.q) if args.q else None,
-                     ns=_ints(args.n) if args.n else None, top_fraction=args.top, progress=args.progress,
-                     draws=args.draws, contrastive_ks=_ints(args.contrastive) if args.contrastive else ())
+                     ks=args.k, qs=args.q, ns=args.n, top_fraction=args.top, progress=args.progress,
+                     draws=args.draws, contrastive_ks=tuple(args.contrastive or ()))
+    refresh_graph(args, "hits")  # files and graph are written before anything is printed
     print(f"Hits@n on held-out images (accuracy {study.accuracy:.2%}), layers {', '.join(study.layers)}")
     print("  tie rule: activation sum; baselines: random and pessimistic tie-breaks, random tags "
           f"({args.draws} draws, same tag count per class) mean and 95th percentile")
@@ -174,13 +183,14 @@ def _hits(args: argparse.Namespace) -> int:
               f"{c.hits_predicted:>11.2%} {corr:>10}")
     print("  correlations have no interval or p-value here: see `kgfilters evaluate` (Holm over the grid)")
     print(f"written: {args.run}/hits.json, {args.run}/hits.csv, {args.run}/figures/hits.png")
-    refresh_graph(args, "hits")
     return 0
 
 
 def _explain(args: argparse.Namespace) -> int:
     from kgfilters.pipeline import explain_run
 
+    if args.save:
+        check_store(args.run)
     e = explain_run(args.run, device=device_of(args), index=args.index, image=args.image,
                     layers=_layers(args.layers), top_fraction=args.top, save=args.save)
     if args.save:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kgfilters.cli.common import add_device, add_run, device_of
+from kgfilters.cli.common import add_device, add_run, device_of, positive_int, probability
 
 ORDER = 40
 
@@ -21,12 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run(p)
     p.add_argument("--layer", default=None, help="conv layer name (default: the last conv layer)")
     p.add_argument(
-        "--samples", type=int, default=1000, help="number of tag-split samples (default 1000)"
+        "--samples", type=positive_int, default=1000, help="number of tag-split samples (default 1000)"
     )
-    p.add_argument("--k", type=int, default=2, help="number of target filters (default 2)")
+    p.add_argument("--k", type=positive_int, default=2, help="number of target filters (default 2)")
     p.add_argument(
         "--quantile",
-        type=float,
+        type=probability,
         default=0.1,
         help="low quantile of the scaled response that ranks filters (default 0.1)",
     )

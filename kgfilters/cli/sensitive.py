@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from kgfilters.cli.common import add_device, add_run, device_of, parse_filter_ref, refresh_graph
+from kgfilters.cli.common import (
+    add_device,
+    add_run,
+    check_store,
+    device_of,
+    parse_filter_ref,
+    positive_float,
+    positive_int,
+    refresh_graph,
+    unit_interval,
+)
 
 ORDER = 41
 
@@ -33,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "targets, running the selection first when the run has none",
     )
     p.add_argument("--strategy", default="both", choices=["reservation", "occlusion", "both"])
-    p.add_argument("--images", type=int, default=16, help="held-out images to mask (default 16)")
+    p.add_argument("--images", type=positive_int, default=16, help="held-out images to mask (default 16)")
     p.add_argument(
         "--baseline",
         dest="baselines",
@@ -42,20 +52,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["zeiler", "optimised", "random", "none"],
         help="baseline(s) to compare (repeatable; default: all three)",
     )
-    p.add_argument("--steps", type=int, default=300, help="generator training steps (default 300)")
+    p.add_argument("--steps", type=positive_int, default=300, help="generator training steps (default 300)")
     p.add_argument(
-        "--train-images", type=int, default=4000, help="train-split images for the generator"
+        "--train-images", type=positive_int, default=4000, help="train-split images for the generator"
     )
     p.add_argument(
         "--lam",
-        type=float,
+        type=positive_float,
         default=None,
         help="lambda of Eqs. (2)/(5) (default 1 reservation, 2 occlusion)",
     )
-    p.add_argument("--window", type=int, default=None, help="Zeiler window side (default: image/4)")
-    p.add_argument("--stride", type=int, default=1, help="Zeiler stride (default 1)")
+    p.add_argument("--window", type=positive_int, default=None, help="Zeiler window side (default: image/4)")
+    p.add_argument("--stride", type=positive_int, default=1, help="Zeiler stride (default 1)")
     p.add_argument(
-        "--fill", type=float, default=0.0, help="Zeiler fill value in [0, 1] (default 0)"
+        "--fill", type=unit_interval, default=0.0, help="Zeiler fill value in [0, 1] (default 0)"
     )
     p.add_argument("--seed", type=int, default=0)
     add_device(p)
@@ -67,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     refs = [f for f in (args.filters or ["auto"]) if f != "auto"]
     filters = [parse_filter_ref(f) for f in refs] or None
+    check_store(args.run)
     baselines = tuple(b for b in (args.baselines or BASELINES) if b != "none")
     strategies = ("reservation", "occlusion") if args.strategy == "both" else (args.strategy,)
     options = SensitiveOptions(
@@ -84,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     summary = sensitive_stage(
         args.run, filters=filters, options=options, device=device_of(args), progress=args.progress
     )
+    refresh_graph(args, "masks")  # files and graph are written before anything is printed
     key = {"reservation": "correlation", "occlusion": "response_ratio"}
     for layer, per_strategy in summary["filters"].items():
         for strategy, per_filter in per_strategy.items():
@@ -99,5 +111,4 @@ def run(args: argparse.Namespace) -> int:
         speeds = ", ".join(f"{k} {v:.1f}" for k, v in sorted(t.items()) if k.endswith("per_s"))
         print(f"{layer} speed (masks/s): {speeds}")
     print(f"masks, figures, generators: {args.run}/masks/ (metrics.json)")
-    refresh_graph(args, "masks")
     return 0

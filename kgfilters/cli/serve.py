@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kgfilters.cli.common import add_run
+from kgfilters.cli.common import add_run, port, positive_int
 
 ORDER = 63
 
@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Start the oxigraph server, read-only, on a snapshot of the run's graph. "
         "SPARQL queries go to http://HOST:PORT/query; the named graphs can be read at "
         "/store?graph=IRI. Queries without GRAPH see every named graph unless --no-union. "
-        "Stop it with Ctrl-C; restart it to see stages that finished since.",
+        "Queries using SERVICE (federation) are refused. Stop it with Ctrl-C (or SIGTERM, SIGHUP); "
+        "restart it to see stages that finished since.",
         epilog="example: kgfilters serve --run runs/fm --port 7878\n"
         "  curl -H 'Accept: text/csv' --data-urlencode 'query=SELECT (COUNT(*) AS ?n) "
         "{?s ?p ?o}' http://127.0.0.1:7878/query",
@@ -24,12 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_run(p)
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes it to the network)")
-    p.add_argument("--port", type=int, default=7878, help="TCP port (default: 7878)")
+                   help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes it to the network, "
+                   "with a warning)")
+    p.add_argument("--port", type=port, default=7878, help="TCP port (default: 7878)")
     p.add_argument("--cors", action="store_true", help="allow cross-origin requests")
     p.add_argument("--no-union", dest="union", action="store_false",
                    help="the default graph is empty: queries must use GRAPH")
-    p.add_argument("--timeout", type=int, default=None, metavar="S",
+    p.add_argument("--timeout", type=positive_int, default=None, metavar="S",
                    help="per-query time limit in seconds")
     p.set_defaults(func=run)
 
@@ -40,19 +42,31 @@ def _stop(signum: int, frame: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import signal
+    import sys
 
     from kgfilters.ontology.serve import serve
 
-    signal.signal(signal.SIGTERM, _stop)  # stop the server and remove its snapshot on SIGTERM too
+    # Stop the server and remove its snapshot on SIGTERM and SIGHUP too (SIGINT already raises
+    # KeyboardInterrupt); if this process is SIGKILLed, the child dies with it (PR_SET_PDEATHSIG).
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _stop)
 
     server = serve(args.run, host=args.host, port=args.port, cors=args.cors,
                    union_default_graph=args.union, timeout_s=args.timeout)
-    print(f"SPARQL endpoint: {server.query_url} (graph store: {server.url}/store); Ctrl-C stops it",
-          flush=True)
     try:
+        print(f"SPARQL endpoint: {server.query_url} (graph store: {server.url}/store); Ctrl-C stops "
+              "it; federated queries (SERVICE) are refused", flush=True)
         status = server.wait()
     except KeyboardInterrupt:
         server.close()
-        print("stopped")
+        try:
+            print("stopped", flush=True)
+        except OSError:  # the terminal is gone (SIGHUP)
+            pass
         return 0
-    return 0 if status in (0, -15) else 1
+    finally:
+        server.close()
+    if status in (0, -signal.SIGTERM):
+        return 0
+    print(f"kgfilters serve: error: the oxigraph server stopped (exit status {status})", file=sys.stderr)
+    return 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kgfilters.cli.common import add_device, add_run, device_of, refresh_graph
+from kgfilters.cli.common import add_device, add_run, device_of, positive_float, positive_int, refresh_graph
 
 ORDER = 10
 
@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, metavar="FILE",
                    help="use these weights (.safetensors or .pth) instead of training")
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     add_device(p)
     p.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kgfilters.cli.common import DEFAULT_RUN
+from kgfilters.cli.common import DEFAULT_RUN, positive_int
 
 ORDER = 62
 
@@ -23,15 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"run directory or RDF file (default: --run, else {DEFAULT_RUN})")
     p.add_argument("--run", type=Path, default=Path(DEFAULT_RUN), metavar="DIR",
                    help=f"run directory when no target is given (default: {DEFAULT_RUN})")
-    p.add_argument("--limit", type=int, default=50,
+    p.add_argument("--limit", type=positive_int, default=50,
                    help="print at most this many results (default: 50)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from kgfilters.errors import GraphError
     from kgfilters.ontology.validate import format_report, load_target, validate_graph
 
     target = args.target if args.target is not None else args.run
+    if not target.exists():
+        what = "run directory" if args.target is None else "run directory or RDF file"
+        raise GraphError(f"{target}: no such {what}")
     report = validate_graph(load_target(target))
     print(f"{target}:")
     for line in format_report(report, limit=args.limit):

@@ -146,7 +146,7 @@ def test_wrong_image_size_is_a_one_line_error(fm_run: Path) -> None:
         (["sensitive", "--filter", "conv2:64"], "filter conv2:64 out of range"),
         (["sensitive", "--filter", "conv2"], "--filter 'conv2': expected LAYER:INDEX"),
         (["sensitive", "--filter", "fc2:1"], "'fc2' is a Linear, not convolutional"),
-        (["sensitive", "--filter", "conv2:1", "--images", "0"], "num_images=0"),
+        (["sensitive", "--filter", "conv2:1", "--images", "0"], "argument --images: 0: expected an integer >= 1"),
     ],
 )
 def test_cli_bad_input(fm_run: Path, capsys, argv: list[str], message: str) -> None:  # type: ignore[no-untyped-def]

@@ -38,7 +38,7 @@ def test_round_trip_isomorphic(built_run: Path, tmp_path: Path, fmt: str) -> Non
 def test_default_path_and_subset(built_run: Path, run_copy: Path) -> None:
     result = export_graph(run_copy, "nt")
     assert result.path == run_copy / "exports" / "graph.nt"
-    tags = export_graph(run_copy, "nq", run_copy / "t.nq", graphs=["tags"])
+    tags = export_graph(run_copy, "nq", run_copy / "exports" / "t.nq", graphs=["tags"])
     lines = tags.path.read_text().splitlines()
     assert lines and all(line.endswith("/graph/tags> .") for line in lines)
 

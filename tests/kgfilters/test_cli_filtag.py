@@ -86,7 +86,7 @@ def test_explain_an_image_file_and_wrong_shape(trained_run: Path, tmp_path: Path
         (["stats", "--layers", "conv9"], "unknown layer 'conv9'; conv layers are: conv1, conv2"),
         (["stats", "--layers", "fc1"], "layer 'fc1' is a Linear, not convolutional"),
         (["tag", "--k", "40"], "k=40: expected 1 <= k <= 32"),
-        (["tag", "--method", "q-quantile", "--q", "2"], "q=2.0: expected 0 < q <= 1"),
+        (["tag", "--method", "q-quantile", "--q", "2"], "argument --q: 2: expected a number in (0, 1]"),
         (["explain", "--index", "999"], "--index 999: expected 0 <= index < 60"),
     ],
 )

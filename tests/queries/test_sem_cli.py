@@ -73,7 +73,7 @@ def test_link_with_mapping_and_bad_inputs(tmp_path: Path, capsys, wn) -> None:
         (("link", "--run", run, "--conceptnet", "--conceptnet-url", "ftp://x"), "ftp://x"),
         (("link", "--run", run, "--conceptnet-dump", tmp_path / "no.csv.gz"), "no ConceptNet dump"),
         (("coarsen", "--run", run), "no tags yet"),
-        (("coarsen", "--run", run, "--share", "2"), "--share 2.0: expected 0 < share <= 1"),
+        (("coarsen", "--run", run, "--share", "2"), r"argument --share: 2: expected a number in \(0, 1\]"),
     ]:
         code, _, err = cli(capsys, *argv)
         assert code == 2, argv
