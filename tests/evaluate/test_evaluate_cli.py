@@ -11,6 +11,7 @@ import pytest
 
 from kgfilters import load_run
 from kgfilters.cli import main
+from kgfilters.ontology.namespace import KGF_IRI
 
 KEYS = [
     "tags.layers.conv2.tagged_share", "tags.layers.conv2.generic_filters",
@@ -60,7 +61,7 @@ def test_evaluate_end_to_end(trained_run: Path, capsys: pytest.CaptureFixture[st
     assert load_run(trained_run).config["stages"]["evaluate"]["draws"] == 200
     store = load_run(trained_run).store
     rows = list(store.query(
-        "PREFIX kgf: <https://w3id.org/kgfilters#> SELECT ?v ?b WHERE { GRAPH ?g { ?f a kgf:EvaluationFigure ; "
+        f"PREFIX kgf: <{KGF_IRI}> " "SELECT ?v ?b WHERE { GRAPH ?g { ?f a kgf:EvaluationFigure ; "
         "kgf:section 'hits' ; kgf:value ?v ; kgf:hasBaseline ?x ; kgf:pValue ?p ; kgf:seed ?s . "
         "?x kgf:value ?b } }"))
     assert rows and any(abs(float(r[0].value) - data["hits"]["observed"]) < 1e-12 for r in rows)
