@@ -9,7 +9,6 @@ are written by the concept-linking code through ``store.replace_graph`` and neve
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +20,8 @@ from kgfilters.errors import ConfigError, GraphError
 from kgfilters.ontology import emit
 from kgfilters.ontology.iris import Iris
 from kgfilters.ontology.store import Triple, open_store, replace_graph
-from kgfilters.run import RunPaths, read_run_json
+from kgfilters.run import RunPaths, read_json, read_run_json
+from kgfilters.stages import STAGES, note_graphs
 
 if TYPE_CHECKING:  # torch only where a model is built: the graph and query commands start without it
     import torch
@@ -46,12 +46,7 @@ class GraphReport:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise GraphError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except OSError as exc:
-        raise GraphError(f"{path}: cannot read ({exc.strerror})") from None
+    return read_json(path)
 
 
 def _guard(path: Path, triples: Iterable[Triple]) -> list[Triple]:
@@ -116,7 +111,7 @@ def _explanations(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple
 
 
 def _areas(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
-    path = RunPaths(root).masks / "metrics.json"
+    path = RunPaths(root).masks_metrics
     return _guard(path, emit.area_triples(iris, _read_json(path))) if path.is_file() else None
 
 
@@ -135,14 +130,10 @@ EMITTERS: dict[str, Callable[[Path, Iris, dict[str, Any]], list[Triple] | None]]
 }
 
 
-#: The named graphs to rebuild after a run stage (run.json ``stages`` names) has finished.
+#: The named graphs to rebuild after a stage of the registry (``kgfilters.stages``) has finished:
+#: its own graph, where this module emits it, and the provenance graph.
 AFTER_STAGE: dict[str, tuple[str, ...]] = {
-    "train": ("model", "provenance"),
-    "stats": ("provenance",),
-    "tag": ("tags", "provenance"),
-    "hits": ("hits", "provenance"),
-    "explain": ("explanations", "provenance"),
-    "masks": ("areas", "provenance"),
+    s.name: tuple(g for g in (s.graph, "provenance") if g in EMITTERS) for s in STAGES.values()
 }
 
 
@@ -218,6 +209,7 @@ def build_graph(
         store.optimize()  # compacts what the bulk loader wrote: reads and queries get faster
     finally:
         del store
+    note_graphs(root, list(counts))  # the graph stage's record; readers see a new generation
     return GraphReport(iris.base, RunPaths(root).graph, counts)
 
 

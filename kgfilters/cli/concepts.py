@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from kgfilters.cli.common import add_run
+from kgfilters.cli.common import add_run, writing
 
 ORDER = 60
 
@@ -87,17 +87,18 @@ def run_link(args: argparse.Namespace) -> int:
     from kgfilters.queries.stage import concepts_path, link_run
 
     rels = tuple(r.strip() for r in args.relations.split(",") if r.strip())
-    links = link_run(
-        args.run,
-        conceptnet=args.conceptnet,
-        offline=args.offline,
-        mapping=args.mapping,
-        base_url=args.conceptnet_url or DEFAULT_BASE_URL,
-        dump=args.conceptnet_dump,
-        relations=rels,
-        depth=args.depth,
-        rate=args.rate,
-    )
+    with writing(args, "link"):
+        links = link_run(
+            args.run,
+            conceptnet=args.conceptnet,
+            offline=args.offline,
+            mapping=args.mapping,
+            base_url=args.conceptnet_url or DEFAULT_BASE_URL,
+            dump=args.conceptnet_dump,
+            relations=rels,
+            depth=args.depth,
+            rate=args.rate,
+        )
     notation = {c.iri: c.notation for c in links.concepts}
     for i, name in enumerate(links.class_names):
         found = [
@@ -127,7 +128,11 @@ def run_coarsen(args: argparse.Namespace) -> int:
             if synset is None and "://" not in item:
                 raise ConfigError(f"--stop {item!r}: expected an IRI, a synset name or a wnid")
             stop.add(synset_iri(synset) if synset is not None else item)
-    result = coarsen_run(args.run, share=args.share, stop=stop)
+    from kgfilters.stages import require_fresh
+
+    with writing(args, "coarsen"):
+        require_fresh(args.run, "coarsen")
+        result = coarsen_run(args.run, share=args.share, stop=stop)
     links = load_concepts(concepts_path(args.run))
     notation = {c.iri: c.notation for c in links.concepts}
     for f in result.filters:

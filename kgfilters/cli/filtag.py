@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from kgfilters.cli.common import add_device, add_run, device_of, refresh_graph
+from kgfilters.cli.common import add_device, add_run, device_of, refresh_graph, writing
 
 ORDER = 20
 
@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=5, help="filters per class and layer (k-best)")
     p.add_argument("--q", type=float, default=0.1, help="share of filters per class and layer (q-quantile)")
     p.add_argument("--layers", default=None, help="comma-separated conv layer names (default: all)")
+    p.add_argument("--recompute", action="store_true",
+                   help="recompute stale statistics (the model changed) instead of refusing")
     add_device(p)
     p.set_defaults(func=_tag)
 
@@ -75,6 +77,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--q", default=None, help="comma-separated q values (default 0.05,0.1,0.25,0.5)")
     p.add_argument("--n", default=None, help="comma-separated n values (default 1,2,3,5)")
     p.add_argument("--top", type=float, default=0.2, help="share of a layer's filters that count as activated")
+    p.add_argument("--recompute", action="store_true",
+                   help="recompute stale statistics (the model changed) instead of refusing")
     add_device(p)
     p.set_defaults(func=_hits)
 
@@ -107,14 +111,18 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    import contextlib
     import os
 
     from kgfilters.pipeline import stats_run
 
-    stats = stats_run(args.run, device=device_of(args), layers=_layers(args.layers),
-                      batch_size=args.batch_size, bf16=args.bf16, channels_last=args.channels_last,
-                      checkpoint_every=args.checkpoint_every, progress=args.progress)
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone reports
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone writes and reports
+    with writing(args, "stats") if rank0 else contextlib.nullcontext():
+        stats = stats_run(args.run, device=device_of(args), layers=_layers(args.layers),
+                          batch_size=args.batch_size, bf16=args.bf16,
+                          channels_last=args.channels_last, checkpoint_every=args.checkpoint_every,
+                          progress=args.progress)
+    if rank0:
         print(f"statistics of {stats.num_images} images, layers "
               + ", ".join(f"{n} ({s.num_filters} filters)" for n, s in stats.layers.items()))
         print(f"written: {args.run}/stats/stats.safetensors")
@@ -127,8 +135,10 @@ def _tag(args: argparse.Namespace) -> int:
     from kgfilters.pipeline import tag_run
 
     param = args.k if args.method == "k-best" else args.q
-    tags = tag_run(args.run, method=args.method, param=param, layers=_layers(args.layers),
-                   device=device_of(args), progress=args.progress)
+    with writing(args, "tag"):
+        tags = tag_run(args.run, method=args.method, param=param, layers=_layers(args.layers),
+                       device=device_of(args), progress=args.progress, recompute=args.recompute)
+        refresh_graph(args, "tag", quiet=True)
     print(f"{len(tags.tags)} tags ({args.method}, {'k' if args.method == 'k-best' else 'q'}={param:g})")
     for layer, size in tags.layer_sizes.items():
         per = Counter(t.filter for t in tags.tags if t.layer == layer)
@@ -136,34 +146,40 @@ def _tag(args: argparse.Namespace) -> int:
         for c, name in enumerate(tags.class_names):
             best = [t.filter for t in tags.tags if t.layer == layer and t.class_index == c][:5]
             print(f"    {name:<14} {', '.join(map(str, best))}")
-    print(f"written: {args.run}/tags.json")
-    refresh_graph(args, "tag")
+    print(f"written: {args.run}/tags.json; graph updated")
     return 0
 
 
 def _hits(args: argparse.Namespace) -> int:
     from kgfilters.pipeline import hits_run
 
-    study = hits_run(args.run, device=device_of(args), layers=_layers(args.layers),
-                     ks=_ints(args.k) if args.k else None, qs=_floats(args.q) if args.q else None,
-                     ns=_ints(args.n) if args.n else None, top_fraction=args.top, progress=args.progress)
+    with writing(args, "hits"):
+        study = hits_run(args.run, device=device_of(args), layers=_layers(args.layers),
+                         ks=_ints(args.k) if args.k else None,
+                         qs=_floats(args.q) if args.q else None,
+                         ns=_ints(args.n) if args.n else None, top_fraction=args.top,
+                         progress=args.progress, recompute=args.recompute)
+        refresh_graph(args, "hits", quiet=True)
     print(f"Hits@n on held-out images (accuracy {study.accuracy:.2%}), layers {', '.join(study.layers)}")
     print(f"  {'method':<11} {'param':>6} {'n':>3} {'hits(true)':>11} {'hits(pred)':>11} {'corr(acc)':>10}")
     for c in study.grid:
         corr = "n/a" if c.correlation is None else f"{c.correlation:+.3f}"
         print(f"  {c.method:<11} {c.param:>6g} {c.n:>3} {c.hits_true:>11.2%} {c.hits_predicted:>11.2%} {corr:>10}")
-    print(f"written: {args.run}/hits.json, {args.run}/hits.csv, {args.run}/figures/hits.png")
-    refresh_graph(args, "hits")
+    print(f"written: {args.run}/hits.json, {args.run}/hits.csv, {args.run}/figures/hits.png; "
+          "graph updated")
     return 0
 
 
 def _explain(args: argparse.Namespace) -> int:
+    import contextlib
+
     from kgfilters.pipeline import explain_run
 
-    e = explain_run(args.run, device=device_of(args), index=args.index, image=args.image,
-                    layers=_layers(args.layers), top_fraction=args.top, save=args.save)
-    if args.save:
-        refresh_graph(args, "explain", quiet=args.json)
+    with writing(args, "explain") if args.save else contextlib.nullcontext():
+        e = explain_run(args.run, device=device_of(args), index=args.index, image=args.image,
+                        layers=_layers(args.layers), top_fraction=args.top, save=args.save)
+        if args.save:
+            refresh_graph(args, "explain", quiet=args.json)
     if args.json:
         from kgfilters.explain import explanation_to_json
 

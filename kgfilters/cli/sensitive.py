@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from kgfilters.cli.common import add_device, add_run, device_of, parse_filter_ref, refresh_graph
+from kgfilters.cli.common import (
+    add_device,
+    add_run,
+    device_of,
+    parse_filter_ref,
+    refresh_graph,
+    writing,
+)
 
 ORDER = 41
 
@@ -81,9 +88,12 @@ def run(args: argparse.Namespace) -> int:
         fill=args.fill,
         seed=args.seed,
     )
-    summary = sensitive_stage(
-        args.run, filters=filters, options=options, device=device_of(args), progress=args.progress
-    )
+    with writing(args, "sensitive"):
+        summary = sensitive_stage(
+            args.run, filters=filters, options=options, device=device_of(args),
+            progress=args.progress,
+        )
+        refresh_graph(args, "sensitive", quiet=True)
     key = {"reservation": "correlation", "occlusion": "response_ratio"}
     for layer, per_strategy in summary["filters"].items():
         for strategy, per_filter in per_strategy.items():
@@ -98,6 +108,5 @@ def run(args: argparse.Namespace) -> int:
     for layer, t in summary["timing"].items():
         speeds = ", ".join(f"{k} {v:.1f}" for k, v in sorted(t.items()) if k.endswith("per_s"))
         print(f"{layer} speed (masks/s): {speeds}")
-    print(f"masks, figures, generators: {args.run}/masks/ (metrics.json)")
-    refresh_graph(args, "masks")
+    print(f"masks, figures, generators: {args.run}/masks/ (metrics.json); graph updated")
     return 0
