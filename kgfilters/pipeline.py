@@ -29,19 +29,30 @@ log = logging.getLogger(__name__)
 def new_run_config(
     root: str | os.PathLike[str],
     *,
-    model: str = "fsagn-mnist",
+    model: str | None = None,
     data_root: str | os.PathLike[str] | None = None,
     weights: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    tag_fraction: float = 0.8,
+    seed: int | None = None,
+    tag_fraction: float | None = None,
 ) -> dict[str, Any]:
     """The ``run.json`` of a fresh run naming the data set, split and model (no weights yet);
     nothing is written. An existing run.json's stage records, graph settings and generation carry
-    over (a retrained run keeps its identity and its later stages' records, marked stale later).
+    over (a retrained run keeps its identity and its later stages' records, marked stale later),
+    and options left None take its values (else: fsagn-mnist, Fashion-MNIST, seed 0, 0.8).
 
     ``weights`` refers to a user's weights file (kept by reference, with its checksum); without it,
     our own networks must be trained (``train_run``) and torchvision ones use the hub cache.
     """
+    old = read_run_json(root) if RunPaths(Path(root)).run_json.is_file() else None
+    if old is not None:
+        d = old["dataset"]
+        model = old["model"].get("name", "fsagn-mnist") if model is None else model
+        data_root = d.get("root") if data_root is None else data_root
+        seed = d.get("split_seed", 0) if seed is None else seed
+        tag_fraction = d.get("tag_fraction", 0.8) if tag_fraction is None else tag_fraction
+    model = "fsagn-mnist" if model is None else model
+    seed = 0 if seed is None else seed
+    tag_fraction = 0.8 if tag_fraction is None else tag_fraction
     spec = get_model_spec(model)
     root = Path(root)
     data = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
@@ -68,8 +79,7 @@ def new_run_config(
         "versions": versions(),
         "stages": {},
     }
-    if RunPaths(root).run_json.is_file():
-        old = read_run_json(root)
+    if old is not None:
         config["stages"] = dict(old.get("stages") or {})
         for key in ("graph", "generation"):
             if key in old:
@@ -110,11 +120,11 @@ def _write_config(root: str | os.PathLike[str], config: dict[str, Any], *, retra
 def create_run(
     root: str | os.PathLike[str],
     *,
-    model: str = "fsagn-mnist",
+    model: str | None = None,
     data_root: str | os.PathLike[str] | None = None,
     weights: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    tag_fraction: float = 0.8,
+    seed: int | None = None,
+    tag_fraction: float | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
     """Write ``run.json`` for a data set, split and model (``new_run_config``), under the run lock.

@@ -34,9 +34,11 @@ __all__ = [
     "RunStatus",
     "Stage",
     "StageStatus",
+    "changed_since",
     "dependants",
     "fingerprint",
     "fingerprints",
+    "generation",
     "get_stage",
     "graph_sources",
     "hint",
@@ -264,7 +266,9 @@ def run_status(root: str | os.PathLike[str]) -> RunStatus:
         elif stage.name == "graph":
             state, reason = _graph_state(paths, config, rec, out, now)
         elif rec is None:
-            state, reason = MISSING, "not run yet"
+            present = stage.outputs and _outputs_missing(paths, stage) is None
+            state, reason = (DONE, "files present, no record in run.json") if present else (
+                MISSING, "not run yet")
         elif (gone := _outputs_missing(paths, stage)) is not None:
             state, reason = MISSING, gone
         else:
@@ -369,3 +373,28 @@ def note_graphs(root: str | os.PathLike[str], graphs: list[str] | tuple[str, ...
         data["stages"]["graph"] = rec
 
     update_run_json(root, change)
+
+
+def generation(root: str | os.PathLike[str]) -> int | None:
+    """run.json's ``generation`` counter now (goes up with every stage record and graph write);
+    None when run.json cannot be read. For readers (TUI, ``serve``) that watch the run."""
+    try:
+        config = read_run_json(root)
+    except RunError:
+        return None
+    gen = config.get("generation", 0)
+    return gen if isinstance(gen, int) else 0
+
+
+def changed_since(root: str | os.PathLike[str], seen: int | None) -> str | None:
+    """A line saying the run changed, when its generation is past ``seen`` and no writer holds
+    the run lock any more (the stage wrote files, graph and record); else None."""
+    from kgfilters.lock import is_locked
+
+    now = generation(root)
+    if now is None or seen is None or now <= seen or is_locked(root):
+        return None
+    recs = records(read_run_json(root))
+    last = max(recs.items(), key=lambda kv: str(kv[1].get("finished", "")), default=None)
+    what = f"`kgfilters {last[0]}` finished {last[1].get('finished')}" if last else "run.json changed"
+    return f"{root} changed since it was opened ({what}; generation {seen} -> {now})"

@@ -59,9 +59,8 @@ def writing(args: argparse.Namespace, stage: str, *, create: bool = False) -> It
     first (``train`` of a new run).
     """
     from kgfilters.lock import run_lock
-    from kgfilters.stages import get_stage
-
     from kgfilters.run import read_run_json
+    from kgfilters.stages import get_stage
 
     get_stage(stage)
     if create:

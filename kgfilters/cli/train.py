@@ -21,14 +21,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_run(p)
     p.add_argument("--data-root", default=None, metavar="DIR",
-                   help="IDX files or an ImageFolder (default: /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--model", default="fsagn-mnist", help="fsagn-mnist or a torchvision classifier name")
+                   help="IDX files or an ImageFolder (default: the run's, else "
+                   "/usr/share/datasets/fashion-mnist)")
+    p.add_argument("--model", default=None,
+                   help="fsagn-mnist or a torchvision classifier name (default: the run's, else "
+                   "fsagn-mnist)")
     p.add_argument("--weights", default=None, metavar="FILE",
                    help="use these weights (.safetensors or .pth) instead of training")
     p.add_argument("--epochs", type=int, default=4, help="passes over the train split (>= 1)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="split and training seed (default: the "
+                   "run's, else 0)")
     p.add_argument("--force", action="store_true",
                    help="retrain (or re-register) a run that has a model; later stages become stale")
     add_device(p)
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         if args.weights is not None:
             create_run(args.run, model=args.model, data_root=args.data_root,
                        weights=args.weights, seed=args.seed, force=args.force)
-            print(f"registered {args.model} with weights {args.weights} in {args.run}/run.json")
+            print(f"registered {config_model(args)} with weights {args.weights} in {args.run}/run.json")
         else:
             check_trainable(args.run, force=args.force)  # again, now that the lock is held
             config = new_run_config(args.run, model=args.model, data_root=args.data_root,
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                                batch_size=args.batch_size, lr=args.lr, progress=args.progress,
                                config=config)
             sizes = config["dataset"]["sizes"]
-            print(f"trained {args.model} on {sizes['train']} images for {result.epochs} epochs: "
+            print(f"trained {config['model']['name']} on {sizes['train']} images for {result.epochs} epochs: "
                   f"test accuracy {result.test_accuracy:.2%}")
             print(f"weights: {args.run}/model.safetensors")
         refresh_graph(args, "train")
@@ -70,3 +74,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"stale now (files kept): {', '.join(stale)}; `kgfilters status --run {args.run}` "
               "lists the commands to rerun")
     return 0
+
+
+def config_model(args: argparse.Namespace) -> str:
+    from kgfilters.run import read_run_json
+
+    return str(read_run_json(args.run)["model"]["name"])
