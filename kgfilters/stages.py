@@ -264,6 +264,9 @@ def run_status(root: str | os.PathLike[str]) -> RunStatus:
         if stage.name == "train":
             state, reason = _model_state(paths, config, rec)
         elif stage.name == "graph":
+            graph = config.get("graph")
+            rec = graph if isinstance(graph, Mapping) else None
+            finished = rec.get("updated") if rec else None
             state, reason = _graph_state(paths, config, rec, out, now)
         elif rec is None:
             present = stage.outputs and _outputs_missing(paths, stage) is None
@@ -304,7 +307,7 @@ def _graph_state(paths: RunPaths, config: Mapping[str, Any], rec: dict[str, Any]
                  done: Mapping[str, StageStatus], now: Any) -> tuple[str, str]:
     if not (paths.graph / "CURRENT").is_file():
         return MISSING, "no graph store yet"
-    emitted = (rec or {}).get("graphs")
+    emitted = (rec or {}).get("emitted")
     if not isinstance(emitted, Mapping):
         return DONE, ""  # a store built before graphs were fingerprinted
     for st in done.values():
@@ -359,18 +362,18 @@ def mark_stale(data: dict[str, Any], after: str, reason: str) -> list[str]:
 
 
 def note_graphs(root: str | os.PathLike[str], graphs: list[str] | tuple[str, ...]) -> None:
-    """Record, under the run lock, that ``graphs`` were just (re)emitted into the store: the
-    ``graph`` stage's record keeps the fingerprint of each graph's source file, and run.json's
+    """Record, under the run lock, that ``graphs`` were just (re)emitted into the store: run.json's
+    ``graph.emitted`` keeps the fingerprint of each graph's source file and ``graph.updated`` the
+    time (outside ``stages``, so the provenance graph stays a function of the stage records), and
     ``generation`` goes up (readers such as the TUI and ``serve`` watch it)."""
     from kgfilters.run import now_iso, update_run_json
 
     def change(data: dict[str, Any]) -> None:
-        rec = data.setdefault("stages", {}).get("graph")
-        rec = dict(rec) if isinstance(rec, dict) else {}
-        emitted = dict(rec.get("graphs") or {})
+        graph = data.get("graph")
+        graph = data["graph"] = dict(graph) if isinstance(graph, dict) else {}
+        emitted = dict(graph.get("emitted") or {})
         emitted.update(graph_sources(root, graphs, data))
-        rec.update(finished=now_iso(), graphs=emitted)
-        data["stages"]["graph"] = rec
+        graph.update(emitted=emitted, updated=now_iso())
 
     update_run_json(root, change)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kgfilters.errors import ConfigError, GraphError
+from kgfilters.errors import ConfigError, GraphError, RunError
 from kgfilters.ontology import emit
 from kgfilters.ontology.iris import Iris
 from kgfilters.ontology.store import Triple, open_store, replace_graph
@@ -46,7 +46,10 @@ class GraphReport:
 
 
 def _read_json(path: Path) -> Any:
-    return read_json(path)
+    try:
+        return read_json(path)
+    except RunError as exc:
+        raise GraphError(str(exc)) from None
 
 
 def _guard(path: Path, triples: Iterable[Triple]) -> list[Triple]:

@@ -65,9 +65,9 @@ class Iris:
 
             path = RunPaths(Path(root)).run_json
             if path.is_file():
-                from kgfilters.run import read_run_json
+                from kgfilters.run import read_json
 
-                base_iri = (read_run_json(root).get("graph") or {}).get("base_iri")
+                base_iri = (read_json(path, expect=dict).get("graph") or {}).get("base_iri")
         if base_iri is None:
             base_iri = f"{DEFAULT_BASE}{quote(Path(root).resolve().name)}/"
         return cls(check_base(base_iri))

@@ -92,7 +92,7 @@ def check_store_free(run: Path) -> None:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         raise GraphError(
-            f"{store_path(run)}: the graph store is held by another process; nothing was written "
+            f"{store_path(run)}: the graph store is locked by another process; nothing was written "
             "(wait for it to finish and try again)"
         ) from None
     finally:

@@ -131,7 +131,7 @@ def run_coarsen(args: argparse.Namespace) -> int:
     from kgfilters.stages import require_fresh
 
     with writing(args, "coarsen"):
-        require_fresh(args.run, "coarsen")
+        require_fresh(args.run, "coarsen", allow_missing=("tag", "link"))  # stale: refused
         result = coarsen_run(args.run, share=args.share, stop=stop)
     links = load_concepts(concepts_path(args.run))
     notation = {c.iri: c.notation for c in links.concepts}

@@ -298,7 +298,7 @@ def test_tag_does_not_rewrite_tags_while_another_process_holds_the_store(
         before = checksums(demo_copy)  # the holder's open may rotate the store's log files
         code, out, err = _run(capsys, "tag", "--run", str(demo_copy), "--k", "3", "--no-progress")
         assert code == 2 and out == "" and err.count("\n") == 1
-        assert "graph store is held by another process; nothing was written" in err
+        assert "graph store is locked by another process; nothing was written" in err
         assert checksums(demo_copy) == before
     finally:
         holder.kill()
