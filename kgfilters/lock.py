@@ -27,7 +27,7 @@ __all__ = ["LOCK_NAME", "held_by", "is_locked", "lock_timeout", "run_lock"]
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = ".lock"
+LOCK_NAME = ".lock"  # RunPaths.lock
 _POLL_S = 0.05
 
 #: Locks this process holds: resolved lock path -> (pid that took it, fd, depth).
@@ -48,7 +48,9 @@ def lock_timeout() -> float:
 
 
 def _lock_path(root: str | os.PathLike[str]) -> Path:
-    return Path(root).resolve() / LOCK_NAME
+    from kgfilters.run import RunPaths
+
+    return RunPaths(Path(root).resolve()).lock
 
 
 def held_by(root: str | os.PathLike[str]) -> int | None:

@@ -290,7 +290,9 @@ class Run:
         if (weights is None and not self.spec.torchvision) or (
             isinstance(weights, Path) and not weights.is_file()
         ):  # an untrained network would explain nothing
-            raise RunError(f"{self.paths.model}: weights missing; run `kgfilters train` first")
+            from kgfilters.stages import hint
+
+            raise RunError(f"{self.paths.model}: weights missing; {hint('train', self.root)}")
         if weights is not None and Path(weights).is_file():
             check_weights(Path(weights), m.get("sha256"))
         return build_model(m["name"], num_classes=len(self.class_names), weights=weights, device=self.device)

@@ -161,7 +161,7 @@ def test_an_untrained_run_has_no_model(tmp_path: Path, idx_root: Path) -> None:
     from kgfilters.pipeline import create_run
 
     create_run(tmp_path / "r", data_root=idx_root)
-    with pytest.raises(RunError, match="weights missing; run `kgfilters train` first"):
+    with pytest.raises(RunError, match="weights missing; run `kgfilters train --run .*` first"):
         _ = load_run(tmp_path / "r").model
 
 

@@ -325,3 +325,34 @@ def test_tui_and_serve_notice_a_newer_run(demo_copy: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_serve_says_when_the_run_changed(demo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from kgfilters.cli.serve import wait_watching
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    closed: list[bool] = []
+    server = SimpleNamespace(process=proc, close=lambda: closed.append(True))
+    result: list[int] = []
+    waiter = threading.Thread(target=lambda: result.append(wait_watching(server, demo_copy,
+                                                                         every=0.05)))
+    waiter.start()
+    out = ""
+    try:
+        time.sleep(0.2)
+        assert "note:" not in capsys.readouterr().out  # nothing changed yet
+        record_stage(demo_copy, "select", {"layer": "conv2", "targets": [1]})
+        deadline = time.monotonic() + 20
+        while "note:" not in out and time.monotonic() < deadline:
+            time.sleep(0.05)
+            out += capsys.readouterr().out
+        assert "changed since it was opened (`kgfilters select` finished" in out
+        assert "restart `kgfilters serve`" in out
+    finally:
+        proc.kill()
+        waiter.join(timeout=20)
+    assert closed == [True] and result and result[0] != 0

@@ -14,10 +14,12 @@ async def test_newer_run_is_announced_and_r_reloads(tagged_run: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         first = app.view
         app.check_run()
+        await pilot.pause()
         assert not app._notifications  # nothing changed yet
         record_stage(tagged_run, "select", {"layer": "conv2", "targets": [3]})
         app.check_run()
         app.check_run()  # said once per change
+        await pilot.pause()
         notes = list(app._notifications)
         assert len(notes) == 1 and "Press r to reload" in notes[0].message
         assert "`kgfilters select` finished" in notes[0].message
@@ -27,4 +29,5 @@ async def test_newer_run_is_announced_and_r_reloads(tagged_run: Path) -> None:
         assert app.view is not first and app.seen_generation == seen + 1
         count = sum("Press r" in n.message for n in app._notifications)
         app.check_run()  # the reloaded generation is the one seen: nothing to announce
+        await pilot.pause()
         assert sum("Press r" in n.message for n in app._notifications) == count
