@@ -116,7 +116,7 @@ def write_synthetic_run(root: Path, *, classes: int, tags_per: int, areas: int,
         "seed": 0,
         "stages": {s: {"started": "2026-11-22T00:00:00+00:00",
                        "finished": "2026-11-22T01:00:00+00:00", "device": "cuda", "batch_size": 64}
-                   for s in ("stats", "tag", "hits", "masks")},
+                   for s in ("stats", "tag", "hits", "sensitive")},
         "versions": {"kgfilters": "0.1.0", "python": platform.python_version()},
     }
     root.mkdir(parents=True)

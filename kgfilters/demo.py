@@ -1,7 +1,9 @@
 """The demo pipeline behind ``kgfilters demo`` / ``make demo``: every stage on one run directory.
 
-Stages are data: ``(name, function)`` pairs in ``STAGES``; each function takes the run directory,
-the device and the progress flag and returns lines saying what it made and where.
+Steps are data: ``(stage names, function)`` pairs in ``STAGES``, the names those of the stage
+registry (``kgfilters.stages``) that the step runs; each function takes the run directory, the
+device and the progress flag and returns lines saying what it made and where. The demo holds the
+run lock throughout.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from pathlib import Path
 
 import torch
 
+from kgfilters.lock import run_lock
 from kgfilters.run import RunPaths
+from kgfilters.stages import get_stage
 
 __all__ = ["STAGES", "evaluate_stage", "filtag_stage", "run_demo", "train_stage"]
 
@@ -27,7 +31,7 @@ def train_stage(root: Path, *, device: torch.device, progress: bool, data_root: 
 
     paths = RunPaths(root)
     if paths.model.is_file() and paths.run_json.is_file():
-        return [f"model: {paths.model} (exists; delete it to retrain)"]
+        return [f"model: {paths.model} (exists; `kgfilters train --force` retrains)"]
     create_run(root, data_root=data_root)
     result = train_run(root, device=device, progress=progress)
     return [f"model: {paths.model} (test accuracy {result.test_accuracy:.2%})"]
@@ -102,12 +106,12 @@ def _graph_stage(root: Path, *, device: torch.device, progress: bool) -> list[st
 
 
 # The graph stage comes last: it emits what every earlier stage wrote and exports the union.
-STAGES: list[tuple[str, Stage]] = [
-    ("filtag", filtag_stage),
-    ("fsagn", _fsagn_stage),
-    ("concepts", _concepts_stage),
-    ("evaluate", evaluate_stage),
-    ("graph", _graph_stage),
+STAGES: list[tuple[tuple[str, ...], Stage]] = [
+    (("stats", "tag", "hits", "explain"), filtag_stage),
+    (("select", "sensitive"), _fsagn_stage),
+    (("link", "coarsen"), _concepts_stage),
+    (("evaluate",), evaluate_stage),
+    (("graph",), _graph_stage),
 ]
 
 
@@ -117,10 +121,12 @@ def run_demo(
 ) -> None:
     """Run every demo stage in order, passing each stage's lines to ``echo``."""
     root = Path(root)
-    echo("== train")
-    for line in train_stage(root, device=device, progress=progress, data_root=data_root):
-        echo(f"  {line}")
-    for name, stage in STAGES:
-        echo(f"== {name}")
-        for line in stage(root, device=device, progress=progress):
+    root.mkdir(parents=True, exist_ok=True)
+    with run_lock(root, on_wait=echo):
+        echo(f"== {get_stage('train').name}")
+        for line in train_stage(root, device=device, progress=progress, data_root=data_root):
             echo(f"  {line}")
+        for names, stage in STAGES:
+            echo("== " + ", ".join(get_stage(n).name for n in names))
+            for line in stage(root, device=device, progress=progress):
+                echo(f"  {line}")

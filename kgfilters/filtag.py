@@ -207,11 +207,11 @@ def save_tags(tags: TagSet, path: str | os.PathLike[str]) -> Path:
 
 def load_tags(path: str | os.PathLike[str]) -> TagSet:
     """Read ``tags.json``; RunError when it is missing or malformed (naming the field)."""
+    from kgfilters.run import read_json
+
     p = Path(path)
-    if not p.is_file():
-        raise RunError(f"{p}: no tags yet; run `kgfilters tag` first")
+    obj = read_json(p, expect=dict, what="tags", stage="tag")
     try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
         method = obj["method"]
         if method not in METHODS:
             raise RunError(f"{p}: method {method!r}: expected one of {', '.join(METHODS)}")

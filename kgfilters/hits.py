@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -195,13 +194,17 @@ def save_hits(study: HitsStudy, json_path: str | os.PathLike[str], csv_path: str
 
 def load_hits(path: str | os.PathLike[str]) -> HitsStudy:
     """Read hits.json written by ``save_hits``."""
+    from kgfilters.run import read_json
+
     p = Path(path)
-    if not p.is_file():
-        raise RunError(f"{p}: no Hits@n study yet; run `kgfilters hits` first")
-    obj = json.loads(p.read_text(encoding="utf-8"))
-    grid = tuple(HitsCell(**{**c, "per_class_hits": tuple(c["per_class_hits"])}) for c in obj["grid"])
-    return HitsStudy(tuple(obj["layers"]), obj["top_fraction"], obj["accuracy"],
-                     tuple(obj["per_class_accuracy"]), tuple(obj["class_names"]), grid)
+    obj = read_json(p, expect=dict, what="Hits@n study", stage="hits")
+    try:
+        grid = tuple(HitsCell(**{**c, "per_class_hits": tuple(c["per_class_hits"])})
+                     for c in obj["grid"])
+        return HitsStudy(tuple(obj["layers"]), obj["top_fraction"], obj["accuracy"],
+                         tuple(obj["per_class_accuracy"]), tuple(obj["class_names"]), grid)
+    except (KeyError, TypeError) as exc:
+        raise RunError(f"{p}: malformed Hits@n file ({type(exc).__name__}: {exc})") from None
 
 
 def plot_hits(study: HitsStudy, png_path: str | os.PathLike[str]) -> Path:

@@ -3,6 +3,7 @@ and writes its outputs atomically. The CLI calls these; so can a notebook."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import asdict
@@ -13,27 +14,32 @@ import torch
 
 from kgfilters.atomic import atomic_path, atomic_write_json
 from kgfilters.data import DEFAULT_DATA_ROOT, load_splits
-from kgfilters.errors import ModelError
+from kgfilters.errors import ConfigError, ModelError, RunError
+from kgfilters.lock import run_lock
 from kgfilters.models import build_model, file_sha256, get_model_spec
 from kgfilters.run import RunPaths, now_iso, read_run_json, record_stage, versions
 from kgfilters.train import TrainResult, train_model
 
-__all__ = ["create_run", "train_run"]
+__all__ = ["check_train_options", "check_trainable", "create_run", "explain_run", "hits_run",
+           "new_run_config", "save_explanation", "stats_run", "tag_run", "train_run"]
 
 log = logging.getLogger(__name__)
 
 
-def create_run(
+def new_run_config(
     root: str | os.PathLike[str],
     *,
-    model: str = "fsagn-mnist",
+    model: str | None = None,
     data_root: str | os.PathLike[str] | None = None,
     weights: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    tag_fraction: float = 0.8,
+    seed: int | None = None,
+    tag_fraction: float | None = None,
     base_iri: str | None = None,
 ) -> dict[str, Any]:
-    """Write a fresh ``run.json`` naming the data set, split and model (no weights yet).
+    """The ``run.json`` of a fresh run naming the data set, split and model (no weights yet);
+    nothing is written. An existing run.json's stage records, graph settings and generation carry
+    over (a retrained run keeps its identity and its later stages' records, marked stale later),
+    and options left None take its values (else: fsagn-mnist, Fashion-MNIST, seed 0, 0.8).
 
     ``weights`` refers to a user's weights file (kept by reference, with its checksum); without it,
     our own networks must be trained (``train_run``) and torchvision ones use the hub cache.
@@ -44,6 +50,16 @@ def create_run(
     """
     from kgfilters.ontology.iris import check_base, default_base, pinned_base
 
+    old = read_run_json(root) if RunPaths(Path(root)).run_json.is_file() else None
+    if old is not None:
+        d = old["dataset"]
+        model = old["model"].get("name", "fsagn-mnist") if model is None else model
+        data_root = d.get("root") if data_root is None else data_root
+        seed = d.get("split_seed", 0) if seed is None else seed
+        tag_fraction = d.get("tag_fraction", 0.8) if tag_fraction is None else tag_fraction
+    model = "fsagn-mnist" if model is None else model
+    seed = 0 if seed is None else seed
+    tag_fraction = 0.8 if tag_fraction is None else tag_fraction
     spec = get_model_spec(model)
     root = Path(root)
     base = check_base(base_iri or pinned_base(root) or default_base(root))
@@ -72,8 +88,79 @@ def create_run(
         "graph": {"base_iri": base},
         "stages": {},
     }
-    atomic_write_json(RunPaths(root).run_json, config)
+    if old is not None:
+        config["stages"] = dict(old.get("stages") or {})
+        for key in ("graph", "generation"):
+            if key in old:
+                config[key] = old[key]
     return config
+
+
+def check_trainable(root: str | os.PathLike[str], *, force: bool = False) -> None:
+    """RunError when the run at ``root`` already has weights and ``force`` is not given."""
+    paths = RunPaths(Path(root))
+    if force or not paths.run_json.is_file():
+        return
+    m = read_run_json(root)["model"]
+    if m.get("weights") in (None, "model.safetensors") and not paths.model.is_file():
+        return
+    acc = m.get("test_accuracy")
+    what = f"test accuracy {acc:.2%}" if isinstance(acc, float) else f"weights {m.get('weights')}"
+    raise RunError(
+        f"{root}: already trained ({what}); `kgfilters train --run {root} --force` replaces the "
+        "model and marks the stages that used it stale (their files are kept)"
+    )
+
+
+def _write_config(root: str | os.PathLike[str], config: dict[str, Any], *, retrained: bool) -> list[str]:
+    """Write ``config`` as run.json (under the lock, generation bumped); with ``retrained``, mark
+    the stages that read the old model stale. Returns the stages marked."""
+    from kgfilters.stages import mark_stale
+
+    with run_lock(root):
+        marked = mark_stale(config, "train", "model changed since `kgfilters {stage}` (retrained)") \
+            if retrained else []
+        gen = config.get("generation", 0)
+        config["generation"] = (gen if isinstance(gen, int) else 0) + 1
+        atomic_write_json(RunPaths(Path(root)).run_json, config)
+    return marked
+
+
+def create_run(
+    root: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    seed: int | None = None,
+    tag_fraction: float | None = None,
+    base_iri: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write ``run.json`` for a data set, split and model (``new_run_config``), under the run lock.
+
+    A run that has weights already is refused unless ``force`` (``check_trainable``); with
+    ``weights`` given, the stages that used an earlier model are marked stale. ``base_iri`` pins
+    the base of the run's IRIs at creation (a run keeps the base it already has).
+    """
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with run_lock(root):
+        check_trainable(root, force=force)
+        retrained = RunPaths(Path(root)).run_json.is_file() and weights is not None
+        config = new_run_config(root, model=model, data_root=data_root, weights=weights, seed=seed,
+                                tag_fraction=tag_fraction, base_iri=base_iri)
+        _write_config(root, config, retrained=retrained)
+    return config
+
+
+def check_train_options(*, epochs: int, batch_size: int, lr: float) -> None:
+    """ConfigError for an option outside its range (epochs and batch size >= 1, lr > 0)."""
+    if epochs < 1:
+        raise ConfigError(f"--epochs {epochs}: expected at least 1")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: expected at least 1")
+    if not lr > 0 or lr == float("inf"):
+        raise ConfigError(f"--lr {lr}: expected a finite learning rate > 0")
 
 
 def train_run(
@@ -85,42 +172,50 @@ def train_run(
     lr: float = 1e-3,
     seed: int | None = None,
     progress: bool = True,
+    config: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train the run's model on its ``train`` split; save ``model.safetensors`` and record the stage.
 
-    Test accuracy is measured on the tag and held-out splits together (the data set's test file).
+    ``config``: the run.json to train for (``new_run_config``), written only once the model is
+    saved; default: the run's run.json. When the run had a model before, the stages that used it
+    are marked stale. Test accuracy is measured on the tag and held-out splits together (the data
+    set's test file).
     """
     from safetensors.torch import save_file
     from torch.utils.data import ConcatDataset
 
-    config = read_run_json(root)
+    check_train_options(epochs=epochs, batch_size=batch_size, lr=lr)
     paths = RunPaths(Path(root))
-    spec = get_model_spec(config["model"]["name"])
-    if spec.torchvision:
-        raise ModelError(
-            f"{spec.name}: training torchvision models is out of scope; pass --weights FILE instead"
+    with run_lock(root):
+        config = read_run_json(root) if config is None else config
+        spec = get_model_spec(config["model"]["name"])
+        if spec.torchvision:
+            raise ModelError(
+                f"{spec.name}: training torchvision models is out of scope; pass --weights FILE instead"
+            )
+        retrained = paths.model.is_file() or config["model"].get("weights") is not None
+        d = config["dataset"]
+        splits = load_splits(d["root"], seed=d["split_seed"], tag_fraction=d["tag_fraction"])
+        seed = config["seed"] if seed is None else seed
+        torch.manual_seed(seed)
+        model = build_model(spec.name, num_classes=splits.num_classes, weights="random", device=device)
+        started = now_iso()
+        test = ConcatDataset([splits.tag, splits.heldout])
+        result = train_model(
+            model, spec, splits.train, test, device=device, epochs=epochs, batch_size=batch_size,
+            lr=lr, seed=seed, progress=progress,
         )
-    d = config["dataset"]
-    splits = load_splits(d["root"], seed=d["split_seed"], tag_fraction=d["tag_fraction"])
-    seed = config["seed"] if seed is None else seed
-    torch.manual_seed(seed)
-    model = build_model(spec.name, num_classes=splits.num_classes, weights="random", device=device)
-    started = now_iso()
-    test = ConcatDataset([splits.tag, splits.heldout])
-    result = train_model(
-        model, spec, splits.train, test, device=device, epochs=epochs, batch_size=batch_size,
-        lr=lr, seed=seed, progress=progress,
-    )
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(paths.model) as tmp:
-        save_file(state, str(tmp))
-    config = read_run_json(root)
-    config["model"].update(weights="model.safetensors", sha256=file_sha256(paths.model),
-                           test_accuracy=result.test_accuracy)
-    config.setdefault("stages", {})["train"] = {
-        **asdict(result), "device": str(device), "started": started, "finished": now_iso(),
-    }
-    atomic_write_json(paths.run_json, config)
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        with atomic_path(paths.model) as tmp:
+            save_file(state, str(tmp))
+        config["model"].update(weights="model.safetensors", sha256=file_sha256(paths.model),
+                               test_accuracy=result.test_accuracy)
+        config.setdefault("stages", {})["train"] = {
+            **asdict(result), "device": str(device), "started": started, "finished": now_iso(),
+        }
+        marked = _write_config(root, config, retrained=retrained)
+    if marked:
+        log.warning("model retrained: %s marked stale (files kept)", ", ".join(marked))
     return result
 
 
@@ -151,38 +246,50 @@ def stats_run(
     """
     import torch.distributed as dist
 
-    from kgfilters.models import resolve_layers
-    from kgfilters.stats import compute_stats, save_stats
-
     initialised_here = False
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         initialised_here = True
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    rank = int(os.environ.get("RANK", "0"))
     try:
-        run = _open(root, device)
-        names = resolve_layers(run.model, layers)
-        started = now_iso()
-        stats = compute_stats(
-            run.model, run.spec, run.splits.tag, layers=names, class_names=run.class_names,
-            device=device, batch_size=batch_size, bf16=bf16, channels_last=channels_last,
-            checkpoint=run.paths.stats_checkpoint, checkpoint_every=checkpoint_every,
-            fingerprint=run.config["model"].get("sha256", ""), progress=progress,
-        )
-        rank = dist.get_rank() if dist.is_initialized() else 0
-        if rank == 0:
-            save_stats(stats, run.paths.stats)
-            record_stage(root, "stats", {
-                "split": "tag", "layers": names, "images": stats.num_images, "batch_size": batch_size,
-                "bf16": bf16, "channels_last": channels_last, "device": str(device),
-                "world_size": dist.get_world_size() if dist.is_initialized() else 1,
-                "started": started, "finished": now_iso(),
-            })
-        return stats
+        with run_lock(root) if rank == 0 else contextlib.nullcontext():  # rank 0 alone writes
+            return _stats(root, device, layers, batch_size, bf16, channels_last, checkpoint_every,
+                          progress)
     finally:
         if initialised_here:
             dist.destroy_process_group()
+
+
+def _stats(root: str | os.PathLike[str], device: torch.device, layers: list[str] | None,
+           batch_size: int, bf16: bool, channels_last: bool, checkpoint_every: int,
+           progress: bool):  # type: ignore[no-untyped-def]
+    """``stats_run``'s work, once the process group is joined and (rank 0) the lock taken."""
+    import torch.distributed as dist
+
+    from kgfilters.models import resolve_layers
+    from kgfilters.stats import compute_stats, save_stats
+
+    run = _open(root, device)
+    names = resolve_layers(run.model, layers)
+    started = now_iso()
+    stats = compute_stats(
+        run.model, run.spec, run.splits.tag, layers=names, class_names=run.class_names,
+        device=device, batch_size=batch_size, bf16=bf16, channels_last=channels_last,
+        checkpoint=run.paths.stats_checkpoint, checkpoint_every=checkpoint_every,
+        fingerprint=run.config["model"].get("sha256", ""), progress=progress,
+    )
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if rank == 0:
+        save_stats(stats, run.paths.stats)
+        record_stage(root, "stats", {
+            "split": "tag", "layers": names, "images": stats.num_images, "batch_size": batch_size,
+            "bf16": bf16, "channels_last": channels_last, "device": str(device),
+            "world_size": dist.get_world_size() if dist.is_initialized() else 1,
+            "started": started, "finished": now_iso(),
+        })
+    return stats
 
 
 def tag_run(
@@ -193,23 +300,44 @@ def tag_run(
     layers: list[str] | None = None,
     device: torch.device | None = None,
     progress: bool = True,
+    recompute: bool = False,
 ):  # type: ignore[no-untyped-def]
     """Tag the run's filters (FILTAG 2.1) from its statistics, computing them first if missing
-    or if they lack a requested layer; write ``tags.json``."""
+    or if they lack a requested layer; write ``tags.json``.
+
+    Stale statistics (the model changed since they were computed) are refused with a RunError
+    naming the command to rerun, or recomputed with ``recompute``.
+    """
     from kgfilters.filtag import save_tags, tag_layers
     from kgfilters.stats import load_stats
 
     paths = RunPaths(Path(root))
     device = device or torch.device("cpu")
-    stats = load_stats(paths.stats) if paths.stats.is_file() else None
-    if stats is None or (layers and not set(layers) <= set(stats.layers)):
-        stats = stats_run(root, device=device, layers=layers, progress=progress)
-    names = layers or list(stats.layers)
-    tags = tag_layers({n: stats.z(n) for n in names}, stats.class_names, method=method, param=param)
-    save_tags(tags, paths.tags)
-    record_stage(root, "tag", {"method": method, "param": param, "layers": names,
-                               "tags": len(tags.tags), "finished": now_iso()})
+    with run_lock(root):
+        fresh = _fresh_or_recompute(root, "tag", recompute, allow_missing=("stats",))
+        stats = load_stats(paths.stats) if paths.stats.is_file() and fresh else None
+        if stats is None or (layers and not set(layers) <= set(stats.layers)):
+            stats = stats_run(root, device=device, layers=layers, progress=progress)
+        names = layers or list(stats.layers)
+        tags = tag_layers({n: stats.z(n) for n in names}, stats.class_names, method=method,
+                          param=param)
+        save_tags(tags, paths.tags)
+        record_stage(root, "tag", {"method": method, "param": param, "layers": names,
+                                   "tags": len(tags.tags), "finished": now_iso()})
     return tags
+
+
+def _fresh_or_recompute(root: str | os.PathLike[str], stage: str, recompute: bool,
+                        allow_missing: tuple[str, ...] = ()) -> bool:
+    """True when ``stage``'s inputs are fresh; False when stale statistics are to be recomputed
+    (``recompute``); RunError naming the command to rerun otherwise."""
+    from kgfilters.stages import require_fresh, run_status
+
+    if recompute and run_status(root)["stats"].state == "stale":
+        require_fresh(root, "stats")  # the model itself must be sound
+        return False
+    require_fresh(root, stage, allow_missing=allow_missing)
+    return True
 
 
 def hits_run(
@@ -224,10 +352,24 @@ def hits_run(
     progress: bool = True,
     draws: int = 200,
     contrastive_ks: tuple[int, ...] = (),
+    recompute: bool = False,
 ):  # type: ignore[no-untyped-def]
     """Hits@n study (FILTAG 3.3) on the held-out split; writes hits.json, hits.csv and
     figures/hits.png. Default layer: the last conv layer the statistics cover. ``draws``:
-    random-tags draws per (method, param) for the baseline columns (seed: the run's seed)."""
+    random-tags draws per (method, param) for the baseline columns (seed: the run's seed). Stale
+    statistics are refused, or recomputed with ``recompute``."""
+    with run_lock(root):
+        if not _fresh_or_recompute(root, "hits", recompute):
+            stats_run(root, device=device, progress=progress)
+        return _hits(root, device=device, layers=layers, ks=ks, qs=qs, ns=ns,
+                     top_fraction=top_fraction, progress=progress, draws=draws,
+                     contrastive_ks=contrastive_ks)
+
+
+def _hits(root: str | os.PathLike[str], *, device: torch.device, layers: list[str] | None,
+          ks: tuple[int, ...] | None, qs: tuple[float, ...] | None, ns: tuple[int, ...] | None,
+          top_fraction: float, progress: bool, draws: int,
+          contrastive_ks: tuple[int, ...]):  # type: ignore[no-untyped-def]
     from kgfilters import hits as H
     from kgfilters.errors import RunError
     from kgfilters.models import resolve_layers
@@ -266,17 +408,26 @@ def explain_run(
     """Explain one held-out image or image file (FILTAG 2.2); with ``save``, write
     ``explanations/heldout-<index>.json`` (or ``file-<stem>-<hash>.json``)."""
     from kgfilters.explain import explain_image
+    from kgfilters.stages import require_fresh
 
-    run = _open(root, device)
-    e = explain_image(run, index=index, image=image, layers=layers, top_fraction=top_fraction)
-    if save:
-        save_explanation(root, e)
+    with run_lock(root) if save else contextlib.nullcontext():
+        require_fresh(root, "explain")
+        run = _open(root, device)
+        e = explain_image(run, index=index, image=image, layers=layers, top_fraction=top_fraction)
+        if save:
+            save_explanation(root, e)
     return e
 
 
 def save_explanation(root: str | os.PathLike[str], e):  # type: ignore[no-untyped-def]
-    """Write ``explanations/heldout-<index>.json`` (or ``file-<stem>-<hash>.json``) atomically."""
+    """Write ``explanations/heldout-<index>.json`` (or ``file-<stem>-<hash>.json``) atomically,
+    under the run lock, and record stage ``explain``."""
     from kgfilters.explain import explanation_file_name, explanation_to_json
 
+    paths = RunPaths(Path(root))
     name = explanation_file_name(e)
-    return atomic_write_json(RunPaths(Path(root)).explanations / name, explanation_to_json(e))
+    with run_lock(root):
+        out = atomic_write_json(paths.explanations / name, explanation_to_json(e))
+        saved = len(list(paths.explanations.glob("*.json")))
+        record_stage(root, "explain", {"last": name, "explanations": saved})
+    return out

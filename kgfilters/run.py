@@ -4,32 +4,42 @@ Layout (see ARCHITECTURE.md)::
 
     run.json  model.safetensors  stats/  tags.json  masks/  graph/  exports/  figures/
 
-``run.json`` records what was run; each stage adds its own entry under ``stages``.
+``run.json`` records what was run; each stage adds its own entry under ``stages`` (names from the
+stage registry, ``kgfilters.stages``). Every change of run.json goes through ``update_run_json``,
+under the run lock (``kgfilters.lock``), and bumps its ``generation`` counter, so readers (the TUI,
+``serve``) can tell that the run changed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import logging
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgfilters.atomic import atomic_write_json
-from kgfilters.errors import RunError
+from kgfilters.errors import ModelError, RunError
 
 if TYPE_CHECKING:  # torch is imported when a model or data is first needed, not to read paths
     import torch
     from torch import nn
 
     from kgfilters.data import Splits
+    from kgfilters.filtag import TagSet
+    from kgfilters.fsagn.masks_io import MaskSet
+    from kgfilters.hits import HitsStudy
     from kgfilters.models import ModelSpec
+    from kgfilters.stats import ActivationStats
 
-__all__ = ["Run", "RunPaths", "load_run", "now_iso", "read_run_json", "record_stage", "versions"]
+__all__ = ["Run", "RunPaths", "check_weights", "load_run", "now_iso", "read_json", "read_run_json",
+           "record_stage", "sha256_file", "update_run_json", "versions"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +91,31 @@ class RunPaths:
         return self.root / "masks"
 
     @property
+    def masks_metrics(self) -> Path:
+        """``masks/metrics.json``: every sensitive area and the FSAGN summary."""
+        return self.masks / "metrics.json"
+
+    @property
+    def concepts(self) -> Path:
+        """``concepts.json``: the class labels' concept links (``kgfilters link``)."""
+        return self.root / "concepts.json"
+
+    @property
+    def coarse(self) -> Path:
+        """``coarse.json``: the filters' coarse concepts (``kgfilters coarsen``)."""
+        return self.root / "coarse.json"
+
+    @property
+    def evaluation(self) -> Path:
+        """``evaluation.json``: the evaluation's figures (``kgfilters evaluate``)."""
+        return self.root / "evaluation.json"
+
+    @property
+    def lock(self) -> Path:
+        """``.lock``: the run's write lock (``kgfilters.lock``)."""
+        return self.root / ".lock"
+
+    @property
     def graph(self) -> Path:
         return self.root / "graph"
 
@@ -113,22 +148,108 @@ def versions() -> dict[str, str]:
     }
 
 
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+_KINDS = {dict: "a JSON object", list: "a JSON array"}
+
+
+def read_json(path: str | os.PathLike[str], *, expect: type | None = None, what: str = "file",
+              stage: str | None = None, run: str | os.PathLike[str] | None = None) -> Any:
+    """Read a JSON file of the run, or raise RunError naming the file (the one loader).
+
+    expect: ``dict`` or ``list``; another top-level type is a RunError. what / stage / run word
+    the message for a missing file: ``PATH: no WHAT yet; run `kgfilters STAGE --run RUN` first``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        if stage is not None:
+            from kgfilters.stages import hint
+
+            raise RunError(f"{p}: no {what} yet; {hint(stage, run)}")
+        raise RunError(f"{p}: no such {what}")
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except UnicodeDecodeError:
+        raise RunError(f"{p}: not valid JSON (not UTF-8 text)") from None
+    except OSError as exc:
+        raise RunError(f"{p}: cannot read ({exc.strerror})") from None
+    if expect is not None and not isinstance(obj, expect):
+        found = _KINDS.get(type(obj), type(obj).__name__)
+        raise RunError(f"{p}: expected {_KINDS.get(expect, expect.__name__)}, found {found}")
+    return obj
+
+
 def read_run_json(root: str | os.PathLike[str]) -> dict[str, Any]:
-    """The parsed ``run.json`` of a run; RunError when it is missing or not JSON."""
+    """The parsed ``run.json`` of a run; RunError when it is missing, not JSON or of the wrong
+    shape (an object with ``dataset`` and ``model`` objects)."""
     path = RunPaths(Path(root)).run_json
     if not path.is_file():
         raise RunError(f"{path}: no run here yet; run `kgfilters train --run {root}` first")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    data = read_json(path, expect=dict)
+    for key in ("dataset", "model"):
+        if not isinstance(data.get(key), dict):
+            raise RunError(f"{path}: expected a run record with a {key!r} object; "
+                           f"this is not a kgfilters run.json")
+    if not isinstance(data.get("stages", {}), dict):
+        raise RunError(f"{path}: 'stages' must be an object, found {type(data['stages']).__name__}")
+    return data
+
+
+def update_run_json(root: str | os.PathLike[str], change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    """Apply ``change`` to run.json in place under the run lock and write it atomically.
+
+    ``generation`` goes up by one on every update. Returns the data written.
+    """
+    from kgfilters.lock import run_lock
+
+    with run_lock(root):
+        data = read_run_json(root)
+        change(data)
+        gen = data.get("generation", 0)
+        data["generation"] = (gen if isinstance(gen, int) else 0) + 1
+        atomic_write_json(RunPaths(Path(root)).run_json, data)
+    return data
 
 
 def record_stage(root: str | os.PathLike[str], stage: str, info: dict[str, Any]) -> None:
-    """Add or replace ``stages[stage]`` in run.json (atomic read-modify-write)."""
-    data = read_run_json(root)
-    data.setdefault("stages", {})[stage] = info
-    atomic_write_json(RunPaths(Path(root)).run_json, data)
+    """Add or replace ``stages[stage]`` in run.json, under the run lock.
+
+    ``stage`` is a name of the stage registry (``kgfilters.stages.STAGES``). The record gets the
+    fingerprints of the stage's inputs as they are now (the lock keeps other writers out since the
+    stage read them) and ``finished`` unless given; a ``stale`` mark is cleared.
+    """
+    from kgfilters.stages import LEGACY_NAMES, fingerprints, get_stage
+
+    name = get_stage(stage).name
+
+    def change(data: dict[str, Any]) -> None:
+        stages = data.setdefault("stages", {})
+        for old, new in LEGACY_NAMES.items():
+            if new == name:
+                stages.pop(old, None)
+        stages[name] = {"finished": now_iso(), **info,
+                        "fingerprints": fingerprints(root, name, data)}
+
+    update_run_json(root, change)
+
+
+def check_weights(path: Path, sha256: str | None) -> None:
+    """ModelError when the weights file's sha256 differs from the one run.json records."""
+    if not sha256:
+        return
+    found = sha256_file(path)
+    if found != sha256:
+        raise ModelError(
+            f"{path}: sha256 {found[:12]}... differs from run.json's {sha256[:12]}... (the weights "
+            "changed since they were recorded); restore the file or retrain with `kgfilters train "
+            "--force`"
+        )
 
 
 class Run:
@@ -169,7 +290,11 @@ class Run:
         if (weights is None and not self.spec.torchvision) or (
             isinstance(weights, Path) and not weights.is_file()
         ):  # an untrained network would explain nothing
-            raise RunError(f"{self.paths.model}: weights missing; run `kgfilters train` first")
+            from kgfilters.stages import hint
+
+            raise RunError(f"{self.paths.model}: weights missing; {hint('train', self.root)}")
+        if weights is not None and Path(weights).is_file():
+            check_weights(Path(weights), m.get("sha256"))
         return build_model(m["name"], num_classes=len(self.class_names), weights=weights, device=self.device)
 
     @cached_property
@@ -186,26 +311,29 @@ class Run:
         )
 
     @cached_property
-    def stats(self):  # type: ignore[no-untyped-def]
+    def stats(self) -> ActivationStats:
+        """FILTAG activation statistics (stats/stats.safetensors)."""
         from kgfilters.stats import load_stats
 
         return load_stats(self.paths.stats)
 
     @cached_property
-    def tags(self):  # type: ignore[no-untyped-def]
+    def tags(self) -> TagSet:
+        """FILTAG tags (tags.json)."""
         from kgfilters.filtag import load_tags
 
         return load_tags(self.paths.tags)
 
     @cached_property
-    def masks(self):  # type: ignore[no-untyped-def]
-        """FSAGN sensitive areas (``kgfilters.fsagn.masks_io.MaskSet``) from masks/metrics.json."""
+    def masks(self) -> MaskSet:
+        """FSAGN sensitive areas from masks/metrics.json."""
         from kgfilters.fsagn.masks_io import load_masks
 
         return load_masks(self.root)
 
     @cached_property
-    def hits(self):  # type: ignore[no-untyped-def]
+    def hits(self) -> HitsStudy:
+        """The Hits@n study (hits.json)."""
         from kgfilters.hits import load_hits
 
         return load_hits(self.paths.hits_json)
@@ -215,7 +343,7 @@ class Run:
         """Saved explanations by file stem (``heldout-7``), as the JSON dicts written."""
         d = self.paths.explanations
         files = sorted(d.glob("*.json")) if d.is_dir() else []
-        return {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in files}
+        return {f.stem: read_json(f, expect=dict) for f in files}
 
     @cached_property
     def graph(self):  # type: ignore[no-untyped-def]

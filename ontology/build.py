@@ -13,7 +13,6 @@ The run's base IRI is pinned in run.json; ``rebase`` re-emits everything under a
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kgfilters.errors import ConfigError, GraphError
+from kgfilters.errors import ConfigError, GraphError, RunError
 from kgfilters.ontology import emit
 from kgfilters.ontology.iris import Iris, check_base, pinned_base, run_base
 from kgfilters.ontology.store import (
@@ -32,7 +31,8 @@ from kgfilters.ontology.store import (
     prune_logs,
     replace_graph,
 )
-from kgfilters.run import RunPaths, read_run_json
+from kgfilters.run import RunPaths, read_json, read_run_json, update_run_json
+from kgfilters.stages import STAGES, note_graphs
 
 if TYPE_CHECKING:  # torch only where a model is built: the graph and query commands start without it
     import torch
@@ -58,11 +58,9 @@ class GraphReport:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise GraphError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except OSError as exc:
-        raise GraphError(f"{path}: cannot read ({exc.strerror})") from None
+        return read_json(path)
+    except RunError as exc:
+        raise GraphError(str(exc)) from None
 
 
 def _guard(path: Path, triples: Iterable[Triple]) -> list[Triple]:
@@ -127,7 +125,7 @@ def _explanations(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple
 
 
 def _areas(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
-    path = RunPaths(root).masks / "metrics.json"
+    path = RunPaths(root).masks_metrics
     return _guard(path, emit.area_triples(iris, _read_json(path))) if path.is_file() else None
 
 
@@ -191,17 +189,10 @@ CONCEPTS_FILE = "concepts.json"
 COARSE_FILE = "coarse.json"
 
 
-#: The named graphs to rebuild after a run stage (run.json ``stages`` names) has finished.
+#: The named graphs to rebuild after a stage of the registry (``kgfilters.stages``) has finished:
+#: its own graph, where this module emits it, and the provenance graph.
 AFTER_STAGE: dict[str, tuple[str, ...]] = {
-    "train": ("model", "provenance"),
-    "stats": ("provenance",),
-    "tag": ("tags", "provenance"),
-    "hits": ("hits", "provenance"),
-    "explain": ("explanations", "provenance"),
-    "masks": ("areas", "provenance"),
-    "concepts": ("concepts", "provenance"),
-    "coarsening": ("coarsening", "provenance"),
-    "evaluate": ("evaluation", "provenance"),
+    s.name: tuple(g for g in (s.graph, "provenance") if g in EMITTERS) for s in STAGES.values()
 }
 
 
@@ -227,16 +218,12 @@ def emit_stage(root: str | os.PathLike[str], stage: str, iris: Iris | None = Non
 def pin_base(root: str | os.PathLike[str]) -> str:
     """The run's base IRI, recorded in run.json if it was not yet (a run made by an older
     kgfilters: the base its store was built with, else the default from the directory name)."""
-    from kgfilters.atomic import atomic_write_json
-
     root = Path(root)
     base = pinned_base(root)
     if base is not None:
         return base
     base = check_base(run_base(root))
-    config = read_run_json(root)
-    config.setdefault("graph", {})["base_iri"] = base
-    atomic_write_json(RunPaths(root).run_json, config)
+    update_run_json(root, lambda data: data.setdefault("graph", {}).__setitem__("base_iri", base))
     log.warning("%s: base IRI pinned to %s (the run had none recorded)", RunPaths(root).run_json,
                 base)
     return base
@@ -290,6 +277,7 @@ def build_graph(
     finally:
         del store
     prune_logs(root)
+    note_graphs(root, list(counts))  # the graph stage's record; readers see a new generation
     return GraphReport(iris.base, RunPaths(root).graph, counts)
 
 
@@ -301,8 +289,6 @@ def rebase(run_root: str | os.PathLike[str], base_iri: str) -> GraphReport:
     before run.json, and a write interrupted between the two is repaired by the next one (graphs
     under a base other than run.json's are dropped and every stage rebuilt).
     """
-    from kgfilters.atomic import atomic_write_json
-
     root = Path(run_root)
     iris = Iris(check_base(base_iri))
     config = read_run_json(root)
@@ -316,9 +302,9 @@ def rebase(run_root: str | os.PathLike[str], base_iri: str) -> GraphReport:
         store.optimize()
     finally:
         del store
-    config.setdefault("graph", {})["base_iri"] = iris.base
-    atomic_write_json(RunPaths(root).run_json, config)
+    update_run_json(root, lambda data: data.setdefault("graph", {}).__setitem__("base_iri", iris.base))
     prune_logs(root)
+    note_graphs(root, list(counts))
     log.warning("base IRI %s -> %s: %d triples re-emitted", old, iris.base, sum(counts.values()))
     return GraphReport(iris.base, RunPaths(root).graph, counts)
 

@@ -17,15 +17,15 @@ from urllib.parse import urlsplit
 from rdflib import URIRef
 
 from kgfilters.errors import ConfigError
+from kgfilters.stages import GRAPHS
 
 __all__ = ["DEFAULT_BASE", "STAGES", "Iris", "check_base", "default_base", "num", "pinned_base",
            "quote", "run_base", "stored_base"]
 
 DEFAULT_BASE = "https://w3id.org/kgfilters/run/"
 
-#: The named graphs of a run, one per stage; re-running a stage replaces its graph only.
-STAGES = ("model", "tags", "hits", "explanations", "areas", "concepts", "coarsening", "evaluation",
-          "provenance")
+#: The named graphs of a run, one per stage of the registry that has one, and provenance.
+STAGES = GRAPHS
 
 
 def quote(text: str) -> str:

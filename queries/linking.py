@@ -380,11 +380,11 @@ def save_concepts(links: ConceptLinks, path: str | os.PathLike[str]) -> Path:
 
 def load_concepts(path: str | os.PathLike[str]) -> ConceptLinks:
     """Read ``concepts.json``; RunError when it is missing or malformed."""
+    from kgfilters.run import read_json
+
     p = Path(path)
-    if not p.is_file():
-        raise RunError(f"{p}: no concept links yet; run `kgfilters link` first")
+    obj = read_json(p, expect=dict, what="concept links", stage="link")
     try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
         return ConceptLinks(
             tuple(obj["class_names"]),
             tuple(Link(**x) for x in obj["links"]),

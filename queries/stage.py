@@ -49,11 +49,11 @@ log = logging.getLogger(__name__)
 
 
 def concepts_path(root: str | os.PathLike[str]) -> Path:
-    return Path(root) / "concepts.json"
+    return RunPaths(Path(root)).concepts
 
 
 def coarse_path(root: str | os.PathLike[str]) -> Path:
-    return Path(root) / "coarse.json"
+    return RunPaths(Path(root)).coarse
 
 
 def base_of(root: str | os.PathLike[str]) -> str:
@@ -79,7 +79,7 @@ def link_run(
 ) -> ConceptLinks:
     """Link the run's class labels: WordNet always; ConceptNet (API or ``dump``) when asked.
 
-    Writes ``concepts.json`` and records stage ``concepts``. ConceptNetError (one line, with
+    Writes ``concepts.json`` and records stage ``link``. ConceptNetError (one line, with
     what to do instead) when the API is unreachable and nothing is cached.
     """
     root = Path(root)
@@ -116,7 +116,7 @@ def link_run(
     save_concepts(links, concepts_path(root))
     record_stage(
         root,
-        "concepts",
+        "link",
         {
             "finished": now_iso(),
             "sources": source,
@@ -137,7 +137,7 @@ def coarsen_run(
     stop: Iterable[str] = DEFAULT_STOP,
 ) -> Coarsening:
     """Coarsen the run's tags (``tags.json``) through its concept links (``concepts.json``);
-    writes ``coarse.json`` and records stage ``coarsening``."""
+    writes ``coarse.json`` and records stage ``coarsen``."""
     if not 0.0 < share <= 1.0:
         raise ConfigError(f"--share {share}: expected 0 < share <= 1 (share of a filter's tags)")
     root = Path(root)
@@ -148,7 +148,7 @@ def coarsen_run(
     conf = result.conformance
     record_stage(
         root,
-        "coarsening",
+        "coarsen",
         {
             "finished": now_iso(),
             "share": share,

@@ -9,7 +9,8 @@ Usage::
 
 The block's run directory is checksummed (SHA-256 of every file, its permission bits, and the set
 of files and folders) before and after; any file added, removed, rewritten or re-permissioned
-fails the test with the list of differences.
+fails the test with the list of differences. The run's lock file (``.lock``, which holds the pid of
+the last writer and is not data) is left out.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["assert_run_unchanged", "run_checksums"]
+
+LOCK_NAME = ".lock"  # kgfilters.run.RunPaths.lock
 
 
 def run_checksums(root: Path) -> dict[str, str]:
@@ -36,6 +39,8 @@ def run_checksums(root: Path) -> dict[str, str]:
             rel = (base / d).relative_to(root).as_posix() + "/"
             out[rel] = f"dir {stat.S_IMODE((base / d).stat().st_mode):o}"
         for f in filenames:
+            if base == root and f == LOCK_NAME:
+                continue
             p = base / f
             digest = hashlib.sha256(p.read_bytes()).hexdigest()
             out[p.relative_to(root).as_posix()] = f"{digest} {stat.S_IMODE(p.stat().st_mode):o}"

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 from kgfilters.errors import KgfError
 from kgfilters.queries.catalog import CatalogQuery
 from kgfilters.queries.catalog import catalog as shipped_catalog
+from kgfilters.stages import changed_since, generation
 from kgfilters.tui.browser import BrowserPane
 from kgfilters.tui.commands import KgfCommands
 from kgfilters.tui.concept_pane import ConceptPane
@@ -46,11 +47,25 @@ class KgfApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(key, f"show_view('{vid}')", title) for vid, (title, key) in VIEWS.items()),
         Binding("question_mark", "help", "Help"),
+        Binding("r", "reload", "Reload", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
+    #: Seconds between looks at run.json's generation counter (a newer graph is announced).
+    WATCH_S = 2.0
+
     def __init__(self, run: str | os.PathLike[str], *, catalog: tuple[CatalogQuery, ...] | None = None) -> None:
         super().__init__()
+        self.root = Path(run)
+        self._told: str | None = None
+        self._open(run)
+        self.catalog = tuple(shipped_catalog().values()) if catalog is None else catalog
+        self.sub_title = Path(run).name
+
+    def _open(self, run: str | os.PathLike[str]) -> None:
+        if getattr(self, "graph", None) is not None:
+            self.graph.shutdown()
+        self.seen_generation = generation(run)
         self.view = RunView.open(run)
         try:
             self.graph = GraphView.open(self.view.run.paths.graph)
@@ -59,8 +74,25 @@ class KgfApp(App[None]):
             self.graph = None
         if self.graph is None and "graph" not in self.view.missing:
             self.view.missing["graph"] = "no knowledge graph yet (graph/)"
-        self.catalog = tuple(shipped_catalog().values()) if catalog is None else catalog
-        self.sub_title = Path(run).name
+
+    def on_mount(self) -> None:
+        self.set_interval(self.WATCH_S, self.check_run)
+
+    def check_run(self) -> None:
+        """Say once when a stage has changed the run (and its graph) since it was opened."""
+        line = changed_since(self.root, self.seen_generation)
+        if line is not None and line != self._told:
+            self._told = line
+            self.notify(f"{line}. Press r to reload.", title="newer run on disk", timeout=20)
+
+    async def action_reload(self) -> None:
+        """Re-open the run and its graph and rebuild the views (key r)."""
+        while isinstance(self.screen, FilterScreen):
+            self.pop_screen()
+        self._open(self.root)
+        self._told = None
+        await self.recompose()
+        self.notify(f"reloaded {self.root} (generation {self.seen_generation})", timeout=4)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -106,6 +138,7 @@ class KgfApp(App[None]):
                 ("filter: other method", "the same image's mask by the next method (key c)", f.action_next_method),
                 ("filter: back", "close the filter view (key escape)", self.pop_screen),
             ]
+        out.append(("reload", "re-open the run and its graph (key r)", self.action_reload))
         out.append(("help", "key bindings and views", self.action_help))
         return out
 

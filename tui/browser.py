@@ -24,6 +24,7 @@ from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from kgfilters.errors import KgfError
+from kgfilters.stages import STAGES
 from kgfilters.tui.graphview import GraphView
 from kgfilters.tui.messages import FilterChosen
 from kgfilters.tui.runview import SORTS, FilterRow, RunView
@@ -139,7 +140,7 @@ class BrowserPane(Vertical):
         if not layers:
             notes.append("This run has no layers to show: " + self.view.missing.get("model", "no model"))
         if self.view.tags is None:
-            notes.append("No tags yet: run `kgfilters filtag` (filters show untagged).")
+            notes.append(f"No tags yet: run `{STAGES['tag'].command()}` (filters show untagged).")
         if self.view.stats is None:
             notes.append("No statistics yet: activity is unknown.")
         empty.update("\n".join(notes))

@@ -24,7 +24,7 @@ HELP_TEXT = """\
           enter on a filter row opens its filter view
 [b]Query[/b]   ctrl+r run   escape cancel   ctrl+n more rows   ctrl+e export CSV
           a field per declared parameter (# param: lines); enter in a field runs the query
-[b]Anywhere[/b] ? this help   q quit
+[b]Anywhere[/b] ? this help   r reload the run (after a stage changed it)   q quit
 """
 
 

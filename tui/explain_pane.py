@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Static
 
 from kgfilters.errors import KgfError
 from kgfilters.explain import Explanation, explain_image
+from kgfilters.stages import STAGES
 from kgfilters.tui.dialogs import PathPrompt
 from kgfilters.tui.halfblock import half_blocks
 from kgfilters.tui.messages import FilterChosen
@@ -85,7 +86,7 @@ class ExplainPane(Vertical):
         table = self.query_one(DataTable)
         table.add_columns("layer", "filter", "activation", "tags")
         if self.view.tags is None:
-            self.status("No tags yet: explanations need `kgfilters filtag` first.")
+            self.status(f"No tags yet: explanations need `{STAGES['tag'].command()}` first.")
         else:
             self.status("press n / p to step, m for the next misclassified, g to go to an index, o for a file")
 
@@ -95,7 +96,7 @@ class ExplainPane(Vertical):
     def start(self, *, index: int | None = None, path: str | None = None) -> None:
         """Explain held-out image ``index`` or the image file ``path`` (in a worker)."""
         if self.view.tags is None:
-            self.status("[red]No tags yet: explanations need `kgfilters filtag` first.[/red]")
+            self.status(f"[red]No tags yet: explanations need `{STAGES['tag'].command()}` first.[/red]")
             return
         self.started = True
         self.status(f"explaining {path or f'held-out image {index}'}…")

@@ -78,7 +78,7 @@ class RunView:
         self.mask_set: MaskSet | None = self._part("masks")
         self.masks: tuple[MaskArea, ...] = self.mask_set.areas if self.mask_set is not None else ()
         if self.mask_set is not None and not self.masks:
-            self.missing["masks"] = f"{run.paths.masks / 'metrics.json'} lists no sensitive area"
+            self.missing["masks"] = f"{run.paths.masks_metrics} lists no sensitive area"
 
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> RunView:

@@ -22,6 +22,7 @@ EPILOG = """examples:
   kgfilters train --run runs/fm        train the small network, write runs/fm/model.safetensors
   kgfilters tag --run runs/fm --k 5    FILTAG k-best tags -> runs/fm/tags.json
   kgfilters explain --run runs/fm --index 7 --json
+  kgfilters status --run runs/fm       each stage: done, stale or missing, and the command to run
 """
 
 

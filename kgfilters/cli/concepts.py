@@ -6,7 +6,15 @@ import argparse
 import math
 from pathlib import Path
 
-from kgfilters.cli.common import add_run, check_store, nonnegative_int, positive_float, probability, refresh_graph
+from kgfilters.cli.common import (
+    add_run,
+    check_store,
+    nonnegative_int,
+    positive_float,
+    probability,
+    refresh_graph,
+    writing,
+)
 
 ORDER = 60
 
@@ -89,17 +97,19 @@ def run_link(args: argparse.Namespace) -> int:
 
     rels = tuple(r.strip() for r in args.relations.split(",") if r.strip())
     check_store(args.run)
-    links = link_run(
-        args.run,
-        conceptnet=args.conceptnet,
-        offline=args.offline,
-        mapping=args.mapping,
-        base_url=args.conceptnet_url or DEFAULT_BASE_URL,
-        dump=args.conceptnet_dump,
-        relations=rels,
-        depth=args.depth,
-        rate=args.rate,
-    )
+    with writing(args, "link"):
+        links = link_run(
+            args.run,
+            conceptnet=args.conceptnet,
+            offline=args.offline,
+            mapping=args.mapping,
+            base_url=args.conceptnet_url or DEFAULT_BASE_URL,
+            dump=args.conceptnet_dump,
+            relations=rels,
+            depth=args.depth,
+            rate=args.rate,
+        )
+        refresh_graph(args, "link", quiet=True)  # files and graph are written before anything is printed
     notation = {c.iri: c.notation for c in links.concepts}
     for i, name in enumerate(links.class_names):
         found = [
@@ -112,7 +122,6 @@ def run_link(args: argparse.Namespace) -> int:
         f"{len(links.concepts)} concepts, {len(links.broader)} broader edges -> "
         f"{concepts_path(args.run)}"
     )
-    refresh_graph(args, "concepts")
     return 0
 
 
@@ -130,8 +139,13 @@ def run_coarsen(args: argparse.Namespace) -> int:
             if synset is None and "://" not in item:
                 raise ConfigError(f"--stop {item!r}: expected an IRI, a synset name or a wnid")
             stop.add(synset_iri(synset) if synset is not None else item)
+    from kgfilters.stages import require_fresh
+
     check_store(args.run)
-    result = coarsen_run(args.run, share=args.share, stop=stop)
+    with writing(args, "coarsen"):
+        require_fresh(args.run, "coarsen", allow_missing=("tag", "link"))  # stale: refused
+        result = coarsen_run(args.run, share=args.share, stop=stop)
+        refresh_graph(args, "coarsen", quiet=True)
     links = load_concepts(concepts_path(args.run))
     notation = {c.iri: c.notation for c in links.concepts}
     for f in result.filters:
@@ -165,5 +179,4 @@ def run_coarsen(args: argparse.Namespace) -> int:
         f"({'n/a' if math.isnan(enr.observed) else f'{enr.observed:.1%}'}; class-shuffle baseline "
         f"{enr.baseline_mean:.1%}, p {enr.p_value:.3f})"
     )
-    refresh_graph(args, "coarsening")
     return 0

@@ -15,6 +15,7 @@ from kgfilters.cli.common import (
     positive_int,
     probability,
     refresh_graph,
+    writing,
 )
 
 ORDER = 20
@@ -65,6 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=positive_int, default=5, help="filters per class and layer (k-best, contrastive)")
     p.add_argument("--q", type=probability, default=0.1, help="share of filters per class and layer (q-quantile)")
     p.add_argument("--layers", default=None, help="comma-separated conv layer names (default: all)")
+    p.add_argument("--recompute", action="store_true",
+                   help="recompute stale statistics (the model changed) instead of refusing")
     add_device(p)
     p.set_defaults(func=_tag)
 
@@ -90,6 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also the contrastive method with these k values (default: none)")
     p.add_argument("--draws", type=nonnegative_int, default=200, help="random-tags draws per k or q for the "
                    "baseline columns (default: 200; 0: none)")
+    p.add_argument("--recompute", action="store_true",
+                   help="recompute stale statistics (the model changed) instead of refusing")
     add_device(p)
     p.set_defaults(func=_hits)
 
@@ -123,14 +128,18 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    import contextlib
     import os
 
     from kgfilters.pipeline import stats_run
 
-    stats = stats_run(args.run, device=device_of(args), layers=_layers(args.layers),
-                      batch_size=args.batch_size, bf16=args.bf16, channels_last=args.channels_last,
-                      checkpoint_every=args.checkpoint_every, progress=args.progress)
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone reports
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone writes and reports
+    with writing(args, "stats") if rank0 else contextlib.nullcontext():
+        stats = stats_run(args.run, device=device_of(args), layers=_layers(args.layers),
+                          batch_size=args.batch_size, bf16=args.bf16,
+                          channels_last=args.channels_last, checkpoint_every=args.checkpoint_every,
+                          progress=args.progress)
+    if rank0:
         print(f"statistics of {stats.num_images} images, layers "
               + ", ".join(f"{n} ({s.num_filters} filters)" for n, s in stats.layers.items()))
         print(f"written: {args.run}/stats/stats.safetensors")
@@ -145,9 +154,10 @@ def _tag(args: argparse.Namespace) -> int:
 
     check_store(args.run)
     param = args.k if args.method in K_METHODS else args.q
-    tags = tag_run(args.run, method=args.method, param=param, layers=_layers(args.layers),
-                   device=device_of(args), progress=args.progress)
-    refresh_graph(args, "tag")  # files and graph are written before anything is printed
+    with writing(args, "tag"):
+        tags = tag_run(args.run, method=args.method, param=param, layers=_layers(args.layers),
+                       device=device_of(args), progress=args.progress, recompute=args.recompute)
+        refresh_graph(args, "tag", quiet=True)
     print(f"{len(tags.tags)} tags ({args.method}, {'k' if args.method in K_METHODS else 'q'}={param:g})")
     for layer, size in tags.layer_sizes.items():
         per = Counter(t.filter for t in tags.tags if t.layer == layer)
@@ -155,7 +165,7 @@ def _tag(args: argparse.Namespace) -> int:
         for c, name in enumerate(tags.class_names):
             best = [t.filter for t in tags.tags if t.layer == layer and t.class_index == c][:5]
             print(f"    {name:<14} {', '.join(map(str, best))}")
-    print(f"written: {args.run}/tags.json")
+    print(f"written: {args.run}/tags.json; graph updated")
     return 0
 
 
@@ -163,10 +173,12 @@ def _hits(args: argparse.Namespace) -> int:
     from kgfilters.pipeline import hits_run
 
     check_store(args.run)
-    study = hits_run(args.run, device=device_of(args), layers=_layers(args.layers),
-                     ks=args.k, qs=args.q, ns=args.n, top_fraction=args.top, progress=args.progress,
-                     draws=args.draws, contrastive_ks=tuple(args.contrastive or ()))
-    refresh_graph(args, "hits")  # files and graph are written before anything is printed
+    with writing(args, "hits"):
+        study = hits_run(args.run, device=device_of(args), layers=_layers(args.layers),
+                         ks=args.k, qs=args.q, ns=args.n, top_fraction=args.top, progress=args.progress,
+                         draws=args.draws, contrastive_ks=tuple(args.contrastive or ()),
+                         recompute=args.recompute)
+        refresh_graph(args, "hits", quiet=True)
     print(f"Hits@n on held-out images (accuracy {study.accuracy:.2%}), layers {', '.join(study.layers)}")
     print("  tie rule: activation sum; baselines: random and pessimistic tie-breaks, random tags "
           f"({args.draws} draws, same tag count per class) mean and 95th percentile")
@@ -182,19 +194,23 @@ def _hits(args: argparse.Namespace) -> int:
               f"{pct(c.hits_pessimistic):>8} {pct(c.random_tags_mean):>9} {pct(c.random_tags_p95):>7} "
               f"{c.hits_predicted:>11.2%} {corr:>10}")
     print("  correlations have no interval or p-value here: see `kgfilters evaluate` (Holm over the grid)")
-    print(f"written: {args.run}/hits.json, {args.run}/hits.csv, {args.run}/figures/hits.png")
+    print(f"written: {args.run}/hits.json, {args.run}/hits.csv, {args.run}/figures/hits.png; "
+          "graph updated")
     return 0
 
 
 def _explain(args: argparse.Namespace) -> int:
+    import contextlib
+
     from kgfilters.pipeline import explain_run
 
     if args.save:
         check_store(args.run)
-    e = explain_run(args.run, device=device_of(args), index=args.index, image=args.image,
-                    layers=_layers(args.layers), top_fraction=args.top, save=args.save)
-    if args.save:
-        refresh_graph(args, "explain", quiet=args.json)
+    with writing(args, "explain") if args.save else contextlib.nullcontext():
+        e = explain_run(args.run, device=device_of(args), index=args.index, image=args.image,
+                        layers=_layers(args.layers), top_fraction=args.top, save=args.save)
+        if args.save:
+            refresh_graph(args, "explain", quiet=args.json)
     if args.json:
         from kgfilters.explain import explanation_to_json
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from kgfilters.cli.common import add_run
+from kgfilters.cli.common import add_run, writing
 
 ORDER = 60
 
@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from kgfilters.ontology.build import build_graph
 
-    report = build_graph(args.run, base_iri=args.base_iri, stages=args.stages)
+    with writing(args, "graph"):
+        report = build_graph(args.run, base_iri=args.base_iri, stages=args.stages)
     for stage, n in report.triples.items():
         print(f"{stage:>13}: {n} triples")
     print(f"graph: {report.total} triples in {report.store} (base {report.base})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kgfilters.cli.common import add_device, add_run, device_of, positive_int, probability
+from kgfilters.cli.common import add_device, add_run, device_of, positive_int, probability, writing
 
 ORDER = 40
 
@@ -37,14 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from kgfilters.fsagn.stage import select_stage
 
-    sel = select_stage(
-        args.run,
-        layer=args.layer,
-        num_samples=args.samples,
-        k=args.k,
-        quantile=args.quantile,
-        device=device_of(args),
-    )
+    with writing(args, "select"):
+        sel = select_stage(
+            args.run,
+            layer=args.layer,
+            num_samples=args.samples,
+            k=args.k,
+            quantile=args.quantile,
+            device=device_of(args),
+        )
     print(f"layer {sel.layer}: {sel.num_samples} samples; target filters (best first):")
     for f in sel.targets:
         print(

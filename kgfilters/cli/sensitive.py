@@ -14,6 +14,7 @@ from kgfilters.cli.common import (
     positive_int,
     refresh_graph,
     unit_interval,
+    writing,
 )
 
 ORDER = 41
@@ -92,10 +93,13 @@ def run(args: argparse.Namespace) -> int:
         fill=args.fill,
         seed=args.seed,
     )
-    summary = sensitive_stage(
-        args.run, filters=filters, options=options, device=device_of(args), progress=args.progress
-    )
-    refresh_graph(args, "masks")  # files and graph are written before anything is printed
+    check_store(args.run)
+    with writing(args, "sensitive"):
+        summary = sensitive_stage(
+            args.run, filters=filters, options=options, device=device_of(args),
+            progress=args.progress,
+        )
+        refresh_graph(args, "sensitive", quiet=True)
     key = {"reservation": "correlation", "occlusion": "response_ratio"}
     for layer, per_strategy in summary["filters"].items():
         for strategy, per_filter in per_strategy.items():
@@ -110,5 +114,5 @@ def run(args: argparse.Namespace) -> int:
     for layer, t in summary["timing"].items():
         speeds = ", ".join(f"{k} {v:.1f}" for k, v in sorted(t.items()) if k.endswith("per_s"))
         print(f"{layer} speed (masks/s): {speeds}")
-    print(f"masks, figures, generators: {args.run}/masks/ (metrics.json)")
+    print(f"masks, figures, generators: {args.run}/masks/ (metrics.json); graph updated")
     return 0

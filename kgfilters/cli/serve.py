@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from kgfilters.cli.common import add_run, port, positive_int
 
@@ -36,6 +37,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: Seconds between looks at the run's generation counter while serving.
+WATCH_S = 2.0
+
+
+def wait_watching(server, run: Path, *, every: float | None = None) -> int:  # type: ignore[no-untyped-def]
+    """Wait for the server to exit (then close it); meanwhile say once per change when a stage
+    changed the run since the endpoint's snapshot was taken (the endpoint keeps serving it)."""
+    import subprocess
+
+    from kgfilters.stages import changed_since, generation
+
+    seen, told = generation(run), None
+    try:
+        while True:
+            try:
+                return server.process.wait(timeout=WATCH_S if every is None else every)
+            except subprocess.TimeoutExpired:
+                line = changed_since(run, seen)
+                if line is not None and line != told:
+                    told = line
+                    print(f"note: {line}; this endpoint still serves the graph as it was at start: "
+                          "restart `kgfilters serve` to serve the newer one", flush=True)
+    finally:
+        server.close()
+
+
 def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -56,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         print(f"SPARQL endpoint: {server.query_url} (graph store: {server.url}/store); Ctrl-C stops "
               "it; federated queries (SERVICE) are refused", flush=True)
-        status = server.wait()
+        status = wait_watching(server, args.run)
     except KeyboardInterrupt:
         server.close()
         try:

@@ -208,8 +208,33 @@ def evaluate_run(
         methods: other taggings to evaluate side by side with the run's own.
         markdown: also write the Markdown report there (e.g. docs/results.md).
     """
+    from kgfilters.lock import run_lock
+
+    with run_lock(root):  # re-entrant: the CLI holds it already
+        return _evaluate_run(root, device=device, layer=layer, n=n, draws=draws, seed=seed, methods=methods,
+                             generic_threshold=generic_threshold, top_fraction=top_fraction, ablation=ablation,
+                             fsagn=fsagn, progress=progress, markdown=markdown)
+
+
+def _evaluate_run(
+    root: str | os.PathLike[str],
+    *,
+    device: torch.device | None,
+    layer: str | None,
+    n: int,
+    draws: int,
+    seed: int,
+    methods: tuple[MethodSpec, ...],
+    generic_threshold: float,
+    top_fraction: float,
+    ablation: bool,
+    fsagn: bool,
+    progress: bool,
+    markdown: str | os.PathLike[str] | None,
+) -> Evaluation:
     from kgfilters.evaluate.report import write_outputs
     from kgfilters.run import load_run, now_iso, record_stage
+    from kgfilters.stages import require_fresh
     from kgfilters.stats import collect
 
     if draws < 200:
@@ -218,6 +243,7 @@ def evaluate_run(
         raise ConfigError(f"--generic-threshold {generic_threshold}: expected 0 < threshold <= 1")
     if draws < 1:
         raise ConfigError(f"--draws {draws}: expected at least 1 random-tags draw (200 or more to report)")
+    require_fresh(root, "evaluate")
     device = device or torch.device("cpu")
     run = load_run(root, device=device)
     if not 1 <= n <= len(run.class_names):

@@ -20,6 +20,7 @@ import numpy as np
 
 from kgfilters.atomic import atomic_write_bytes, atomic_write_json
 from kgfilters.errors import RunError
+from kgfilters.run import RunPaths, read_json
 
 __all__ = ["MaskSet", "SensitiveArea", "load_masks", "mask_key", "save_npz", "write_metrics"]
 
@@ -40,7 +41,7 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def write_metrics(root: Path, areas: list[dict[str, Any]], summary: dict[str, Any]) -> Path:
     """Write ``masks/metrics.json`` (atomic) and return its path."""
-    path = Path(root) / "masks" / "metrics.json"
+    path = RunPaths(Path(root)).masks_metrics
     atomic_write_json(path, {"areas": areas, "summary": summary})
     return path
 
@@ -110,11 +111,9 @@ class MaskSet:
 def load_masks(root: str | os.PathLike[str]) -> MaskSet:
     """Read ``masks/metrics.json`` of a run; RunError when absent or malformed."""
     root = Path(root)
-    path = root / "masks" / "metrics.json"
-    if not path.is_file():
-        raise RunError(f"{path}: no masks yet; run `kgfilters sensitive --run {root}` first")
+    path = RunPaths(root).masks_metrics
+    data = read_json(path, expect=dict, what="masks", stage="sensitive", run=root)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         areas = tuple(
             SensitiveArea(
                 a["layer"],

@@ -19,7 +19,7 @@ from kgfilters.fsagn.figures import plot_mask_panels
 from kgfilters.fsagn.generators import MaskGenerator
 from kgfilters.fsagn.masks_io import mask_key, save_npz
 from kgfilters.fsagn.panels import mask_panels
-from kgfilters.run import RunPaths
+from kgfilters.run import RunPaths, read_json
 
 __all__ = [
     "load_generator",
@@ -60,10 +60,11 @@ def merge_previous(
     root: Path, areas: list[dict[str, Any]], summary: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Keep earlier records of (layer, filter, strategy) triples this call did not recompute."""
-    if not (root / "masks" / "metrics.json").is_file():
+    path = RunPaths(root).masks_metrics
+    if not path.is_file():
         return areas, summary
     try:
-        old = json.loads((root / "masks" / "metrics.json").read_text(encoding="utf-8"))
+        old = read_json(path, expect=dict)
         done = {(a["layer"], a["filter"], a["strategy"]) for a in areas}
         kept = [a for a in old["areas"] if (a["layer"], a["filter"], a["strategy"]) not in done]
         for layer, per in old.get("summary", {}).get("filters", {}).items():
@@ -73,8 +74,8 @@ def merge_previous(
                     new.setdefault(f, s)
         for layer, t in old.get("summary", {}).get("timing", {}).items():
             summary["timing"][layer] = {**t, **summary["timing"].get(layer, {})}
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        log.warning("ignoring unreadable %s/masks/metrics.json (%s)", root, exc)
+    except (RunError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("ignoring unreadable %s (%s)", path, exc)
         return areas, summary
     return kept + areas, summary
 

@@ -129,13 +129,18 @@ def test_torchrun_two_processes_equal_one(trained_run: Path, tmp_path: Path) -> 
 
 def test_demo_on_a_trained_run(trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "demo", "--run", str(trained_run), "--no-progress")
-    assert code == 0 and "exists; delete it to retrain" in out
+    assert code == 0 and "exists; `kgfilters train --force` retrains" in out
     for name in ("tags.json", "hits.json", "hits.csv", "figures/hits.png", "stats/stats.safetensors"):
         assert (trained_run / name).is_file(), name
     saved = load_run(trained_run).explanations
     assert len(saved) >= 1 and all("ranking" in e for e in saved.values())
     stages = json.loads((trained_run / "run.json").read_text())["stages"]
-    assert {"train", "stats", "tag", "hits"} <= set(stages)
+    assert {"train", "stats", "tag", "hits", "explain", "select", "sensitive", "link",
+            "coarsen"} <= set(stages)
+    from kgfilters.stages import run_status
+
+    states = {s.name: s.state for s in run_status(trained_run)}
+    assert {n for n, st in states.items() if st != "done"} <= {"evaluate"}, states
     # the later stages: concepts and coarse concepts, then the graph, exported and validated
     assert (trained_run / "concepts.json").is_file() and (trained_run / "coarse.json").is_file()
     assert out.count("conforms to the shapes") == 2, out
@@ -166,7 +171,7 @@ def test_an_untrained_run_has_no_model(tmp_path: Path, idx_root: Path) -> None:
     from kgfilters.pipeline import create_run
 
     create_run(tmp_path / "r", data_root=idx_root)
-    with pytest.raises(RunError, match="weights missing; run `kgfilters train` first"):
+    with pytest.raises(RunError, match=r"weights missing; run `kgfilters train --run .*` first"):
         _ = load_run(tmp_path / "r").model
 
 

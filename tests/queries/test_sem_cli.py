@@ -30,7 +30,7 @@ def test_link_then_coarsen(tmp_path: Path, capsys, wn) -> None:
     assert "Ankle boot" in out and "boot.n.01 (wordnet)" in out and "gym_shoe.n.01" in out
     concepts = json.loads((run / "concepts.json").read_text())
     assert len(concepts["links"]) == 10 and concepts["broader"]
-    stage = json.loads((run / "run.json").read_text())["stages"]["concepts"]
+    stage = json.loads((run / "run.json").read_text())["stages"]["link"]
     assert stage["linked"] == 10 and stage["sources"] == "wordnet"
     code, out, _ = cli(capsys, "coarsen", "--run", run)
     assert code == 0

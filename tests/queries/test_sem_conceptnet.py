@@ -321,7 +321,7 @@ def test_cli_link_conceptnet_then_offline(server, tmp_path: Path, capsys, monkey
     assert "bag.n.04 (mapping)" in out and "/c/en/bag" not in out
     data = json.loads((run / "concepts.json").read_text())
     assert ["http://conceptnet.io/c/en/sandal", "http://conceptnet.io/c/en/shoe"] in data["broader"]
-    stage = json.loads((run / "run.json").read_text())["stages"]["concepts"]
+    stage = json.loads((run / "run.json").read_text())["stages"]["link"]
     assert stage["sources"] == "wordnet+conceptnet"
     httpd.shutdown()
     httpd.server_close()

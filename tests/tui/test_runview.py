@@ -111,7 +111,7 @@ def test_mask_stacks_and_bad_masks(tagged_run: Path) -> None:
     with pytest.raises(RunError, match=r"metrics\.json: not a valid metrics file \(KeyError: 'filter'\)"):
         load_masks(tagged_run)
     bad.write_text("{nope")
-    assert "not a valid metrics file (JSONDecodeError" in RunView.open(tagged_run).missing["masks"]
+    assert "metrics.json: not valid JSON (line 1" in RunView.open(tagged_run).missing["masks"]
 
 
 def test_bars_are_relative_to_the_filters_best(tagged_run: Path) -> None:
