@@ -76,7 +76,7 @@ def test_evaluate_bad_input_is_one_line_and_changes_nothing(
     before = _digest(trained_run)
     for argv, needle in ((["--n", "11"], "--n 11"), (["--method", "best:3"], "--method 'best'"),
                          (["--layer", "fc1"], "--layer 'fc1'"), (["--generic-threshold", "0"], "threshold"),
-                         (["--draws", "0"], "--draws 0")):
+                         (["--draws", "0"], "argument --draws: 0")):
         code = main(["evaluate", "--run", str(trained_run), "--no-progress", *argv])
         err = capsys.readouterr().err
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, (argv, err)
