@@ -132,17 +132,17 @@ def _areas(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | Non
 def _evaluation(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
     from kgfilters.ontology.evaluation import evaluation_triples
 
-    path = root / "evaluation.json"
+    path = RunPaths(root).evaluation
     return _guard(path, evaluation_triples(iris, _read_json(path))) if path.is_file() else None
 
 
 def _concepts(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
-    path = root / CONCEPTS_FILE
+    path = RunPaths(root).concepts
     return _guard(path, emit.concept_triples(iris, _read_json(path))) if path.is_file() else None
 
 
 def _coarsening(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
-    path = root / COARSE_FILE
+    path = RunPaths(root).coarse
     return _guard(path, emit.coarsening_triples(iris, _read_json(path))) if path.is_file() else None
 
 
@@ -182,11 +182,6 @@ EMITTERS: dict[str, Callable[[Path, Iris, dict[str, Any]], list[Triple] | None]]
     "evaluation": _evaluation,
     "provenance": _provenance,
 }
-
-#: The files of the concepts and coarsening stages, relative to the run (``kgfilters link`` and
-#: ``kgfilters coarsen`` write them).
-CONCEPTS_FILE = "concepts.json"
-COARSE_FILE = "coarse.json"
 
 
 #: The named graphs to rebuild after a stage of the registry (``kgfilters.stages``) has finished:

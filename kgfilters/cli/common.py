@@ -64,13 +64,29 @@ def writing(args: argparse.Namespace, stage: str, *, create: bool = False) -> It
     from kgfilters.stages import get_stage
 
     get_stage(stage)
+    root = Path(args.run)
+    made = create and not root.exists()
     if create:
-        Path(args.run).mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
     else:
         read_run_json(args.run)  # no run, or a run.json of the wrong shape: one line, no lock file
-    with run_lock(args.run, on_wait=_say):
-        check_store_free(args.run)
-        yield
+    try:
+        with run_lock(args.run, on_wait=_say):
+            check_store_free(args.run)
+            yield
+    except BaseException:
+        if made:  # a failed first command leaves no directory behind (only its lock file is in it)
+            _remove_if_only_lock(root)
+        raise
+
+
+def _remove_if_only_lock(root: Path) -> None:
+    from kgfilters.run import RunPaths
+
+    lock = RunPaths(root).lock
+    if all(p == lock for p in root.iterdir()):
+        lock.unlink(missing_ok=True)
+        root.rmdir()
 
 
 def check_store_free(run: Path) -> None:

@@ -156,11 +156,15 @@ def write_outputs(
 ) -> tuple[Path, ...]:
     """Write evaluation.json, evaluation.md (and ``markdown`` when given) and the plots, atomically."""
     md = render_markdown(data)
-    files = [atomic_write_json(root / "evaluation.json", dict(data)), atomic_write_text(root / "evaluation.md", md)]
+    from kgfilters.run import RunPaths
+
+    paths = RunPaths(root)
+    files = [atomic_write_json(paths.evaluation, dict(data)),
+             atomic_write_text(paths.evaluation.with_suffix(".md"), md)]
     if markdown is not None:
         files.append(atomic_write_text(markdown, md))
     if "hits" in data:
-        files.append(plot_cutoffs(data, root / "figures" / "evaluation-hits-cutoffs.png"))
+        files.append(plot_cutoffs(data, paths.figures / "evaluation-hits-cutoffs.png"))
     return tuple(files)
 
 
@@ -169,8 +173,9 @@ def load_evaluation(root: str | os.PathLike[str]) -> dict[str, Any]:
     import json
 
     from kgfilters.errors import RunError
+    from kgfilters.run import RunPaths
 
-    path = Path(root) / "evaluation.json"
+    path = RunPaths(Path(root)).evaluation
     if not path.is_file():
         raise RunError(f"{path}: no evaluation yet; run `kgfilters evaluate --run {root}`")
     try:

@@ -315,7 +315,9 @@ def _command(root: str | os.PathLike[str], layer: str, n: int, draws: int, seed:
 
 def _concepts(root: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(members, informative) from the run's concepts.json through ``queries.coarsen``, or None."""
-    path = root / "concepts.json"
+    from kgfilters.run import RunPaths
+
+    path = RunPaths(root).concepts
     if not path.is_file():
         log.info("conformance left out: %s is missing (run `kgfilters link`)", path)
         return None

@@ -31,7 +31,7 @@ def test_base_default_and_from_run_json(tmp_path: Path) -> None:
     root = tmp_path / "my run"
     root.mkdir()
     assert Iris.for_run(root).base == "https://w3id.org/kgfilters/run/my%20run/"
-    (root / "run.json").write_text(json.dumps({"graph": {"base_iri": "https://ex.org/x/"}}))
+    (root / "run.json").write_text(json.dumps({"dataset": {}, "model": {}, "graph": {"base_iri": "https://ex.org/x/"}}))
     assert Iris.for_run(root).base == "https://ex.org/x/"
     assert Iris.for_run(root, "urn:kgf:run:1#").base == "urn:kgf:run:1#"
 

@@ -177,7 +177,7 @@ def test_train_refuses_a_trained_run_and_force_makes_tag_refuse_stale_statistics
     assert code == 2 and "already trained" in err and "--force" in err and err.count("\n") == 1
     for bad in ("0", "-1"):
         code, _, err = _run(capsys, "train", "--run", str(trained_run), "--force", "--epochs", bad)
-        assert code == 2 and f"--epochs {bad}: expected at least 1" in err
+        assert code == 2 and f"argument --epochs: {bad}: expected an integer >= 1" in err
     assert checksums(trained_run) == before
 
     old = read_run_json(trained_run)

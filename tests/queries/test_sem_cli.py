@@ -46,7 +46,7 @@ def test_link_then_coarsen(tmp_path: Path, capsys, wn) -> None:
     code, out, _ = cli(capsys, "query", "filters-under-concept", "--run", run,
                        "--param", "concept=footwear", "--format", "csv")
     assert code == 0 and out.splitlines()[0].startswith("layer,filter") and "conv1,0" in out
-    assert "in_store" not in json.loads((run / "run.json").read_text())["stages"]["concepts"]
+    assert "in_store" not in json.loads((run / "run.json").read_text())["stages"]["link"]
     code, out, _ = cli(capsys, "coarsen", "--run", run, "--stop", "covering.n.02,n03051540")
     assert code == 0 and "conv1:5     shoe.n.01 (2/3)    [Dress, Sandal, Sneaker]" in out
     assert "clothing.n.01" not in out and "coverage: 6/7" in out
