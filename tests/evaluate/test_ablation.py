@@ -197,3 +197,33 @@ def test_bad_inputs_are_one_line_errors() -> None:
         ablation_study(model, "feat", x, y + 10, planted_tags())
     with pytest.raises(ConfigError, match="expected bool"):
         ablation_study(model, "feat", x, y, planted_tags().float())
+
+
+@pytest.mark.slow
+def test_ablation_run_on_a_trained_run(trained_run) -> None:  # type: ignore[no-untyped-def]
+    from kgfilters.errors import RunError
+    from kgfilters.evaluate.ablation import ablation_run
+    from kgfilters.pipeline import tag_run
+
+    tag_run(trained_run, method="k-best", param=3, progress=False)
+    before = {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()}
+    study = ablation_run(trained_run, draws=20, progress=False)
+    d = study.to_dict()
+    assert d["layer"] == "conv2" and d["images"] == 60 and d["random"]["draws"] == 20
+    assert all(len(row["filters"]) == 3 for row in d["per_class"])
+    assert 1 / 21 <= d["p_value"] <= 1.0
+    assert study.to_dict() == ablation_run(trained_run, draws=20, progress=False).to_dict()  # seeded
+    with pytest.raises(LayerError, match="unknown layer"):
+        ablation_run(trained_run, layer="fc9", progress=False)
+    with pytest.raises(RunError, match="no tags for layer 'conv1'"):
+        ablation_run(trained_run, layer="conv1", tags=_tags_of(trained_run, "conv2"), progress=False)
+    assert {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()} == before
+
+
+def _tags_of(root, layer: str):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from kgfilters.filtag import load_tags
+
+    ts = load_tags(root / "tags.json")
+    return replace(ts, layer_sizes={layer: ts.layer_sizes[layer]}, tags=tuple(t for t in ts.tags if t.layer == layer))

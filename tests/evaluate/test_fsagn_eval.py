@@ -146,7 +146,4 @@ def test_fsagn_evaluation_run_end_to_end(trained_run: Path) -> None:
     for strategy in ("reservation", "occlusion"):
         for fam in ("soft", "hard"):
             assert set(d[strategy][fam]) == set(METHODS)
-    again = fsagn_evaluation_run(trained_run, images=6, extra_filters=2, steps=3, optimise_steps=2,
-                                 boot_draws=100, progress=False)
-    assert again.to_dict()["extra"] == d["extra"]  # seeded
     assert {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()} == before  # writes nothing
