@@ -333,7 +333,9 @@ def _masks(run: Run, bb: Backbone, gens: dict[str, Any], selected: list[int], ex
             ex_bb = Backbone.of(run.model, run.spec, bb.layer, extra, feature_layer=bb.feature_layer)
             d = meta["design"]
             design = GeneratorDesign(d["name"], d["stem"], tuple(d["widths"]), 0, 0, "the stage's design")
-            new = new_generator(design, int(meta["in_channels"]), len(extra), strategy).to(run.device)
+            with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only
+                torch.manual_seed(seed)
+                new = new_generator(design, int(meta["in_channels"]), len(extra), strategy).to(run.device)
             cfg = FitConfig(strategy, meta.get("lam"), steps if steps is not None else int(opts.get("steps", 300)),
                             int(opts.get("batch_size", 32)), float(opts.get("lr", 2e-3)), seed)
             fit_generator(ex_bb, new, x_train, cfg, progress=progress)
