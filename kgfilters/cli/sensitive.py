@@ -101,17 +101,17 @@ def run(args: argparse.Namespace) -> int:
         )
         refresh_graph(args, "sensitive", quiet=True)
     key = {"reservation": "correlation", "occlusion": "response_ratio"}
-    for layer, per_strategy in summary["filters"].items():
-        for strategy, per_filter in per_strategy.items():
-            print(f"{strategy} ({key[strategy]} of the response; area = FSAGN's):")
-            for f, s in per_filter.items():
-                m = s["methods"]
-                cols = "  ".join(f"{name} {v[key[strategy]]:.3f}" for name, v in m.items())
-                print(
-                    f"  {layer}:{f}  {s['images']} images  "
-                    f"area {m['fsagn']['area_fraction']:.3f}  {cols}"
-                )
-    for layer, t in summary["timing"].items():
+    shown = None
+    for r in summary.filters:
+        if (r.layer, r.strategy) != shown:
+            shown = (r.layer, r.strategy)
+            print(f"{r.strategy} ({key[r.strategy]} of the response; area = FSAGN's):")
+        cols = "  ".join(f"{m.method} {m[key[r.strategy]]:.3f}" for m in r.methods)
+        print(
+            f"  {r.layer}:{r.filter}  {r.images} images  "
+            f"area {r.method('fsagn')['area_fraction']:.3f}  {cols}"
+        )
+    for layer, t in summary.timing.items():
         speeds = ", ".join(f"{k} {v:.1f}" for k, v in sorted(t.items()) if k.endswith("per_s"))
         print(f"{layer} speed (masks/s): {speeds}")
     print(f"masks, figures, generators: {args.run}/masks/ (metrics.json); graph updated")

@@ -87,7 +87,7 @@ def monte_carlo_p(observed: float, null: torch.Tensor, *, alternative: str = "gr
         hits = (null.abs() >= abs(observed) - eps).sum()
     else:
         raise ConfigError(f"alternative {alternative!r}: expected greater, less or two-sided")
-    return float((1 + hits) / (1 + null.numel()))
+    return (1 + int(hits)) / (1 + null.numel())
 
 
 def null_summary(null: torch.Tensor) -> tuple[float, float, float]:

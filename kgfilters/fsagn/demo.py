@@ -27,15 +27,12 @@ def demo_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]
         f"FSAGN filter selection on {sel.layer}: targets {list(sel.targets)} "
         f"(figure: {root / 'figures' / f'response_{sel.layer}.png'})"
     ]
-    for layer, per_strategy in summary["filters"].items():
-        for strategy, per_filter in per_strategy.items():
-            for f, s in per_filter.items():
-                m = s["methods"]
-                key = "correlation" if strategy == "reservation" else "response_ratio"
-                figures = ", ".join(f"{name} {v[key]:.2f}" for name, v in m.items())
-                lines.append(
-                    f"  {layer}:{f} {strategy}: area {m['fsagn']['area_fraction']:.2f}, "
-                    f"{key} {figures}"
-                )
+    for r in summary.filters:
+        key = "correlation" if r.strategy == "reservation" else "response_ratio"
+        figures = ", ".join(f"{m.method} {m[key]:.2f}" for m in r.methods)
+        lines.append(
+            f"  {r.layer}:{r.filter} {r.strategy}: area {r.method('fsagn')['area_fraction']:.2f}, "
+            f"{key} {figures}"
+        )
     lines.append(f"masks, generators and metrics: {root / 'masks'} (metrics.json)")
     return lines

@@ -206,11 +206,19 @@ def optimise_masks(
     lam: float | None = None,
     steps: int = 100,
     lr: float = 0.1,
+    area: torch.Tensor | None = None,
+    area_weight: float = 100.0,
+    init: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-image optimised masks (N, K, H, W): free logits fitted by Adam to the same loss.
 
     Logits start at ``INIT_LOGIT[strategy]``; each (image, filter) pair is optimised independently
-    (their losses are summed, so one batched Adam run fits them all).
+    (their losses are summed, so one batched Adam run fits them all). With ``area`` (N, K), target
+    area fractions, the loss gains ``area_weight * (mean(M) - area)^2`` per pair, so the optimum is
+    sought among masks of (about) that area: the matched-area ceiling of ``kgfilters evaluate``
+    (without it the optimum's area is whatever the loss gives, e.g. 0.48 against FSAGN's 0.2).
+    ``init`` (N, K, H, W) masks start the logits instead (clamped to [0.001, 0.999]), e.g. FSAGN's
+    own masks, so the optimum refines them at their area.
     """
     loss_fn = _loss_fn(strategy)
     backbone.check_images(images)
@@ -219,14 +227,20 @@ def optimise_masks(
     with torch.no_grad():
         _, r = backbone.inputs_and_responses(images)
     peaks = peak_positions(r)
-    logits = torch.full(
-        (n, backbone.num_filters, h, w), INIT_LOGIT[strategy], device=images.device
-    ).requires_grad_(True)
+    if init is not None:
+        logits = torch.logit(init.detach().float().clamp(1e-3, 1 - 1e-3)).to(images.device).requires_grad_(True)
+    else:
+        logits = torch.full(
+            (n, backbone.num_filters, h, w), INIT_LOGIT[strategy], device=images.device
+        ).requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=lr)
     for _ in range(steps):
         masks = torch.sigmoid(logits)
         r_new = backbone.responses_masked(apply_mask(images, masks, strategy))
-        loss = loss_fn(r, r_new, masks, peaks, lam).sum()
+        per = loss_fn(r, r_new, masks, peaks, lam)
+        if area is not None:
+            per = per + area_weight * (masks.flatten(-2).mean(-1) - area.to(per.dtype)) ** 2
+        loss = per.sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -41,6 +41,7 @@ from kgfilters.fsagn.outputs import (
     summarise,
     write_filter_outputs,
 )
+from kgfilters.fsagn.results import SensitiveSummary
 from kgfilters.fsagn.select import Selection, selection_for
 from kgfilters.models import conv_layers, resolve_layers
 from kgfilters.run import RunPaths, load_run, now_iso, read_run_json, record_stage
@@ -180,9 +181,10 @@ def sensitive_stage(
     options: SensitiveOptions = SensitiveOptions(),
     device: torch.device,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> SensitiveSummary:
     """Train one many-filter generator per (layer, strategy), make masks on held-out images with
-    FSAGN and the chosen baselines, measure their fidelity, write everything and return the summary.
+    FSAGN and the chosen baselines, measure their fidelity, write everything and return the summary
+    (``SensitiveSummary``; ``masks/metrics.json`` holds the same in its JSON form).
 
     ``filters`` as ``[(layer, index), ...]``; None takes the ``select`` stage's targets.
     """
@@ -284,4 +286,4 @@ def sensitive_stage(
             "finished": now_iso(),
         },
     )
-    return summary
+    return SensitiveSummary.from_json(summary)

@@ -22,6 +22,7 @@ from kgfilters.fsagn.fit import (
 )
 from kgfilters.fsagn.generators import get_design
 from kgfilters.fsagn.masks_io import load_masks
+from kgfilters.fsagn.results import SensitiveSummary
 from kgfilters.fsagn.stage import SensitiveOptions, load_generator, select_stage, sensitive_stage
 from kgfilters.run import load_run
 
@@ -52,18 +53,17 @@ def test_selection_picks_active_filters_and_draws_the_diagram(done) -> None:  # 
 
 def test_fsagn_beats_random_masks_of_equal_area(done) -> None:  # type: ignore[no-untyped-def]
     _, sel, summary = done
-    per = summary["filters"]["conv2"]
     for f in sel.targets:
-        res = per["reservation"][str(f)]["methods"]
-        occ = per["occlusion"][str(f)]["methods"]
+        res = summary.result("conv2", "reservation", f).method
+        occ = summary.result("conv2", "occlusion", f).method
         # reservation keeps the filter's response better than random masks of equal area ...
-        assert res["fsagn"]["correlation"] > res["random"]["correlation"] + 0.1
-        assert res["fsagn"]["rel_frobenius_error"] < res["random"]["rel_frobenius_error"]
-        assert res["fsagn"]["area_fraction"] == pytest.approx(res["random"]["area_fraction"])
+        assert res("fsagn")["correlation"] > res("random")["correlation"] + 0.1
+        assert res("fsagn")["rel_frobenius_error"] < res("random")["rel_frobenius_error"]
+        assert res("fsagn")["area_fraction"] == pytest.approx(res("random")["area_fraction"])
         # ... and occlusion removes more of it
-        assert occ["fsagn"]["response_ratio"] < occ["random"]["response_ratio"] - 0.1
+        assert occ("fsagn")["response_ratio"] < occ("random")["response_ratio"] - 0.1
         # the per-image optimised mask is the ceiling of the same loss
-        assert occ["optimised"]["response_ratio"] < occ["random"]["response_ratio"]
+        assert occ("optimised")["response_ratio"] < occ("random")["response_ratio"]
 
 
 def test_metrics_json_schema_masks_and_generators(done) -> None:  # type: ignore[no-untyped-def]
@@ -207,4 +207,8 @@ def test_auto_filters_run_the_selection_first(fm_run: Path, tmp_path: Path) -> N
     stages = json.loads((root / "run.json").read_text())["stages"]
     chosen = stages["select"]["targets"]
     assert len(chosen) == 2
-    assert sorted(summary["filters"]["conv2"]["occlusion"]) == sorted(str(f) for f in chosen)
+    assert sorted(r.filter for r in summary.select(layer="conv2", strategy="occlusion")) == sorted(chosen)
+    # metrics.json keeps its historical summary format, and the typed summary round-trips it
+    data = json.loads((root / "masks" / "metrics.json").read_text())
+    assert sorted(data["summary"]["filters"]["conv2"]["occlusion"]) == sorted(str(f) for f in chosen)
+    assert SensitiveSummary.from_json(data["summary"]).to_json() == json.loads(json.dumps(data["summary"]))
