@@ -11,8 +11,6 @@ come from ``kgfilters.evaluate.ablation`` / ``fsagn_eval`` when those modules ar
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import os
 from dataclasses import dataclass, field, replace
@@ -34,8 +32,9 @@ __all__ = ["Evaluation", "MethodSpec", "evaluate_run", "parse_methods"]
 log = logging.getLogger(__name__)
 
 #: Optional sections from other modules: (json key, module, function).
-EXTERNAL = (("ablation", "kgfilters.evaluate.ablation", "ablation_run"),
-            ("fsagn", "kgfilters.evaluate.fsagn_eval", "fsagn_evaluation_run"))
+#: Random-filter draws of the ablation baseline: 200 make p-values down to 1/201 possible (20 would
+#: floor them at 0.048) at little extra cost, since the draws run as one batch.
+ABLATION_DRAWS = 200
 
 
 @dataclass(frozen=True)
@@ -169,18 +168,27 @@ def _method_block(spec: MethodSpec, matrices: dict[str, torch.Tensor], layer: st
     return block, figs
 
 
-def _external(key: str, module: str, func: str, root: Path, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        log.info("section %s left out: %s is not installed", key, module)
-        return None
-    fn = getattr(mod, func)
-    accepted = inspect.signature(fn).parameters
-    result = fn(root, **{k: v for k, v in kwargs.items() if k in accepted})
-    return result.to_dict()
+def _causal_sections(root: Path, *, layer: str, device: torch.device, seed: int, progress: bool,
+                     ablation: bool, fsagn: bool) -> dict[str, Any]:
+    """The ablation study (at ``layer``, ``ABLATION_DRAWS`` random draws) and the FSAGN evaluation
+    (left out, with a log line, when the run has no sensitive areas yet) as evaluation.json
+    sections."""
+    from kgfilters.run import RunPaths
+
+    out: dict[str, Any] = {}
+    if ablation:
+        from kgfilters.evaluate.ablation import ablation_run
+
+        out["ablation"] = ablation_run(root, layer=layer, draws=ABLATION_DRAWS, seed=seed, device=device,
+                                       progress=progress).to_dict()
+    if fsagn:
+        if not RunPaths(root).masks_metrics.is_file():
+            log.info("fsagn section left out: no sensitive areas yet (run `kgfilters sensitive`)")
+        else:
+            from kgfilters.evaluate.fsagn_eval import fsagn_evaluation_run
+
+            out["fsagn"] = fsagn_evaluation_run(root, seed=seed, device=device, progress=progress).to_dict()
+    return out
 
 
 def evaluate_run(
@@ -281,14 +289,10 @@ def _evaluate_run(
         figs += f2
     if compared:
         data["methods"] = compared
-    for key, module, func, wanted in ((*EXTERNAL[0], ablation), (*EXTERNAL[1], fsagn)):
-        if not wanted:
-            continue
-        sub = _external(key, module, func, Path(root),
-                        {"device": device, "seed": seed, "progress": progress, "layer": layer})
-        if sub is not None:
-            data[key] = sub
-            figs += list(figures_from_dict(key, sub))
+    for key, sub in _causal_sections(Path(root), layer=layer, device=device, seed=seed, progress=progress,
+                                     ablation=ablation, fsagn=fsagn).items():
+        data[key] = sub
+        figs += list(figures_from_dict(key, sub))
     data["figures"] = [f.to_dict() for f in figs]
     files = write_outputs(Path(root), data, markdown=markdown)
     record_stage(root, "evaluate", {"layer": layer, "n": n, "draws": draws, "seed": seed,
