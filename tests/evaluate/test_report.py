@@ -2,47 +2,25 @@
 
 from __future__ import annotations
 
-import sys
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from kgfilters.errors import ConfigError
 from kgfilters.evaluate.figure import Figure, figures_from_dict
 from kgfilters.evaluate.report import render_markdown
-from kgfilters.evaluate.run import _external, headline_lines, parse_methods
+from kgfilters.evaluate.run import _causal_sections, headline_lines, parse_methods
 
 ABLATION = {"layer": "conv2", "tagged": {"own_drop": 0.21, "other_drop": 0.01},
             "random": {"own_drop": 0.03, "other_drop": 0.02, "draws": 20}, "p_value": 0.004}
 
 
-@dataclass(frozen=True)
-class _Result:
-    def to_dict(self) -> dict:  # type: ignore[type-arg]
-        return ABLATION
-
-
-def test_external_section_merged_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = {}
-
-    def ablation_run(root: Path, *, seed: int = 0) -> _Result:  # takes only some of the offered options
-        seen.update(root=root, seed=seed)
-        return _Result()
-
-    mod = types.ModuleType("kgfilters.evaluate.ablation")
-    mod.ablation_run = ablation_run  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "kgfilters.evaluate.ablation", mod)
-    got = _external("ablation", "kgfilters.evaluate.ablation", "ablation_run", Path("r"),
-                    {"seed": 7, "device": "cpu", "layer": "conv2"})
-    assert got == ABLATION and seen == {"root": Path("r"), "seed": 7}
-
-
-def test_external_section_left_out_when_missing(caplog: pytest.LogCaptureFixture) -> None:
+def test_fsagn_section_left_out_without_sensitive_areas(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO")
-    assert _external("fsagn", "kgfilters.evaluate.no_such_module", "f", Path("r"), {}) is None
-    assert "left out" in caplog.text
+    got = _causal_sections(tmp_path, layer="conv2", device=torch.device("cpu"), seed=0, progress=False,
+                           ablation=False, fsagn=True)
+    assert got == {} and "fsagn section left out" in caplog.text and "kgfilters sensitive" in caplog.text
 
 
 def test_unknown_sections_render_generically() -> None:
