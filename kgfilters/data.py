@@ -12,7 +12,7 @@ import gzip
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -20,6 +20,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from torchvision.datasets import FashionMNIST, ImageFolder
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
+from kgfilters.classnames import display_names, read_class_names
 from kgfilters.errors import DataError
 
 __all__ = [
@@ -72,7 +73,8 @@ class Splits:
     """The three splits of one data set.
 
     ``train`` trains the model, ``tag`` computes FILTAG statistics, ``heldout`` tests explanations
-    (Hits@n) and FSAGN masks. ``class_names[c]`` is the name of label ``c``.
+    (Hits@n) and FSAGN masks. ``class_names[c]`` is the name of label ``c`` as people name it;
+    ``class_ids[c]`` its raw id (an ImageFolder's folder name, e.g. a wnid), empty for IDX files.
     """
 
     train: Dataset
@@ -81,6 +83,7 @@ class Splits:
     class_names: tuple[str, ...]
     source: str
     kind: str  # "idx" or "imagefolder"
+    class_ids: tuple[str, ...] = ()  # raw ids (folder names, wnids) when they differ from the names
 
     @property
     def num_classes(self) -> int:
@@ -188,7 +191,8 @@ def _read_image_file(path: str):  # type: ignore[no-untyped-def]
 
 
 def _load_folder(
-    root: Path, *, seed: int, tag_fraction: float, image_size: int, channels: int
+    root: Path, *, seed: int, tag_fraction: float, image_size: int, channels: int,
+    class_names_file: str | os.PathLike[str] | None = None,
 ) -> Splits:
     from torchvision import transforms
 
@@ -210,13 +214,15 @@ def _load_folder(
     except (FileNotFoundError, OSError) as exc:
         raise DataError(f"{root}: not an ImageFolder ({exc})") from None
     tag_idx, held_idx = stratified_split(targets_of(rest), tag_fraction, seed=seed)
+    ids = tuple(rest.classes)
     return Splits(
         train,
         Subset(rest, tag_idx.tolist()),
         Subset(rest, held_idx.tolist()),
-        tuple(rest.classes),
+        display_names(ids, class_names_file),
         str(root),
         "imagefolder",
+        ids,
     )
 
 
@@ -227,6 +233,7 @@ def load_splits(
     tag_fraction: float = 0.8,
     image_size: int = 28,
     channels: int = 1,
+    class_names_file: str | os.PathLike[str] | None = None,
 ) -> Splits:
     """Load a data set and split it deterministically.
 
@@ -234,6 +241,8 @@ def load_splits(
     (``tag_fraction``, the paper's 80%) and ``heldout`` (the rest). ImageFolder: ``root/train`` and
     ``root/val`` (or ``root/test``) when both exist, else the one folder serves all splits; the
     evaluation part is split as above. ``image_size`` and ``channels`` apply to ImageFolder only.
+    ``class_names_file`` names the classes (see ``kgfilters.classnames.read_class_names``); without
+    it, ImageFolder classes that are ImageNet wnids get their human names.
 
     Raises DataError naming the directory and the missing or unreadable file.
     """
@@ -246,10 +255,15 @@ def load_splits(
             "--data-root DIR with the four Fashion-MNIST IDX files or an ImageFolder"
         )
     if any(_find_idx(root, stem) for stem in IDX_FILES.values()):
-        return _load_idx(root, seed=seed, tag_fraction=tag_fraction)
+        splits = _load_idx(root, seed=seed, tag_fraction=tag_fraction)
+        if class_names_file is None:
+            return splits
+        ids = tuple(str(c) for c in range(splits.num_classes))
+        return replace(splits, class_names=read_class_names(class_names_file, ids), class_ids=ids)
     if any(p.is_dir() for p in root.iterdir()):
         return _load_folder(
-            root, seed=seed, tag_fraction=tag_fraction, image_size=image_size, channels=channels
+            root, seed=seed, tag_fraction=tag_fraction, image_size=image_size, channels=channels,
+            class_names_file=class_names_file,
         )
     raise DataError(
         f"{root}: holds neither the four IDX files ({', '.join(IDX_FILES.values())}) "

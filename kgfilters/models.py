@@ -1,7 +1,10 @@
-"""Model zoo: the FSAGN paper's small MNIST network and any torchvision classifier, by name.
+"""Model zoo: the FSAGN paper's small MNIST network and any torchvision classifier, by name; timm
+models (``timm:NAME``), ``torch.export`` files (``export:PATH``) and a user's factory
+(``package.module:factory``) through ``kgfilters.model_sources``.
 
 Models are found through a registry (``get_model_spec(name)``, ``list_models()``). Weights come
-from a local file or the torch hub cache; nothing is ever downloaded.
+from a local file or the torch hub cache; nothing is ever downloaded. A run's recorded input size,
+channels, mean and std (run.json ``model.input``) override the spec's (``with_input``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ __all__ = [
     "list_models",
     "load_weights",
     "resolve_layers",
+    "spec_of",
+    "with_input",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,7 @@ class ModelSpec:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     torchvision: bool = False
+    source: str = "builtin"  # builtin, torchvision, timm, export or import
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Turn images (B, C, H, W) in [0, 1] into the network's input, on x's device.
@@ -121,11 +127,35 @@ def get_model_spec(name: str) -> ModelSpec:
             kwargs = {"aux_logits": True, "init_weights": False} if _name.startswith("inception") else {}
             return tvm.get_model(_name, weights=None, num_classes=num_classes, **kwargs)
 
-        return ModelSpec(name, build, 3, size, _IMAGENET_MEAN, _IMAGENET_STD, torchvision=True)
+        return ModelSpec(name, build, 3, size, _IMAGENET_MEAN, _IMAGENET_STD, torchvision=True,
+                         source="torchvision")
+    from kgfilters.model_sources import external_spec
+
+    spec = external_spec(name)
+    if spec is not None:
+        return spec
     raise ModelError(
-        f"unknown model {name!r}; choose 'fsagn-mnist' or a torchvision classifier "
-        f"such as vgg16, vgg19, resnet50, inception_v3 (see `kgfilters models`)"
+        f"unknown model {name!r}; choose 'fsagn-mnist', a torchvision classifier "
+        f"such as vgg16, resnet50 (see `kgfilters models`), timm:NAME, export:FILE.pt2 "
+        f"or package.module:factory"
     )
+
+
+def with_input(spec: ModelSpec, info: dict | None) -> ModelSpec:
+    """``spec`` with ``in_channels``, ``input_size``, ``mean``, ``std`` taken from ``info`` where
+    present (run.json ``model.input``)."""
+    if not info:
+        return spec
+    from dataclasses import replace
+
+    keep = {k: info[k] for k in ("in_channels", "input_size") if info.get(k) is not None}
+    keep.update({k: tuple(float(v) for v in info[k]) for k in ("mean", "std") if info.get(k) is not None})
+    return replace(spec, **keep)
+
+
+def spec_of(model_config: dict) -> ModelSpec:
+    """The spec of a run's model from run.json's ``model`` section (name plus recorded input)."""
+    return with_input(get_model_spec(model_config["name"]), model_config.get("input"))
 
 
 def file_sha256(path: str | Path) -> str:
@@ -175,9 +205,13 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load a ``.safetensors`` or ``.pth`` state dict into ``model`` (strict)."""
+    from kgfilters.model_sources import _refuse_torchscript, is_torchscript
+
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: weights file not found")
+    if is_torchscript(path):
+        _refuse_torchscript(path)
     state = _read_state(path)
     try:
         model.load_state_dict(state, strict=True)
@@ -196,8 +230,13 @@ def build_model(
     from the torch hub cache (ModelError saying where to put the file when it is absent).
     """
     spec = get_model_spec(name)
+    if spec.source == "export" and weights not in (None, "random"):
+        raise ModelError(f"{name}: an exported program holds its weights; drop --weights {weights}")
+    if spec.source in ("timm", "import") and weights is None:
+        raise ModelError(f"{name}: no weights; pass --weights FILE (.safetensors or .pth; "
+                         "nothing is downloaded)")
     model = spec.builder(num_classes)
-    if weights == "random":
+    if weights == "random" or spec.source == "export":
         pass
     elif weights is not None:
         load_weights(model, weights)
@@ -215,8 +254,10 @@ def build_model(
 
 
 def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
-    """All Conv2d modules of ``model`` by their qualified name, in definition order."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    """All Conv2d modules of ``model`` by their qualified name, in definition order (for an
+    exported program: the submodules calling ``aten.conv2d``, which carry ``out_channels``)."""
+    return {n: m for n, m in model.named_modules()
+            if isinstance(m, nn.Conv2d) or getattr(m, "kgf_conv2d", False)}
 
 
 def resolve_layers(model: nn.Module, names: list[str] | None) -> list[str]:

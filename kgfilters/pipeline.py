@@ -32,6 +32,10 @@ def create_run(
     seed: int = 0,
     tag_fraction: float = 0.8,
     base_iri: str | None = None,
+    class_names: str | os.PathLike[str] | None = None,
+    input_size: int | None = None,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
     """Write a fresh ``run.json`` naming the data set, split and model (no weights yet).
 
@@ -41,25 +45,40 @@ def create_run(
     the one already pinned when run.json exists, else derived from the directory name), so
     copying or moving the run changes no IRI. The IRI scheme is the graph part's; it is imported
     here, lazily, only to compute that default.
+    ``class_names``: a class-names file (see ``kgfilters.classnames``). ``input_size``, ``mean``,
+    ``std``: the model's preprocessing where its metadata lacks it or to override it; what is used
+    is recorded in run.json ``model.input`` (see ``kgfilters.model_sources.preprocessing_of``).
     """
     from kgfilters.ontology.iris import check_base, default_base, pinned_base
 
+    if model.startswith(("export:", "torchscript:")):
+        kind, _, file = model.partition(":")
+        model = f"{kind}:{Path(file).expanduser().resolve()}"
     spec = get_model_spec(model)
     root = Path(root)
     base = check_base(base_iri or pinned_base(root) or default_base(root))
     data = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
     splits = load_splits(
-        data, seed=seed, tag_fraction=tag_fraction, image_size=spec.input_size, channels=spec.in_channels
+        data, seed=seed, tag_fraction=tag_fraction, image_size=spec.input_size, channels=spec.in_channels,
+        class_names_file=class_names,
     )
     model_info: dict[str, Any] = {"name": model, "num_classes": splits.num_classes, "weights": None}
-    if weights is not None:
-        w = Path(weights).resolve()
-        build_model(model, num_classes=splits.num_classes, weights=w)  # fails early if it does not fit
-        model_info.update(weights=str(w), sha256=file_sha256(w))
+    w = Path(weights).resolve() if weights is not None else None
+    if w is not None or spec.source not in ("builtin", "torchvision"):
+        built = build_model(model, num_classes=splits.num_classes, weights=w)  # fails early if it does not fit
+        model_info["input"] = _input_of(spec, built, input_size=input_size, mean=mean, std=std)
+        if w is not None:
+            model_info.update(weights=str(w), sha256=file_sha256(w))
+    elif input_size is not None or mean is not None or std is not None:
+        model_info["input"] = _input_of(spec, None, input_size=input_size, mean=mean, std=std)
+    dataset: dict[str, Any] = {"kind": splits.kind, "root": str(Path(data).resolve())}
+    if class_names is not None:
+        dataset["class_names_file"] = str(Path(class_names).resolve())
+    if splits.class_ids and tuple(splits.class_ids) != tuple(splits.class_names):
+        dataset["class_ids"] = list(splits.class_ids)
     config = {
         "dataset": {
-            "kind": splits.kind,
-            "root": str(Path(data).resolve()),
+            **dataset,
             "class_names": list(splits.class_names),
             "split_seed": seed,
             "tag_fraction": tag_fraction,
@@ -74,6 +93,47 @@ def create_run(
     }
     atomic_write_json(RunPaths(root).run_json, config)
     return config
+
+
+def _input_of(
+    spec: Any, model: torch.nn.Module | None, *, input_size: int | None,
+    mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
+) -> dict[str, Any]:
+    """The model's input as recorded in run.json: options first, then the model's own metadata,
+    then the registry's defaults (builtin and torchvision only). ModelError when the model has no
+    Conv2d layer, or when mean/std/size are known from nowhere."""
+    from kgfilters.model_sources import preprocessing_of
+    from kgfilters.models import conv_layers
+
+    meta: dict[str, Any] = {}
+    if model is not None:
+        convs = conv_layers(model)
+        if not convs:
+            raise ModelError(f"{spec.name}: the model has no Conv2d layer; kgfilters explains "
+                             "convolutional filters only")
+        meta = {"in_channels": int(next(iter(convs.values())).in_channels), **preprocessing_of(model)}
+    defaults: dict[str, Any] = {}
+    if spec.source in ("builtin", "torchvision", "timm"):
+        defaults = {"in_channels": spec.in_channels, "input_size": spec.input_size,
+                    "mean": spec.mean, "std": spec.std}
+    given = {k: v for k, v in {"input_size": input_size, "mean": mean, "std": std}.items() if v is not None}
+    out = {**defaults, **meta, **given}
+    missing = [k for k in ("input_size", "mean", "std") if k not in out]
+    if missing:
+        raise ModelError(f"{spec.name}: the model declares no {', '.join(missing)}; pass "
+                         + " ".join(f"--{k.replace('_', '-')}" for k in missing))
+    c = int(out.get("in_channels", len(out["mean"])))
+    for k in ("mean", "std"):
+        out[k] = [float(v) for v in out[k]]
+        if len(out[k]) == 1 and c > 1:
+            out[k] = out[k] * c
+        if len(out[k]) != c:
+            raise ModelError(f"--{k} {','.join(map(str, out[k]))}: {len(out[k])} values for a "
+                             f"{c}-channel model; expected {c} (or one)")
+    if any(v <= 0 for v in out["std"]):
+        raise ModelError(f"--std {out['std']}: expected positive values")
+    return {"in_channels": c, "input_size": int(out["input_size"]), "mean": out["mean"], "std": out["std"],
+            "from": "options" if given else ("model" if meta.keys() - {"in_channels"} else "registry")}
 
 
 def train_run(
@@ -96,9 +156,9 @@ def train_run(
     config = read_run_json(root)
     paths = RunPaths(Path(root))
     spec = get_model_spec(config["model"]["name"])
-    if spec.torchvision:
+    if spec.source != "builtin":
         raise ModelError(
-            f"{spec.name}: training torchvision models is out of scope; pass --weights FILE instead"
+            f"{spec.name}: training {spec.source} models is out of scope; pass --weights FILE instead"
         )
     d = config["dataset"]
     splits = load_splits(d["root"], seed=d["split_seed"], tag_fraction=d["tag_fraction"])

@@ -20,9 +20,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run(p)
     p.add_argument("--data-root", default=None, metavar="DIR",
                    help="IDX files or an ImageFolder (default: /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--model", default="fsagn-mnist", help="fsagn-mnist or a torchvision classifier name")
+    p.add_argument("--model", default="fsagn-mnist",
+                   help="fsagn-mnist, a torchvision classifier name, timm:NAME, export:FILE.pt2 "
+                   "(torch.export.save archive) or package.module:factory (called with num_classes)")
     p.add_argument("--weights", default=None, metavar="FILE",
                    help="use these weights (.safetensors or .pth) instead of training")
+    p.add_argument("--class-names", default=None, metavar="FILE",
+                   help="class names: one per line, a JSON list, or a JSON object keyed by folder name "
+                   "(default: ImageNet wnid folders get their human names)")
+    p.add_argument("--input-size", type=positive_int, default=None, metavar="PX",
+                   help="square input side when the model does not declare it")
+    p.add_argument("--mean", type=_floats, default=None, metavar="M[,M,M]", help="per-channel mean")
+    p.add_argument("--std", type=_floats, default=None, metavar="S[,S,S]", help="per-channel std")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=positive_float, default=1e-3)
@@ -31,13 +40,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated numbers") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from kgfilters.pipeline import create_run, train_run
 
     config = create_run(args.run, model=args.model, data_root=args.data_root,
-                        weights=args.weights, seed=args.seed)
-    if args.weights is not None:
-        print(f"registered {args.model} with weights {args.weights} in {args.run}/run.json")
+                        weights=args.weights, seed=args.seed, class_names=args.class_names,
+                        input_size=args.input_size, mean=args.mean, std=args.std)
+    if args.weights is not None or args.model.startswith("export:"):
+        held = args.weights or "its own weights"
+        print(f"registered {args.model} with {held} in {args.run}/run.json")
         refresh_graph(args, "train")
         return 0
     result = train_run(args.run, device=device_of(args), epochs=args.epochs,
