@@ -23,11 +23,13 @@ from kgfilters.errors import LayerError, ModelError
 
 __all__ = [
     "FsagnMnistNet",
+    "LayerInfo",
     "ModelSpec",
     "build_model",
     "conv_layers",
     "file_sha256",
     "get_model_spec",
+    "layer_table",
     "list_models",
     "load_weights",
     "resolve_layers",
@@ -260,15 +262,32 @@ def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
             if isinstance(m, nn.Conv2d) or getattr(m, "kgf_conv2d", False)}
 
 
+def _is_pattern(name: str) -> bool:
+    return any(ch in name for ch in "*?[")
+
+
 def resolve_layers(model: nn.Module, names: list[str] | None) -> list[str]:
-    """Validate layer names (default: every conv layer); LayerError names the valid choices."""
+    """Validate layer names (default: every conv layer); LayerError names the valid choices.
+
+    A name with ``*``, ``?`` or ``[`` is a glob (``fnmatch``) over the conv layers' names, e.g.
+    ``layer4.*`` or ``features.2?``; it expands in model order and must match at least one.
+    """
+    from fnmatch import fnmatchcase
+
     convs = conv_layers(model)
     if not names:
         if not convs:
             raise LayerError("the model has no Conv2d layer to explain")
         return list(convs)
     modules = dict(model.named_modules())
+    out: list[str] = []
     for n in names:
+        if _is_pattern(n):
+            hit = [c for c in convs if fnmatchcase(c, n)]
+            if not hit:
+                raise LayerError(f"layer pattern {n!r} matches no conv layer; conv layers are: {', '.join(convs)}")
+            out.extend(hit)
+            continue
         if n not in modules:
             raise LayerError(f"unknown layer {n!r}; conv layers are: {', '.join(convs)}")
         if n not in convs:
@@ -276,4 +295,31 @@ def resolve_layers(model: nn.Module, names: list[str] | None) -> list[str]:
                 f"layer {n!r} is a {type(modules[n]).__name__}, not convolutional; "
                 f"conv layers are: {', '.join(convs)}"
             )
-    return list(dict.fromkeys(names))
+        out.append(n)
+    return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A conv layer: qualified name, filter count, and its output map's height and width (pixels)
+    for one input of the model's size."""
+
+    name: str
+    filters: int
+    height: int
+    width: int
+
+
+@torch.no_grad()
+def layer_table(model: nn.Module, spec: ModelSpec) -> tuple[LayerInfo, ...]:
+    """Every conv layer of ``model`` with its filters and output size, measured by one forward
+    pass of a zero image (1, in_channels, input_size, input_size) on the model's device."""
+    from kgfilters.hooks import capture
+
+    convs = conv_layers(model)
+    p = next(iter(model.parameters()), None)
+    device = p.device if p is not None else torch.device("cpu")
+    x = torch.zeros(1, spec.in_channels, spec.input_size, spec.input_size, device=device)
+    with capture(model, list(convs), lambda t: torch.tensor(t.shape)) as out:
+        model(spec.prepare(x))
+    return tuple(LayerInfo(n, int(out[n][1]), int(out[n][2]), int(out[n][3])) for n in convs)

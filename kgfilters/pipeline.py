@@ -261,6 +261,10 @@ def tag_run(
 
     paths = RunPaths(Path(root))
     device = device or torch.device("cpu")
+    if layers and any(ch in n for n in layers for ch in "*?["):  # glob patterns: expand on the model
+        from kgfilters.models import resolve_layers
+
+        layers = resolve_layers(_open(root, device).model, layers)
     stats = load_stats(paths.stats) if paths.stats.is_file() else None
     if stats is None or (layers and not set(layers) <= set(stats.layers)):
         stats = stats_run(root, device=device, layers=layers, progress=progress)

@@ -204,3 +204,47 @@ def test_missing_preprocessing_and_bad_factory_are_one_line(tmp_path: Path, caps
                         "--model", "tests.kgfilters.byo_nets:nope", "--weights", str(pt2), "--no-progress")
     assert code != 0 and "cannot import 'nope'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists() or _digest(tmp_path / "r") == {}
+
+
+def _import_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    from safetensors.torch import save_file
+
+    from tests.kgfilters.byo_nets import build
+
+    data = _folder(tmp_path / "imgs", per_class=4)
+    torch.manual_seed(0)
+    w = tmp_path / "w.safetensors"
+    save_file(build(3).state_dict(), str(w))
+    run = tmp_path / "run"
+    code, _, err = _cli(capsys, "train", "--run", str(run), "--data-root", str(data), "--model",
+                        "tests.kgfilters.byo_nets:build", "--weights", str(w), "--no-progress")
+    assert code == 0, err
+    return run
+
+
+def test_layers_listing_and_patterns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kgfilters.models import layer_table
+
+    run = _import_run(tmp_path, capsys)
+    code, out, err = _cli(capsys, "layers", "--run", str(run), "--json")
+    assert code == 0, err
+    # 3x3 conv with padding 1 keeps 32x32; after 2x2 max pooling the second conv sees 16x16
+    assert json.loads(out) == [{"name": "features.0", "filters": 6, "height": 32, "width": 32},
+                               {"name": "features.3", "filters": 8, "height": 16, "width": 16}]
+    r = load_run(run)
+    assert [t.name for t in layer_table(r.model, r.spec)] == ["features.0", "features.3"]
+
+    before = _digest(run)
+    code, out, err = _cli(capsys, "stats", "--run", str(run), "--layers", "layer4.*", "--no-progress")
+    assert code != 0 and len(err.strip().splitlines()) == 1
+    assert "'layer4.*' matches no conv layer" in err and "features.0, features.3" in err
+    assert _digest(run) == before
+
+    code, _, err = _cli(capsys, "stats", "--run", str(run), "--layers", "features.[3-9]", "--no-progress")
+    assert code == 0, err
+    assert list(load_run(run).stats.layers) == ["features.3"]
+    code, _, err = _cli(capsys, "tag", "--run", str(run), "--layers", "features.*", "--k", "1", "--no-progress")
+    assert code == 0, err
+    assert list(load_run(run).tags.layer_sizes) == ["features.0", "features.3"]
+    code, _, err = _cli(capsys, "select", "--run", str(run), "--layer", "features.*", "--samples", "4")
+    assert code != 0 and "matches 2 conv layers" in err
