@@ -36,6 +36,8 @@ def create_run(
     input_size: int | None = None,
     mean: tuple[float, ...] | None = None,
     std: tuple[float, ...] | None = None,
+    ground_truth: str | os.PathLike[str] | None = None,
+    on_bad_image: str = "stop",
 ) -> dict[str, Any]:
     """Write a fresh ``run.json`` naming the data set, split and model (no weights yet).
 
@@ -48,6 +50,9 @@ def create_run(
     ``class_names``: a class-names file (see ``kgfilters.classnames``). ``input_size``, ``mean``,
     ``std``: the model's preprocessing where its metadata lacks it or to override it; what is used
     is recorded in run.json ``model.input`` (see ``kgfilters.model_sources.preprocessing_of``).
+    ``ground_truth``: labels of a flat image folder (ImageNet validation layout); ``on_bad_image``:
+    ``stop`` or ``skip`` (undecodable images are found now, left out and listed in run.json
+    ``dataset.skipped``, their number in ``dataset.skipped_images``).
     """
     from kgfilters.ontology.iris import check_base, default_base, pinned_base
 
@@ -60,7 +65,7 @@ def create_run(
     data = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
     splits = load_splits(
         data, seed=seed, tag_fraction=tag_fraction, image_size=spec.input_size, channels=spec.in_channels,
-        class_names_file=class_names,
+        class_names_file=class_names, ground_truth=ground_truth, on_bad_image=on_bad_image,
     )
     model_info: dict[str, Any] = {"name": model, "num_classes": splits.num_classes, "weights": None}
     w = Path(weights).resolve() if weights is not None else None
@@ -74,6 +79,10 @@ def create_run(
     dataset: dict[str, Any] = {"kind": splits.kind, "root": str(Path(data).resolve())}
     if class_names is not None:
         dataset["class_names_file"] = str(Path(class_names).resolve())
+    if ground_truth is not None:
+        dataset["ground_truth"] = str(Path(ground_truth).resolve())
+    if on_bad_image == "skip":
+        dataset.update(on_bad_image=on_bad_image, skipped_images=len(splits.skipped), skipped=list(splits.skipped))
     if splits.class_ids and tuple(splits.class_ids) != tuple(splits.class_names):
         dataset["class_ids"] = list(splits.class_ids)
     config = {
@@ -161,7 +170,8 @@ def train_run(
             f"{spec.name}: training {spec.source} models is out of scope; pass --weights FILE instead"
         )
     d = config["dataset"]
-    splits = load_splits(d["root"], seed=d["split_seed"], tag_fraction=d["tag_fraction"])
+    splits = load_splits(d["root"], seed=d["split_seed"], tag_fraction=d["tag_fraction"],
+                         ground_truth=d.get("ground_truth"), skip=d.get("skipped"))
     seed = config["seed"] if seed is None else seed
     torch.manual_seed(seed)
     model = build_model(spec.name, num_classes=splits.num_classes, weights="random", device=device)

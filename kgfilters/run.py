@@ -184,6 +184,8 @@ class Run:
             image_size=self.spec.input_size,
             channels=self.spec.in_channels,
             class_names_file=d.get("class_names_file"),
+            ground_truth=d.get("ground_truth"),
+            skip=d.get("skipped"),
         )
 
     @cached_property

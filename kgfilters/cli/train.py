@@ -18,8 +18,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: kgfilters train --run runs/fm --epochs 4 --seed 0",
     )
     add_run(p)
-    p.add_argument("--data-root", default=None, metavar="DIR",
-                   help="IDX files or an ImageFolder (default: /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--data-root", default=None, metavar="DIR|CSV",
+                   help="IDX files, an ImageFolder, a flat image folder (with --ground-truth, or "
+                   "ILSVRC2012_val_* files) or a CSV of path,label (default: /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--ground-truth", default=None, metavar="FILE",
+                   help="labels of a flat image folder: one wnid or 1-based ImageNet-1k index per line in "
+                   "file-name order, or 'filename label' lines")
+    p.add_argument("--on-bad-image", choices=["stop", "skip"], default="stop",
+                   help="an undecodable image stops the run naming the file (default), or is skipped "
+                   "(all images are checked once now; the count goes to run.json)")
     p.add_argument("--model", default="fsagn-mnist",
                    help="fsagn-mnist, a torchvision classifier name, timm:NAME, export:FILE.pt2 "
                    "(torch.export.save archive) or package.module:factory (called with num_classes)")
@@ -52,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = create_run(args.run, model=args.model, data_root=args.data_root,
                         weights=args.weights, seed=args.seed, class_names=args.class_names,
-                        input_size=args.input_size, mean=args.mean, std=args.std)
+                        input_size=args.input_size, mean=args.mean, std=args.std,
+                        ground_truth=args.ground_truth, on_bad_image=args.on_bad_image)
+    if config["dataset"].get("skipped_images"):
+        print(f"skipped {config['dataset']['skipped_images']} undecodable image(s); see run.json dataset.skipped")
     if args.weights is not None or args.model.startswith("export:"):
         held = args.weights or "its own weights"
         print(f"registered {args.model} with {held} in {args.run}/run.json")

