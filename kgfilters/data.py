@@ -333,6 +333,7 @@ def iter_batches(
         yield from iter_batches(sub, batch_size)
         return
     order = list(indices) if indices is not None else list(range(len(ds)))
-    loader = DataLoader(Subset(ds, order[start:]), batch_size=batch_size, num_workers=num_workers)
+    loader = DataLoader(Subset(ds, order[start:]), batch_size=batch_size, num_workers=num_workers,
+                        pin_memory=torch.cuda.is_available())
     for x, y in loader:
         yield x, y.long()

@@ -28,7 +28,8 @@ def _layers(text: str | None) -> list[str] | None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the model names kgfilters knows",
-                       description="List 'fsagn-mnist' and every torchvision classifier name.",
+                       description="List 'fsagn-mnist' and every torchvision classifier name. --model also takes "
+                       "timm:NAME, export:FILE.pt2 and package.module:factory (see the README).",
                        epilog="example: kgfilters models | grep vgg")
     p.set_defaults(func=_models)
 
