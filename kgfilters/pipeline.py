@@ -74,6 +74,8 @@ def create_run(
         model_info["input"] = _input_of(spec, built, input_size=input_size, mean=mean, std=std)
         if w is not None:
             model_info.update(weights=str(w), sha256=file_sha256(w))
+        elif spec.source == "export":  # the archive holds the weights: its checksum is theirs
+            model_info["sha256"] = file_sha256(model.split(":", 1)[1])
     elif input_size is not None or mean is not None or std is not None:
         model_info["input"] = _input_of(spec, None, input_size=input_size, mean=mean, std=std)
     dataset: dict[str, Any] = {"kind": splits.kind, "root": str(Path(data).resolve())}

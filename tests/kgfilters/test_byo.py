@@ -151,8 +151,9 @@ def test_exported_program(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     code, _, err = _cli(capsys, "train", "--run", str(run), "--data-root", str(data), "--model",
                         f"export:{pt2}", "--mean", "0.5", "--std", "0.25", "--no-progress")
     assert code == 0, err
-    inp = json.loads((run / "run.json").read_text())["model"]["input"]
-    assert inp == {"in_channels": 3, "input_size": 32, "mean": [0.5] * 3, "std": [0.25] * 3, "from": "options"}
+    m = json.loads((run / "run.json").read_text())["model"]
+    assert m["input"] == {"in_channels": 3, "input_size": 32, "mean": [0.5] * 3, "std": [0.25] * 3, "from": "options"}
+    assert m["name"] == f"export:{pt2.resolve()}" and m["sha256"] == hashlib.sha256(pt2.read_bytes()).hexdigest()
     r = load_run(run)
     from kgfilters.models import conv_layers
 
