@@ -301,7 +301,7 @@ def load_splits(
         if class_names_file is None:
             return splits
         ids = tuple(str(c) for c in range(splits.num_classes))
-        return replace(splits, class_names=read_class_names(class_names_file, ids), class_ids=ids)
+        return replace(splits, class_names=read_class_names(class_names_file, ids))
     entries = list(root.iterdir())
     if any(p.is_dir() for p in entries) or any(p.name.startswith("ILSVRC2012_val_") for p in entries):
         return _load_files(root, **files)

@@ -64,6 +64,12 @@ def test_wnid_folders_get_human_names_and_keep_wnids(tmp_path: Path, capsys: pyt
     assert cfg["model"]["input"] == {"in_channels": 3, "input_size": 32, "mean": [0.5] * 3,
                                      "std": [0.25] * 3, "from": "model"}
 
+    code, _, err = _cli(capsys, "link", "--run", str(run))
+    assert code == 0, err
+    concepts = json.loads((run / "concepts.json").read_text())
+    assert [(lk["label"], lk["source"], lk["term"]) for lk in concepts["links"]] == [
+        (n, "wnid", w) for n, w in zip(NAMES, WNIDS, strict=True)]
+    assert concepts["links"][0]["concept"].endswith("/02510455-n")
     code, _, err = _cli(capsys, "graph", "--run", str(run))
     assert code == 0, err
     code, out, err = _cli(capsys, "validate", "--run", str(run))
