@@ -15,7 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="create a run directory and train its model",
         description="Create a run directory (run.json) for a data set and model, then train the "
         "small network on the train split, or register a user's weights file with --weights.",
-        epilog="example: kgfilters train --run runs/fm --epochs 4 --seed 0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  kgfilters train --run runs/fm --epochs 4 --seed 0\n"
+        "  kgfilters train --run runs/timm --model timm:resnet18 --weights w.safetensors --data-root imgs/\n"
+        "  kgfilters train --run runs/ep --model export:net.pt2 --mean 0.5 --std 0.25 --data-root imgs/\n"
+        "  kgfilters train --run runs/own --model mypkg.nets:build --weights w.safetensors --data-root set.csv",
     )
     add_run(p)
     p.add_argument("--data-root", default=None, metavar="DIR|CSV",
@@ -36,9 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="class names: one per line, a JSON list, or a JSON object keyed by folder name "
                    "(default: ImageNet wnid folders get their human names)")
     p.add_argument("--input-size", type=positive_int, default=None, metavar="PX",
-                   help="square input side when the model does not declare it")
-    p.add_argument("--mean", type=_floats, default=None, metavar="M[,M,M]", help="per-channel mean")
-    p.add_argument("--std", type=_floats, default=None, metavar="S[,S,S]", help="per-channel std")
+                   help="square input side in pixels (where the model does not declare it, or to override it)")
+    p.add_argument("--mean", type=_floats, default=None, metavar="M[,M,M]",
+                   help="per-channel mean of [0, 1] images (one value or one per channel)")
+    p.add_argument("--std", type=_floats, default=None, metavar="S[,S,S]",
+                   help="per-channel std of [0, 1] images (one value or one per channel)")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=positive_float, default=1e-3)
