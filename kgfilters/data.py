@@ -12,7 +12,7 @@ import gzip
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -20,6 +20,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from torchvision.datasets import FashionMNIST, ImageFolder
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
+from kgfilters.classnames import display_names, read_class_names
 from kgfilters.errors import DataError
 
 __all__ = [
@@ -72,7 +73,8 @@ class Splits:
     """The three splits of one data set.
 
     ``train`` trains the model, ``tag`` computes FILTAG statistics, ``heldout`` tests explanations
-    (Hits@n) and FSAGN masks. ``class_names[c]`` is the name of label ``c``.
+    (Hits@n) and FSAGN masks. ``class_names[c]`` is the name of label ``c`` as people name it;
+    ``class_ids[c]`` its raw id (an ImageFolder's folder name, e.g. a wnid), empty for IDX files.
     """
 
     train: Dataset
@@ -81,6 +83,8 @@ class Splits:
     class_names: tuple[str, ...]
     source: str
     kind: str  # "idx" or "imagefolder"
+    class_ids: tuple[str, ...] = ()  # raw ids (folder names, wnids) when they differ from the names
+    skipped: tuple[str, ...] = ()  # undecodable images left out (--on-bad-image skip)
 
     @property
     def num_classes(self) -> int:
@@ -187,12 +191,10 @@ def _read_image_file(path: str):  # type: ignore[no-untyped-def]
         raise DataError(f"{path}: not a readable image ({first})") from None
 
 
-def _load_folder(
-    root: Path, *, seed: int, tag_fraction: float, image_size: int, channels: int
-) -> Splits:
+def _transform(image_size: int, channels: int):  # type: ignore[no-untyped-def]
     from torchvision import transforms
 
-    tf = transforms.Compose(
+    return transforms.Compose(
         [
             transforms.Resize(image_size),
             transforms.CenterCrop(image_size),
@@ -200,8 +202,27 @@ def _load_folder(
             transforms.ToTensor(),
         ]
     )
+
+
+def _load_files(
+    root: Path, *, seed: int, tag_fraction: float, image_size: int, channels: int,
+    class_names_file: str | os.PathLike[str] | None = None, ground_truth: str | os.PathLike[str] | None = None,
+    on_bad_image: str = "stop", skip: Sequence[str] | None = None,
+) -> Splits:
+    """An ImageFolder (``root/train`` + ``root/val|test``, or one folder), a CSV file of
+    ``path,label`` or ImageNet's validation layout (see ``kgfilters.layouts``)."""
+    from kgfilters.layouts import drop_samples, find_bad_images, read_csv_layout, read_val_layout
+
+    tf = _transform(image_size, channels)
+    kind = "imagefolder"
     try:
-        if (root / "train").is_dir() and any((root / s).is_dir() for s in ("val", "test")):
+        if root.is_file():
+            train = rest = read_csv_layout(root, tf, _read_image_file)
+            kind = "csv"
+        elif ground_truth is not None or not any(p.is_dir() for p in root.iterdir()):
+            train = rest = read_val_layout(root, Path(ground_truth) if ground_truth else None, tf, _read_image_file)
+            kind = "imagenet-val"
+        elif (root / "train").is_dir() and any((root / s).is_dir() for s in ("val", "test")):
             train = ImageFolder(str(root / "train"), transform=tf, loader=_read_image_file)
             rest = ImageFolder(str(root / ("val" if (root / "val").is_dir() else "test")), transform=tf,
                                loader=_read_image_file)
@@ -209,14 +230,24 @@ def _load_folder(
             train = rest = ImageFolder(str(root), transform=tf, loader=_read_image_file)
     except (FileNotFoundError, OSError) as exc:
         raise DataError(f"{root}: not an ImageFolder ({exc})") from None
+    parts = [train] if train is rest else [train, rest]
+    if skip is None and on_bad_image == "skip":
+        skip = [p for ds in parts for p in find_bad_images([s[0] for s in ds.samples], _read_image_file)]
+    for ds in parts:
+        drop_samples(ds, set(skip or ()))
+    if len(rest) == 0:
+        raise DataError(f"{root}: no readable images left")
     tag_idx, held_idx = stratified_split(targets_of(rest), tag_fraction, seed=seed)
+    ids = tuple(rest.classes)
     return Splits(
         train,
         Subset(rest, tag_idx.tolist()),
         Subset(rest, held_idx.tolist()),
-        tuple(rest.classes),
+        display_names(ids, class_names_file),
         str(root),
-        "imagefolder",
+        kind,
+        ids,
+        tuple(skip or ()),
     )
 
 
@@ -227,6 +258,10 @@ def load_splits(
     tag_fraction: float = 0.8,
     image_size: int = 28,
     channels: int = 1,
+    class_names_file: str | os.PathLike[str] | None = None,
+    ground_truth: str | os.PathLike[str] | None = None,
+    on_bad_image: str = "stop",
+    skip: Sequence[str] | None = None,
 ) -> Splits:
     """Load a data set and split it deterministically.
 
@@ -234,26 +269,45 @@ def load_splits(
     (``tag_fraction``, the paper's 80%) and ``heldout`` (the rest). ImageFolder: ``root/train`` and
     ``root/val`` (or ``root/test``) when both exist, else the one folder serves all splits; the
     evaluation part is split as above. ``image_size`` and ``channels`` apply to ImageFolder only.
+    ``class_names_file`` names the classes (see ``kgfilters.classnames.read_class_names``); without
+    it, ImageFolder classes that are ImageNet wnids get their human names.
+    ``data_root`` may also be a CSV file of ``path,label`` rows, or a flat folder of images with a
+    ``ground_truth`` file (ImageNet validation layout; see ``kgfilters.layouts``).
+    ``on_bad_image``: ``stop`` (an undecodable image is a DataError naming it, when it is read) or
+    ``skip`` (every image is decoded once now and the bad ones are left out: ``Splits.skipped``);
+    ``skip``: paths to leave out without checking (a run's recorded list).
 
     Raises DataError naming the directory and the missing or unreadable file.
     """
     root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
     if not 0.0 < tag_fraction < 1.0:
         raise DataError(f"tag_fraction={tag_fraction}: expected a number in (0, 1)")
+    if on_bad_image not in ("stop", "skip"):
+        raise DataError(f"on_bad_image={on_bad_image!r}: expected 'stop' or 'skip'")
+    files = {"seed": seed, "tag_fraction": tag_fraction, "image_size": image_size, "channels": channels,
+             "class_names_file": class_names_file, "on_bad_image": on_bad_image, "skip": skip}
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return _load_files(root, **files)
     if not root.is_dir():
         raise DataError(
             f"{root}: no such data directory; install Debian's 'dataset-fashion-mnist' or pass "
-            "--data-root DIR with the four Fashion-MNIST IDX files or an ImageFolder"
+            "--data-root DIR with the four Fashion-MNIST IDX files, an ImageFolder, a flat folder with "
+            "--ground-truth FILE, or a CSV file of path,label"
         )
+    if ground_truth is not None:
+        return _load_files(root, ground_truth=ground_truth, **files)
     if any(_find_idx(root, stem) for stem in IDX_FILES.values()):
-        return _load_idx(root, seed=seed, tag_fraction=tag_fraction)
-    if any(p.is_dir() for p in root.iterdir()):
-        return _load_folder(
-            root, seed=seed, tag_fraction=tag_fraction, image_size=image_size, channels=channels
-        )
+        splits = _load_idx(root, seed=seed, tag_fraction=tag_fraction)
+        if class_names_file is None:
+            return splits
+        ids = tuple(str(c) for c in range(splits.num_classes))
+        return replace(splits, class_names=read_class_names(class_names_file, ids))
+    entries = list(root.iterdir())
+    if any(p.is_dir() for p in entries) or any(p.name.startswith("ILSVRC2012_val_") for p in entries):
+        return _load_files(root, **files)
     raise DataError(
         f"{root}: holds neither the four IDX files ({', '.join(IDX_FILES.values())}) "
-        "nor ImageFolder class folders"
+        "nor ImageFolder class folders; for a flat folder of images pass --ground-truth FILE"
     )
 
 
@@ -279,6 +333,7 @@ def iter_batches(
         yield from iter_batches(sub, batch_size)
         return
     order = list(indices) if indices is not None else list(range(len(ds)))
-    loader = DataLoader(Subset(ds, order[start:]), batch_size=batch_size, num_workers=num_workers)
+    loader = DataLoader(Subset(ds, order[start:]), batch_size=batch_size, num_workers=num_workers,
+                        pin_memory=torch.cuda.is_available())
     for x, y in loader:
         yield x, y.long()

@@ -1,7 +1,10 @@
-"""Model zoo: the FSAGN paper's small MNIST network and any torchvision classifier, by name.
+"""Model zoo: the FSAGN paper's small MNIST network and any torchvision classifier, by name; timm
+models (``timm:NAME``), ``torch.export`` files (``export:PATH``) and a user's factory
+(``package.module:factory``) through ``kgfilters.model_sources``.
 
 Models are found through a registry (``get_model_spec(name)``, ``list_models()``). Weights come
-from a local file or the torch hub cache; nothing is ever downloaded.
+from a local file or the torch hub cache; nothing is ever downloaded. A run's recorded input size,
+channels, mean and std (run.json ``model.input``) override the spec's (``with_input``).
 """
 
 from __future__ import annotations
@@ -20,14 +23,18 @@ from kgfilters.errors import LayerError, ModelError
 
 __all__ = [
     "FsagnMnistNet",
+    "LayerInfo",
     "ModelSpec",
     "build_model",
     "conv_layers",
     "file_sha256",
     "get_model_spec",
+    "layer_table",
     "list_models",
     "load_weights",
     "resolve_layers",
+    "spec_of",
+    "with_input",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,6 +80,7 @@ class ModelSpec:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     torchvision: bool = False
+    source: str = "builtin"  # builtin, torchvision, timm, export or import
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Turn images (B, C, H, W) in [0, 1] into the network's input, on x's device.
@@ -121,11 +129,35 @@ def get_model_spec(name: str) -> ModelSpec:
             kwargs = {"aux_logits": True, "init_weights": False} if _name.startswith("inception") else {}
             return tvm.get_model(_name, weights=None, num_classes=num_classes, **kwargs)
 
-        return ModelSpec(name, build, 3, size, _IMAGENET_MEAN, _IMAGENET_STD, torchvision=True)
+        return ModelSpec(name, build, 3, size, _IMAGENET_MEAN, _IMAGENET_STD, torchvision=True,
+                         source="torchvision")
+    from kgfilters.model_sources import external_spec
+
+    spec = external_spec(name)
+    if spec is not None:
+        return spec
     raise ModelError(
-        f"unknown model {name!r}; choose 'fsagn-mnist' or a torchvision classifier "
-        f"such as vgg16, vgg19, resnet50, inception_v3 (see `kgfilters models`)"
+        f"unknown model {name!r}; choose 'fsagn-mnist', a torchvision classifier "
+        f"such as vgg16, resnet50 (see `kgfilters models`), timm:NAME, export:FILE.pt2 "
+        f"or package.module:factory"
     )
+
+
+def with_input(spec: ModelSpec, info: dict | None) -> ModelSpec:
+    """``spec`` with ``in_channels``, ``input_size``, ``mean``, ``std`` taken from ``info`` where
+    present (run.json ``model.input``)."""
+    if not info:
+        return spec
+    from dataclasses import replace
+
+    keep = {k: info[k] for k in ("in_channels", "input_size") if info.get(k) is not None}
+    keep.update({k: tuple(float(v) for v in info[k]) for k in ("mean", "std") if info.get(k) is not None})
+    return replace(spec, **keep)
+
+
+def spec_of(model_config: dict) -> ModelSpec:
+    """The spec of a run's model from run.json's ``model`` section (name plus recorded input)."""
+    return with_input(get_model_spec(model_config["name"]), model_config.get("input"))
 
 
 def file_sha256(path: str | Path) -> str:
@@ -175,9 +207,13 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load a ``.safetensors`` or ``.pth`` state dict into ``model`` (strict)."""
+    from kgfilters.model_sources import _refuse_torchscript, is_torchscript
+
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: weights file not found")
+    if is_torchscript(path):
+        _refuse_torchscript(path)
     state = _read_state(path)
     try:
         model.load_state_dict(state, strict=True)
@@ -196,8 +232,13 @@ def build_model(
     from the torch hub cache (ModelError saying where to put the file when it is absent).
     """
     spec = get_model_spec(name)
+    if spec.source == "export" and weights not in (None, "random"):
+        raise ModelError(f"{name}: an exported program holds its weights; drop --weights {weights}")
+    if spec.source in ("timm", "import") and weights is None:
+        raise ModelError(f"{name}: no weights; pass --weights FILE (.safetensors or .pth; "
+                         "nothing is downloaded)")
     model = spec.builder(num_classes)
-    if weights == "random":
+    if weights == "random" or spec.source == "export":
         pass
     elif weights is not None:
         load_weights(model, weights)
@@ -215,19 +256,38 @@ def build_model(
 
 
 def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
-    """All Conv2d modules of ``model`` by their qualified name, in definition order."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    """All Conv2d modules of ``model`` by their qualified name, in definition order (for an
+    exported program: the submodules calling ``aten.conv2d``, which carry ``out_channels``)."""
+    return {n: m for n, m in model.named_modules()
+            if isinstance(m, nn.Conv2d) or getattr(m, "kgf_conv2d", False)}
+
+
+def _is_pattern(name: str) -> bool:
+    return any(ch in name for ch in "*?[")
 
 
 def resolve_layers(model: nn.Module, names: list[str] | None) -> list[str]:
-    """Validate layer names (default: every conv layer); LayerError names the valid choices."""
+    """Validate layer names (default: every conv layer); LayerError names the valid choices.
+
+    A name with ``*``, ``?`` or ``[`` is a glob (``fnmatch``) over the conv layers' names, e.g.
+    ``layer4.*`` or ``features.2?``; it expands in model order and must match at least one.
+    """
+    from fnmatch import fnmatchcase
+
     convs = conv_layers(model)
     if not names:
         if not convs:
             raise LayerError("the model has no Conv2d layer to explain")
         return list(convs)
     modules = dict(model.named_modules())
+    out: list[str] = []
     for n in names:
+        if _is_pattern(n):
+            hit = [c for c in convs if fnmatchcase(c, n)]
+            if not hit:
+                raise LayerError(f"layer pattern {n!r} matches no conv layer; conv layers are: {', '.join(convs)}")
+            out.extend(hit)
+            continue
         if n not in modules:
             raise LayerError(f"unknown layer {n!r}; conv layers are: {', '.join(convs)}")
         if n not in convs:
@@ -235,4 +295,31 @@ def resolve_layers(model: nn.Module, names: list[str] | None) -> list[str]:
                 f"layer {n!r} is a {type(modules[n]).__name__}, not convolutional; "
                 f"conv layers are: {', '.join(convs)}"
             )
-    return list(dict.fromkeys(names))
+        out.append(n)
+    return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A conv layer: qualified name, filter count, and its output map's height and width (pixels)
+    for one input of the model's size."""
+
+    name: str
+    filters: int
+    height: int
+    width: int
+
+
+@torch.no_grad()
+def layer_table(model: nn.Module, spec: ModelSpec) -> tuple[LayerInfo, ...]:
+    """Every conv layer of ``model`` with its filters and output size, measured by one forward
+    pass of a zero image (1, in_channels, input_size, input_size) on the model's device."""
+    from kgfilters.hooks import capture
+
+    convs = conv_layers(model)
+    p = next(iter(model.parameters()), None)
+    device = p.device if p is not None else torch.device("cpu")
+    x = torch.zeros(1, spec.in_channels, spec.input_size, spec.input_size, device=device)
+    with capture(model, list(convs), lambda t: torch.tensor(t.shape)) as out:
+        model(spec.prepare(x))
+    return tuple(LayerInfo(n, int(out[n][1]), int(out[n][2]), int(out[n][3])) for n in convs)

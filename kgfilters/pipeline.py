@@ -35,6 +35,12 @@ def new_run_config(
     seed: int | None = None,
     tag_fraction: float | None = None,
     base_iri: str | None = None,
+    class_names: str | os.PathLike[str] | None = None,
+    input_size: int | None = None,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    ground_truth: str | os.PathLike[str] | None = None,
+    on_bad_image: str = "stop",
 ) -> dict[str, Any]:
     """The ``run.json`` of a fresh run naming the data set, split and model (no weights yet);
     nothing is written. An existing run.json's stage records, graph settings and generation carry
@@ -47,6 +53,12 @@ def new_run_config(
     the one already pinned when run.json exists, else derived from the directory name), so
     copying or moving the run changes no IRI. The IRI scheme is the graph part's; it is imported
     here, lazily, only to compute that default.
+    ``class_names``: a class-names file (see ``kgfilters.classnames``). ``input_size``, ``mean``,
+    ``std``: the model's preprocessing where its metadata lacks it or to override it; what is used
+    is recorded in run.json ``model.input`` (see ``kgfilters.model_sources.preprocessing_of``).
+    ``ground_truth``: labels of a flat image folder (ImageNet validation layout); ``on_bad_image``:
+    ``stop`` or ``skip`` (undecodable images are found now, left out and listed in run.json
+    ``dataset.skipped``, their number in ``dataset.skipped_images``).
     """
     from kgfilters.ontology.iris import check_base, default_base, pinned_base
 
@@ -57,25 +69,45 @@ def new_run_config(
         data_root = d.get("root") if data_root is None else data_root
         seed = d.get("split_seed", 0) if seed is None else seed
         tag_fraction = d.get("tag_fraction", 0.8) if tag_fraction is None else tag_fraction
+        class_names = d.get("class_names_file") if class_names is None else class_names
+        ground_truth = d.get("ground_truth") if ground_truth is None else ground_truth
     model = "fsagn-mnist" if model is None else model
     seed = 0 if seed is None else seed
     tag_fraction = 0.8 if tag_fraction is None else tag_fraction
+    if model.startswith(("export:", "torchscript:")):
+        kind, _, file = model.partition(":")
+        model = f"{kind}:{Path(file).expanduser().resolve()}"
     spec = get_model_spec(model)
     root = Path(root)
     base = check_base(base_iri or pinned_base(root) or default_base(root))
     data = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
     splits = load_splits(
-        data, seed=seed, tag_fraction=tag_fraction, image_size=spec.input_size, channels=spec.in_channels
+        data, seed=seed, tag_fraction=tag_fraction, image_size=spec.input_size, channels=spec.in_channels,
+        class_names_file=class_names, ground_truth=ground_truth, on_bad_image=on_bad_image,
     )
     model_info: dict[str, Any] = {"name": model, "num_classes": splits.num_classes, "weights": None}
-    if weights is not None:
-        w = Path(weights).resolve()
-        build_model(model, num_classes=splits.num_classes, weights=w)  # fails early if it does not fit
-        model_info.update(weights=str(w), sha256=file_sha256(w))
+    w = Path(weights).resolve() if weights is not None else None
+    if w is not None or spec.source not in ("builtin", "torchvision"):
+        built = build_model(model, num_classes=splits.num_classes, weights=w)  # fails early if it does not fit
+        model_info["input"] = _input_of(spec, built, input_size=input_size, mean=mean, std=std)
+        if w is not None:
+            model_info.update(weights=str(w), sha256=file_sha256(w))
+        elif spec.source == "export":  # the archive holds the weights: its checksum is theirs
+            model_info["sha256"] = file_sha256(model.split(":", 1)[1])
+    elif input_size is not None or mean is not None or std is not None:
+        model_info["input"] = _input_of(spec, None, input_size=input_size, mean=mean, std=std)
+    dataset: dict[str, Any] = {"kind": splits.kind, "root": str(Path(data).resolve())}
+    if class_names is not None:
+        dataset["class_names_file"] = str(Path(class_names).resolve())
+    if ground_truth is not None:
+        dataset["ground_truth"] = str(Path(ground_truth).resolve())
+    if on_bad_image == "skip":
+        dataset.update(on_bad_image=on_bad_image, skipped_images=len(splits.skipped), skipped=list(splits.skipped))
+    if splits.class_ids and tuple(splits.class_ids) != tuple(splits.class_names):
+        dataset["class_ids"] = list(splits.class_ids)
     config = {
         "dataset": {
-            "kind": splits.kind,
-            "root": str(Path(data).resolve()),
+            **dataset,
             "class_names": list(splits.class_names),
             "split_seed": seed,
             "tag_fraction": tag_fraction,
@@ -136,19 +168,22 @@ def create_run(
     tag_fraction: float | None = None,
     base_iri: str | None = None,
     force: bool = False,
+    **options: Any,
 ) -> dict[str, Any]:
     """Write ``run.json`` for a data set, split and model (``new_run_config``), under the run lock.
 
     A run that has weights already is refused unless ``force`` (``check_trainable``); with
     ``weights`` given, the stages that used an earlier model are marked stale. ``base_iri`` pins
-    the base of the run's IRIs at creation (a run keeps the base it already has).
+    the base of the run's IRIs at creation (a run keeps the base it already has). ``options``:
+    the data and preprocessing options of ``new_run_config`` (``class_names``, ``input_size``,
+    ``mean``, ``std``, ``ground_truth``, ``on_bad_image``).
     """
     Path(root).mkdir(parents=True, exist_ok=True)
     with run_lock(root):
         check_trainable(root, force=force)
         retrained = RunPaths(Path(root)).run_json.is_file() and weights is not None
         config = new_run_config(root, model=model, data_root=data_root, weights=weights, seed=seed,
-                                tag_fraction=tag_fraction, base_iri=base_iri)
+                                tag_fraction=tag_fraction, base_iri=base_iri, **options)
         _write_config(root, config, retrained=retrained)
     return config
 
@@ -161,6 +196,47 @@ def check_train_options(*, epochs: int, batch_size: int, lr: float) -> None:
         raise ConfigError(f"--batch-size {batch_size}: expected at least 1")
     if not lr > 0 or lr == float("inf"):
         raise ConfigError(f"--lr {lr}: expected a finite learning rate > 0")
+
+
+def _input_of(
+    spec: Any, model: torch.nn.Module | None, *, input_size: int | None,
+    mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
+) -> dict[str, Any]:
+    """The model's input as recorded in run.json: options first, then the model's own metadata,
+    then the registry's defaults (builtin and torchvision only). ModelError when the model has no
+    Conv2d layer, or when mean/std/size are known from nowhere."""
+    from kgfilters.model_sources import preprocessing_of
+    from kgfilters.models import conv_layers
+
+    meta: dict[str, Any] = {}
+    if model is not None:
+        convs = conv_layers(model)
+        if not convs:
+            raise ModelError(f"{spec.name}: the model has no Conv2d layer; kgfilters explains "
+                             "convolutional filters only")
+        meta = {"in_channels": int(next(iter(convs.values())).in_channels), **preprocessing_of(model)}
+    defaults: dict[str, Any] = {}
+    if spec.source in ("builtin", "torchvision", "timm"):
+        defaults = {"in_channels": spec.in_channels, "input_size": spec.input_size,
+                    "mean": spec.mean, "std": spec.std}
+    given = {k: v for k, v in {"input_size": input_size, "mean": mean, "std": std}.items() if v is not None}
+    out = {**defaults, **meta, **given}
+    missing = [k for k in ("input_size", "mean", "std") if k not in out]
+    if missing:
+        raise ModelError(f"{spec.name}: the model declares no {', '.join(missing)}; pass "
+                         + " ".join(f"--{k.replace('_', '-')}" for k in missing))
+    c = int(out.get("in_channels", len(out["mean"])))
+    for k in ("mean", "std"):
+        out[k] = [float(v) for v in out[k]]
+        if len(out[k]) == 1 and c > 1:
+            out[k] = out[k] * c
+        if len(out[k]) != c:
+            raise ModelError(f"--{k} {','.join(map(str, out[k]))}: {len(out[k])} values for a "
+                             f"{c}-channel model; expected {c} (or one)")
+    if any(v <= 0 for v in out["std"]):
+        raise ModelError(f"--std {out['std']}: expected positive values")
+    return {"in_channels": c, "input_size": int(out["input_size"]), "mean": out["mean"], "std": out["std"],
+            "from": "options" if given else ("model" if meta.keys() - {"in_channels"} else "registry")}
 
 
 def train_run(
@@ -189,13 +265,14 @@ def train_run(
     with run_lock(root):
         config = read_run_json(root) if config is None else config
         spec = get_model_spec(config["model"]["name"])
-        if spec.torchvision:
+        if spec.source != "builtin":
             raise ModelError(
-                f"{spec.name}: training torchvision models is out of scope; pass --weights FILE instead"
+                f"{spec.name}: training {spec.source} models is out of scope; pass --weights FILE instead"
             )
         retrained = paths.model.is_file() or config["model"].get("weights") is not None
         d = config["dataset"]
-        splits = load_splits(d["root"], seed=d["split_seed"], tag_fraction=d["tag_fraction"])
+        splits = load_splits(d["root"], seed=d["split_seed"], tag_fraction=d["tag_fraction"],
+                             ground_truth=d.get("ground_truth"), skip=d.get("skipped"))
         seed = config["seed"] if seed is None else seed
         torch.manual_seed(seed)
         model = build_model(spec.name, num_classes=splits.num_classes, weights="random", device=device)
@@ -313,6 +390,10 @@ def tag_run(
 
     paths = RunPaths(Path(root))
     device = device or torch.device("cpu")
+    if layers and any(ch in n for n in layers for ch in "*?["):  # glob patterns: expand on the model
+        from kgfilters.models import resolve_layers
+
+        layers = resolve_layers(_open(root, device).model, layers)
     with run_lock(root):
         fresh = _fresh_or_recompute(root, "tag", recompute, allow_missing=("stats",))
         stats = load_stats(paths.stats) if paths.stats.is_file() and fresh else None

@@ -271,9 +271,9 @@ class Run:
 
     @cached_property
     def spec(self) -> ModelSpec:
-        from kgfilters.models import get_model_spec
+        from kgfilters.models import spec_of
 
-        return get_model_spec(self.config["model"]["name"])
+        return spec_of(self.config["model"])
 
     @cached_property
     def class_names(self) -> tuple[str, ...]:
@@ -287,7 +287,7 @@ class Run:
         weights = m.get("weights")
         if weights == "model.safetensors":
             weights = self.paths.model
-        if (weights is None and not self.spec.torchvision) or (
+        if (weights is None and self.spec.source == "builtin") or (
             isinstance(weights, Path) and not weights.is_file()
         ):  # an untrained network would explain nothing
             from kgfilters.stages import hint
@@ -308,6 +308,9 @@ class Run:
             tag_fraction=d["tag_fraction"],
             image_size=self.spec.input_size,
             channels=self.spec.in_channels,
+            class_names_file=d.get("class_names_file"),
+            ground_truth=d.get("ground_truth"),
+            skip=d.get("skipped"),
         )
 
     @cached_property

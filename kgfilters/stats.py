@@ -137,6 +137,7 @@ def compute_stats(
     fingerprint: str = "",
     progress: bool = True,
     on_batch: Callable[[int], None] | None = None,
+    num_workers: int = 0,
 ) -> ActivationStats:
     """Stream ``ds`` through ``model`` and accumulate FILTAG statistics for ``layers``.
 
@@ -148,6 +149,7 @@ def compute_stats(
     ``torch.distributed`` each rank takes a contiguous shard and one all-reduce joins the sums
     (exact up to float64 rounding).
     ``on_batch(i)`` is called after batch i (tests use it to simulate a kill).
+    ``num_workers``: DataLoader worker processes decoding image files (file-backed data sets).
     """
     model.eval().to(device)
     if channels_last:
@@ -173,7 +175,8 @@ def compute_stats(
     batch_no = done // batch_size
     # Statistics need no logits: the forward pass stops after the last hooked layer.
     with capture(model, layers, scaled_filter_means, stop=True) as out:
-        for x, y in iter_batches(ds, batch_size, start=done, indices=range(lo, hi) if world > 1 else None):
+        for x, y in iter_batches(ds, batch_size, start=done, indices=range(lo, hi) if world > 1 else None,
+                                 num_workers=num_workers):
             x = spec.prepare(x.to(device, non_blocking=True))
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -81,8 +81,11 @@ def model_layers(config: dict[str, Any]) -> dict[str, int]:
     from kgfilters.models import build_model, conv_layers
 
     m = config["model"]
-    with torch.device("meta"):
+    if str(m["name"]).startswith("export:"):  # the archive is the model: read it for real
         model = build_model(m["name"], num_classes=int(m["num_classes"]), weights="random")
+    else:
+        with torch.device("meta"):
+            model = build_model(m["name"], num_classes=int(m["num_classes"]), weights="random")
     return {name: int(conv.out_channels) for name, conv in conv_layers(model).items()}
 
 
@@ -93,6 +96,7 @@ def _model(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | Non
     d = config.get("dataset") or {}
     return list(emit.model_triples(
         iris, name=m["name"], layers=model_layers(config), class_names=d.get("class_names") or (),
+        class_ids=d.get("class_ids") or (),
         dataset=d, sha256=m.get("sha256"), test_accuracy=m.get("test_accuracy"),
     ))
 

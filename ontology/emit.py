@@ -97,8 +97,13 @@ def model_triples(
     dataset: Mapping[str, Any] | None = None,
     sha256: str | None = None,
     test_accuracy: float | None = None,
+    class_ids: Sequence[str] = (),
 ) -> Iterator[Triple]:
-    """The ``model`` graph: model, data set, class labels (SKOS), layers ({name: filters})."""
+    """The ``model`` graph: model, data set, class labels (SKOS), layers ({name: filters}).
+
+    A class's ``skos:prefLabel`` is its name as people use it; ``skos:notation`` its label index
+    (integer) and, when ``class_ids`` gives one (an ImageFolder folder name such as a wnid), that
+    id as a second, string notation."""
     m, ds, scheme = iris.model(), iris.dataset(), iris.scheme()
     yield m, RDF.type, KGF.Model
     yield m, RDFS.label, Literal(name)
@@ -122,6 +127,8 @@ def model_triples(
         yield cl, SKOS.inScheme, scheme
         yield cl, SKOS.prefLabel, Literal(label, lang="en")
         yield cl, SKOS.notation, integer(c)
+        if c < len(class_ids) and class_ids[c] != label:
+            yield cl, SKOS.notation, Literal(str(class_ids[c]))
     for order, (layer, count) in enumerate(layers.items()):
         ly = iris.layer(layer)
         yield m, KGF.hasLayer, ly

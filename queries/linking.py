@@ -198,9 +198,12 @@ def link_wordnet(
     mapping: Mapping[str, str] | None = None,
     wn: Any | None = None,
     nlp: Any | None = None,
+    class_ids: Sequence[str] | None = None,
 ) -> ConceptLinks:
     """Link every class to one WordNet 3.0 noun synset (see the module docstring) and add the
-    hypernym closure as ``broader`` edges. Classes WordNet does not know stay unlinked (logged)."""
+    hypernym closure as ``broader`` edges. Classes WordNet does not know stay unlinked (logged).
+    ``class_ids``: the classes' raw ids (run.json ``dataset.class_ids``, e.g. the wnids behind
+    human names), tried as wnids before the names."""
     wn = wn if wn is not None else load_wordnet()
     mapping = dict(mapping or {})
     unknown = sorted(set(mapping) - set(class_names))
@@ -210,6 +213,9 @@ def link_wordnet(
             f"classes of this run: expected one of {', '.join(class_names)}"
         )
     wnids = imagenet_wnids(class_names)
+    if class_ids:
+        by_id = imagenet_wnids(class_ids)
+        wnids = tuple(i or w for i, w in zip(by_id, wnids, strict=True))
     pending = [i for i, n in enumerate(class_names) if n not in mapping and wnids[i] is None]
     normal = (
         dict(

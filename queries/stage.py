@@ -83,9 +83,10 @@ def link_run(
     what to do instead) when the API is unreachable and nothing is cached.
     """
     root = Path(root)
-    names = tuple(read_run_json(root)["dataset"]["class_names"])
+    dataset = read_run_json(root)["dataset"]
+    names = tuple(dataset["class_names"])
     user: Mapping[str, str] = load_mapping(mapping) if mapping is not None else {}
-    links = link_wordnet(names, mapping=user)
+    links = link_wordnet(names, mapping=user, class_ids=dataset.get("class_ids"))
     source = "wordnet"
     if dump is not None:
         from kgfilters.queries.dump import DumpIndex

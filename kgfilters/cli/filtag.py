@@ -19,6 +19,8 @@ from kgfilters.cli.common import (
 )
 
 ORDER = 20
+LAYERS_HELP = ("comma-separated conv layer names or glob patterns, e.g. 'layer4.*,features.2?' "
+               "(default: all; see `kgfilters layers`)")
 
 
 def _layers(text: str | None) -> list[str] | None:
@@ -27,7 +29,8 @@ def _layers(text: str | None) -> list[str] | None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the model names kgfilters knows",
-                       description="List 'fsagn-mnist' and every torchvision classifier name.",
+                       description="List 'fsagn-mnist' and every torchvision classifier name. --model also takes "
+                       "timm:NAME, export:FILE.pt2 and package.module:factory (see the README).",
                        epilog="example: kgfilters models | grep vgg")
     p.set_defaults(func=_models)
 
@@ -41,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run(p)
-    p.add_argument("--layers", default=None, help="comma-separated conv layer names (default: all)")
+    p.add_argument("--layers", default=None, help=LAYERS_HELP)
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU)")
@@ -65,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=["k-best", "q-quantile", "contrastive"], default="k-best")
     p.add_argument("--k", type=positive_int, default=5, help="filters per class and layer (k-best, contrastive)")
     p.add_argument("--q", type=probability, default=0.1, help="share of filters per class and layer (q-quantile)")
-    p.add_argument("--layers", default=None, help="comma-separated conv layer names (default: all)")
+    p.add_argument("--layers", default=None, help=LAYERS_HELP)
     p.add_argument("--recompute", action="store_true",
                    help="recompute stale statistics (the model changed) instead of refusing")
     add_device(p)
@@ -81,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run(p)
-    p.add_argument("--layers", default=None, help="layers whose tags vote (default: the last conv layer)")
+    p.add_argument("--layers", default=None,
+                   help="layers (names or glob patterns) whose tags vote (default: the last conv layer)")
     p.add_argument("--k", type=comma_list(positive_int), default=None,
                    help="comma-separated k values (default 1,2,3,5,10)")
     p.add_argument("--q", type=comma_list(probability), default=None,

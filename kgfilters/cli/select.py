@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: kgfilters select --run runs/fm --layer conv2 --samples 1000 --k 2",
     )
     add_run(p)
-    p.add_argument("--layer", default=None, help="conv layer name (default: the last conv layer)")
+    p.add_argument("--layer", default=None,
+                   help="conv layer name, or a glob pattern matching one (default: the last conv layer)")
     p.add_argument(
         "--samples", type=positive_int, default=1000, help="number of tag-split samples (default 1000)"
     )

@@ -80,7 +80,11 @@ def select_stage(
     """Filter selection on the run's ``tag`` split; writes the diagram, records ``select``."""
     run = load_run(root, device=device)
     layer = layer or list(conv_layers(run.model))[-1]
-    resolve_layers(run.model, [layer])
+    matched = resolve_layers(run.model, [layer])  # a glob pattern must name exactly one layer
+    if len(matched) != 1:
+        raise ConfigError(f"--layer {layer}: matches {len(matched)} conv layers ({', '.join(matched)}); "
+                          "expected exactly one")
+    layer = matched[0]
     if num_samples < 1:
         raise ConfigError(f"--samples {num_samples}: expected at least 1")
     sel, resp = selection_for(
