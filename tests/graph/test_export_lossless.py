@@ -14,6 +14,7 @@ from rdflib import BNode, Dataset, Graph, Literal, URIRef
 
 from kgfilters.ontology.export import FORMATS, export_graph, jsonld_context
 from kgfilters.ontology.jsonld import write_jsonld
+from kgfilters.ontology.namespace import KGF_IRI
 from kgfilters.ontology.store import open_store
 
 ONTOLOGY = Path(__file__).resolve().parents[2] / "ontology"
@@ -79,9 +80,9 @@ def edge_run(built_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     g = ox.NamedNode("https://w3id.org/kgfilters/run/fm/graph/edge-cases")
     s = ox.NamedNode("https://w3id.org/kgfilters/run/fm/thing/1")
     for i, lit in enumerate(EDGE):
-        store.add(ox.Quad(s, ox.NamedNode(f"https://w3id.org/kgfilters#value{i}"), lit, g))
+        store.add(ox.Quad(s, ox.NamedNode(f"{KGF_IRI}value{i}"), lit, g))
     # a typed term of the context (kgf:score coerces to xsd:double) carrying another datatype
-    store.add(ox.Quad(s, ox.NamedNode("https://w3id.org/kgfilters#score"),
+    store.add(ox.Quad(s, ox.NamedNode(f"{KGF_IRI}score"),
                       ox.Literal("3", datatype=ox.NamedNode(XSD + "integer")), g))
     store.flush()
     del store
