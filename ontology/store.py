@@ -284,19 +284,30 @@ def replace_graph(store: ox.Store, graph_iri: str | URIRef, triples: Iterable[Tr
     graph = ox.NamedNode(str(graph_iri))
     quads = to_ox(triples, graph)
     try:
-        old = set(store.quads_for_pattern(None, None, None, graph))
-        if quads and len(old) == len(quads) and old.issuperset(quads) and not _has_bnodes(quads):
-            log.info("graph <%s>: unchanged (%d triples)", graph_iri, len(quads))
-            return len(quads)
-        if journal is not None and len(old) + len(quads) > JOURNAL_ABOVE:
+        n_old = _count(store, graph)  # counted inside Oxigraph: no Python objects
+        old: set[ox.Quad] | None = None
+        if quads and n_old == len(quads) and not _has_bnodes(quads):
+            old = set(store.quads_for_pattern(None, None, None, graph))
+            if old.issuperset(quads):
+                log.info("graph <%s>: unchanged (%d triples)", graph_iri, len(quads))
+                return len(quads)
+        if journal is not None and n_old + len(quads) > JOURNAL_ABOVE:
             _swap_journaled(store, graph, quads, journal)
         else:
+            if old is None:
+                old = set(store.quads_for_pattern(None, None, None, graph))
             _swap(store, graph, old, quads)
     except (OSError, RuntimeError, SyntaxError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise GraphError(f"graph store: cannot write graph <{graph_iri}> ({msg})") from None
     log.info("graph <%s>: %d triples", graph_iri, len(quads))
     return len(quads)
+
+
+def _count(store: ox.Store, graph: ox.NamedNode) -> int:
+    """Number of quads in ``graph``."""
+    rows = store.query(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}")
+    return int(next(iter(rows))[0].value)  # type: ignore[index, arg-type]
 
 
 def _has_bnodes(quads: Iterable[ox.Quad]) -> bool:
