@@ -284,16 +284,21 @@ def export_in_child(root: Path, fmt: str, target: Path) -> dict[str, float]:
     and its resident memory before the export (interpreter and imports, ``base_mb``)."""
     import subprocess
 
+    # VmHWM (not ru_maxrss, which Linux carries over from the forking parent across exec)
     code = (
-        "import json, resource, sys, time\n"
+        "import json, sys, time\n"
         "from pathlib import Path\n"
         "from kgfilters.ontology.export import export_graph\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "def hwm():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            return int(line.split()[1]) / 1024\n"
+        "    return float('nan')\n"
+        "before = hwm()\n"
         "t = time.perf_counter()\n"
         "export_graph(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))\n"
         "s = time.perf_counter() - t\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "print(json.dumps({'s': s, 'peak_mb': peak / 1024, 'base_mb': before / 1024}))\n"
+        "print(json.dumps({'s': s, 'peak_mb': hwm(), 'base_mb': before}))\n"
     )
     r = subprocess.run([sys.executable, "-c", code, str(root), fmt, str(target)],
                        capture_output=True, text=True, check=True)
