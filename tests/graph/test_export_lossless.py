@@ -145,3 +145,13 @@ def test_jsonld_of_no_quads_and_default_graph() -> None:
     want.add((URIRef(s.value), URIRef(p.value), b))
     want.add((b, URIRef(p.value), Literal("2", datatype=URIRef(XSD + "integer"))))
     assert isomorphic(back, want)
+
+
+def test_jsonld_reads_back_in_oxigraph_too(edge_run: Path, tmp_path: Path) -> None:
+    out = export_graph(edge_run, "jsonld", tmp_path / "g.jsonld").path
+    back = set(ox.parse(path=str(out), format=ox.RdfFormat.JSON_LD))
+    store = open_store(edge_run, read_only=True)
+    try:
+        assert back == set(store)
+    finally:
+        del store
