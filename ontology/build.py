@@ -27,6 +27,7 @@ from kgfilters.ontology.store import (
     Triple,
     drop_graphs,
     has_store,
+    journal_dir,
     open_store,
     prune_logs,
     replace_graph,
@@ -261,6 +262,7 @@ def build_graph(
         chosen.insert(0, "model")
     emitted = {s: EMITTERS[s](root, iris, config) or [] for s in chosen}
     store = open_store(root)  # fails fast when another process holds the store
+    journal = journal_dir(root)
     try:
         foreign = _foreign(store, iris)
         if foreign and len(chosen) < len(EMITTERS):
@@ -268,7 +270,7 @@ def build_graph(
                         "every stage", len(foreign), iris.base)
             emitted |= {s: EMITTERS[s](root, iris, config) or [] for s in EMITTERS
                         if s not in emitted}
-        counts = {s: replace_graph(store, iris.graph(s), triples) for s, triples in emitted.items()}
+        counts = {s: replace_graph(store, iris.graph(s), triples, journal=journal) for s, triples in emitted.items()}
         if foreign:
             drop_graphs(store, foreign)
             log.warning("dropped %d graphs not under %s", len(foreign), iris.base)
@@ -294,9 +296,10 @@ def rebase(run_root: str | os.PathLike[str], base_iri: str) -> GraphReport:
     old = pinned_base(root)
     emitted = {s: EMITTERS[s](root, iris, config) or [] for s in EMITTERS}
     store = open_store(root)
+    journal = journal_dir(root)
     try:
         keep = {str(iris.graph(s)) for s in emitted}
-        counts = {s: replace_graph(store, iris.graph(s), triples) for s, triples in emitted.items()}
+        counts = {s: replace_graph(store, iris.graph(s), triples, journal=journal) for s, triples in emitted.items()}
         drop_graphs(store, [g for g in store.named_graphs() if str(g.value) not in keep])
         store.optimize()
     finally:

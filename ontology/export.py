@@ -1,8 +1,9 @@
 """Export a run's graph to a file: Turtle, N-Triples, N-Quads, TriG, JSON-LD or RDF/XML (atomic).
 
 Dataset formats (N-Quads, TriG, JSON-LD) keep the named graphs; graph formats (Turtle, N-Triples,
-RDF/XML) hold their union. Oxigraph serialises all but JSON-LD, which rdflib writes compacted
-with ``context.jsonld`` (plus a ``run:`` prefix for the run's base IRI) so that it reads well.
+RDF/XML) hold their union. Oxigraph serialises all but JSON-LD, which ``ontology/jsonld.py``
+streams itself, one node object per subject, compacted with ``context.jsonld`` (plus a ``run:``
+prefix for the run's base IRI) and lossless (every literal keeps its datatype and written form).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyoxigraph as ox
 
@@ -123,26 +124,11 @@ def _quads(store: ox.Store, graph_iris: Sequence[str] | None) -> Iterable[ox.Qua
             for q in store.quads_for_pattern(None, None, None, ox.NamedNode(g)))
 
 
-def _jsonld(quads: Iterable[ox.Quad], base: str | None) -> tuple[bytes, int]:
-    """Compacted JSON-LD of ``quads`` (rdflib, with context.jsonld) and the number of quads."""
-    from rdflib import Dataset
+def _jsonld(quads: Iterable[ox.Quad], base: str | None, out: IO[str]) -> int:
+    """Write ``quads`` to ``out`` as JSON-LD (``jsonld.write_jsonld``); the number of quads."""
+    from kgfilters.ontology.jsonld import write_jsonld
 
-    from kgfilters.ontology.store import from_ox
-
-    ds = Dataset()
-    graphs: dict[str, Any] = {}
-    n = 0
-    for q in quads:
-        g = q.graph_name
-        key = g.value if isinstance(g, ox.NamedNode) else ""
-        if key not in graphs:
-            graphs[key] = ds.graph(from_ox(g)) if key else ds.default_graph
-        graphs[key].add((from_ox(q.subject), from_ox(q.predicate), from_ox(q.object)))
-        n += 1
-    context = dict(jsonld_context())
-    if base is not None:
-        context["run"] = base
-    return ds.serialize(format="json-ld", context=context, indent=1).encode("utf-8"), n
+    return write_jsonld(quads, out, jsonld_context(), base=base)
 
 
 def write_store(store: ox.Store, target: str | os.PathLike[str], fmt: str, *,
@@ -154,8 +140,8 @@ def write_store(store: ox.Store, target: str | os.PathLike[str], fmt: str, *,
     try:
         with atomic_path(target, suffix=f".{spec.extension}") as tmp:
             if spec.oxigraph is None:
-                data, count = _jsonld(_quads(store, graph_iris), base)
-                tmp.write_bytes(data)
+                with open(tmp, "w", encoding="utf-8", buffering=1 << 20) as fh:
+                    count = _jsonld(_quads(store, graph_iris), base, fh)
             elif spec.dataset:
                 items = _Counter(_quads(store, graph_iris))
                 ox.serialize(items, str(tmp), spec.oxigraph, prefixes=prefixes())
