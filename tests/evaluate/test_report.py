@@ -12,8 +12,8 @@ from kgfilters.evaluate.figure import Figure, figures_from_dict
 from kgfilters.evaluate.report import render_markdown
 from kgfilters.evaluate.run import _causal_sections, headline_lines, parse_methods
 
-ABLATION = {"layer": "conv2", "tagged": {"own_drop": 0.21, "other_drop": 0.01},
-            "random": {"own_drop": 0.03, "other_drop": 0.02, "draws": 20}, "p_value": 0.004}
+ABLATION = {"layer": "conv2", "tagged": {"own_drop": 0.21, "own_drop_ci95": [0.15, 0.27], "other_drop": 0.01},
+            "random": {"own_drop": 0.03, "own_drop_p95": 0.08, "other_drop": 0.02, "draws": 20}, "p_value": 0.004}
 
 
 def test_fsagn_section_left_out_without_sensitive_areas(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -32,7 +32,9 @@ def test_unknown_sections_render_generically() -> None:
             "ablation": ABLATION}
     md = render_markdown(data)
     assert "## ablation" in md and "| tagged.own_drop | 0.210 |" in md and "| Hits@3 | 0.750 | [0.700, 0.800] |" in md
-    assert any(line.startswith("ablation: ") for line in headline_lines(data))
+    line = next(x for x in headline_lines(data) if x.startswith("ablation (conv2): "))
+    assert "drops its accuracy by 0.210 [0.150, 0.270]" in line and "random filters 0.030, 95th 0.080" in line
+    assert "p 0.004" in line and "other classes 0.010 (random 0.020)" in line
 
 
 def test_parse_methods() -> None:
