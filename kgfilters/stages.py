@@ -231,8 +231,8 @@ def _model_state(paths: RunPaths, config: Mapping[str, Any], rec: dict[str, Any]
         return DONE, ""
     from kgfilters.models import get_model_spec  # only for a run without weights (torch import)
 
-    if m.get("name") and get_model_spec(m["name"]).torchvision:
-        return DONE, ""
+    if m.get("name") and get_model_spec(m["name"]).source in ("torchvision", "export"):
+        return DONE, ""  # the hub cache's weights, or the exported archive's own
     return MISSING, "no weights yet"
 
 
