@@ -33,7 +33,7 @@ VIEWS = {"browser": ("Model", "1"), "explain": ("Explain", "2"), "concepts": ("C
          "query": ("Query", "4")}
 
 #: Tab id -> the widget focused when the view opens.
-FOCUS = {"browser": "Tree", "explain": "DataTable", "concepts": "Tree", "query": "TextArea"}
+FOCUS = {"browser": "Tree", "explain": "#explain-filters", "concepts": "Tree", "query": "TextArea"}
 
 
 class KgfApp(App[None]):

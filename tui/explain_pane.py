@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -16,35 +17,68 @@ from textual.widgets import DataTable, Static
 
 from kgfilters.errors import KgfError
 from kgfilters.explain import Explanation, explain_image
+from kgfilters.explain_text import contrast, explanation_sentences, percent
 from kgfilters.tui.dialogs import PathPrompt
+from kgfilters.tui.evaluation import baseline_line
 from kgfilters.tui.halfblock import half_blocks
 from kgfilters.tui.messages import FilterChosen
 from kgfilters.tui.runview import RunView
 
-__all__ = ["ExplainPane", "summary_text"]
+__all__ = ["FILTER_COLUMNS", "VOTE_COLUMNS", "ExplainPane", "filter_rows", "summary_text", "vote_rows"]
 
 
 def summary_text(e: Explanation, class_names: tuple[str, ...]) -> str:
-    """Prediction, confidence, true class, tag ranking and Hits@n, as Rich markup."""
+    """The explanation in words (``explanation_sentences``), then the facts they rest on:
+    confidence, verdict and Hits@n, as Rich markup."""
     what = f"held-out image {e.index}" if e.path is None else e.path
-    lines = [f"[b]{what}[/b]",
-             f"predicted [b]{class_names[e.predicted]}[/b]  confidence {e.confidence:.2%}"]
+    lines = [f"[b]{escape(what)}[/b]", *(escape(s) for s in explanation_sentences(e, class_names)), ""]
+    facts = f"predicted [b]{escape(class_names[e.predicted])}[/b]  confidence {e.confidence:.2%}"
     if e.true_class is not None:
         verdict = "[green]correct[/green]" if e.correct else "[red]MISCLASSIFIED[/red]"
-        lines.append(f"true class [b]{class_names[e.true_class]}[/b]  {verdict}")
-    ranking = "  ".join(f"{i + 1}. {v.label} ({v.count})" for i, v in enumerate(e.ranking))
-    lines.append(f"tag ranking: {ranking or '(no tagged filter active)'}")
+        facts += f"  true class [b]{escape(class_names[e.true_class])}[/b]  {verdict}"
+    lines.append(facts)
     hp = " ".join(f"@{n} {'yes' if h else 'no'}" for n, h in e.hits_predicted.items())
-    lines.append(f"Hits predicted: {hp}")
+    lines.append(f"Hits@n (class among the n best voted): predicted {hp}")
     if e.hits_true is not None:
         ht = " ".join(f"@{n} {'yes' if h else 'no'}" for n, h in e.hits_true.items())
-        lines.append(f"Hits true:      {ht}")
-    if e.comparison is not None:
-        c = e.comparison
-        lines.append(f"{class_names[c.true_class]} tags {c.true_count} activated filters (rank "
-                     f"{c.true_rank or '-'}), {class_names[c.predicted]} {c.predicted_count} (rank "
-                     f"{c.predicted_rank or '-'}); {len(c.shared_filters)} carry both")
+        lines.append(f"{' ' * 39}true      {ht}")
     return "\n".join(lines)
+
+
+#: Column headers of the vote table: what each number is (FILTAG 2.2).
+VOTE_COLUMNS = ("rank", "class", "votes = active filters tagged", "tie-break: summed activation", "model p")
+#: Column headers of the filter table.
+FILTER_COLUMNS = ("layer", "filter", "activation ā", "separates", "tags")
+
+
+def vote_rows(e: Explanation, class_names: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The tag ranking as table rows: rank, class (marked predicted / true), votes, summed
+    activation (which orders classes with equal votes) and the model's probability."""
+    rows = []
+    for r, v in enumerate(e.ranking, 1):
+        marks = [m for m, c in (("predicted", e.predicted), ("true", e.true_class)) if c == v.class_index]
+        name = class_names[v.class_index] + (f" ({', '.join(marks)})" if marks else "")
+        rows.append((str(r), name, str(v.count), f"{v.activation:.4f}", percent(e.probabilities[v.class_index])))
+    return rows
+
+
+def filter_rows(e: Explanation, class_names: tuple[str, ...], *, hide_generic: bool = False
+                ) -> list[tuple[str, ...]]:
+    """The active filters as table rows, most active first per layer: ``separates`` names the
+    class a filter carries without the other (``contrast``), or ``generic``; generic filters are
+    left out when ``hide_generic``."""
+    c = contrast(e)
+    sep = {(f.layer, f.filter): class_names[k] for f, k in c.separating}
+    generic = {(f.layer, f.filter) for f in c.generic}
+    rows = []
+    for f in e.top_filters:
+        key = (f.layer, f.filter)
+        if hide_generic and key in generic:
+            continue
+        note = "generic" if key in generic else sep.get(key, "")
+        rows.append((f.layer, str(f.filter), f"{f.activation:.4f}", note,
+                     ", ".join(class_names[t] for t in f.tags) or "-"))
+    return rows
 
 
 class ExplainPane(Vertical):
@@ -56,6 +90,7 @@ class ExplainPane(Vertical):
         Binding("m", "next_wrong", "Next misclassified"),
         Binding("g", "goto", "Go to index"),
         Binding("o", "open_file", "Open file"),
+        Binding("h", "toggle_generic", "Hide generic"),
     ]
 
     @dataclass
@@ -73,17 +108,21 @@ class ExplainPane(Vertical):
         self.index = 0
         self.explanation: Explanation | None = None
         self.started = False
+        self.hide_generic = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="explain-status")
         with Horizontal(id="explain-top"):
             yield Static("", id="explain-image")
             yield Static("", id="explain-summary")
+        yield Static("", id="explain-baseline")
+        yield DataTable(id="explain-votes", cursor_type="none", zebra_stripes=True)
         yield DataTable(id="explain-filters", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("layer", "filter", "activation", "tags")
+        self.query_one("#explain-votes", DataTable).add_columns(*VOTE_COLUMNS)
+        self.query_one("#explain-filters", DataTable).add_columns(*FILTER_COLUMNS)
+        self.query_one("#explain-baseline", Static).update(baseline_line(self.view.root))
         if self.view.tags is None:
             self.status("No tags yet: explanations need `kgfilters filtag` first.")
         else:
@@ -144,19 +183,32 @@ class ExplainPane(Vertical):
         names = self.view.class_names
         self.query_one("#explain-image", Static).update(half_blocks(msg.image, width=28))
         self.query_one("#explain-summary", Static).update(summary_text(e, names))
-        table = self.query_one(DataTable)
+        votes = self.query_one("#explain-votes", DataTable)
+        votes.clear()
+        votes.add_rows(vote_rows(e, names))
+        self.fill_filters()
+        self.status("enter on a filter opens its filter view · h hides or shows generic filters")
+
+    def fill_filters(self) -> None:
+        """(Re)fill the filter table from the explanation, generic filters hidden or not."""
+        table = self.query_one("#explain-filters", DataTable)
         table.clear()
-        for f in e.top_filters:
-            table.add_row(f.layer, str(f.filter), f"{f.activation:.4f}",
-                          ", ".join(names[t] for t in f.tags) or "-", key=f"{f.layer}:{f.filter}")
-        self.status("enter on a filter opens its filter view")
+        if self.explanation is None:
+            return
+        for row in filter_rows(self.explanation, self.view.class_names, hide_generic=self.hide_generic):
+            table.add_row(*row, key=f"{row[0]}:{row[1]}")
+
+    def action_toggle_generic(self) -> None:
+        self.hide_generic = not self.hide_generic
+        self.fill_filters()
+        self.status("generic filters hidden (h shows them)" if self.hide_generic else "generic filters shown")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if self.explanation is None or event.data_table.id != "explain-filters":
             return
         event.stop()
-        f = self.explanation.top_filters[event.cursor_row]
-        self.post_message(FilterChosen(f.layer, f.filter))
+        layer, _, index = str(event.row_key.value).rpartition(":")
+        self.post_message(FilterChosen(layer, int(index)))
 
     def action_step(self, delta: int) -> None:
         n = self.view.heldout_count()
