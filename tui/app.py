@@ -17,7 +17,7 @@ from kgfilters.queries.catalog import CatalogQuery
 from kgfilters.queries.catalog import catalog as shipped_catalog
 from kgfilters.tui.browser import BrowserPane
 from kgfilters.tui.commands import KgfCommands
-from kgfilters.tui.concept_pane import ConceptPane
+from kgfilters.tui.concept_pane import ConceptPane, SearchConcept
 from kgfilters.tui.dialogs import HelpScreen
 from kgfilters.tui.explain_pane import ExplainPane
 from kgfilters.tui.filter_screen import FilterScreen
@@ -142,3 +142,8 @@ class KgfApp(App[None]):
 
     def on_filter_chosen(self, msg: FilterChosen) -> None:
         self.open_filter(msg.layer, msg.index)
+
+    def on_search_concept(self, msg: SearchConcept) -> None:
+        """List a concept's filters in the model browser (a search for its label)."""
+        self.action_show_view("browser")
+        self.query_one(BrowserPane).search_for(msg.label)

@@ -148,7 +148,7 @@ def baseline_line(root: str | os.PathLike[str]) -> str:
     except RunError as exc:
         return f"[red]{escape(str(exc))}[/red]"
     if data is None:
-        return (f"[dim]No evaluation yet: run `kgfilters evaluate --run {escape(str(root))}` for Hits@n "
+        return (f"[dim]No evaluation yet: run `kgfilters evaluate --run {escape(Path(root).name)}` for Hits@n "
                 "beside its baselines.[/dim]")
     hits = [h for h in headlines(data) if h.section == "hits"]
     if not hits:

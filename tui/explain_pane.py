@@ -38,10 +38,10 @@ def summary_text(e: Explanation, class_names: tuple[str, ...]) -> str:
         facts += f"  true class [b]{escape(class_names[e.true_class])}[/b]  {verdict}"
     lines.append(facts)
     hp = " ".join(f"@{n} {'yes' if h else 'no'}" for n, h in e.hits_predicted.items())
-    lines.append(f"Hits@n (class among the n best voted): predicted {hp}")
+    lines += ["Hits@n (the class among the n best voted):", f"  predicted {hp}"]
     if e.hits_true is not None:
         ht = " ".join(f"@{n} {'yes' if h else 'no'}" for n, h in e.hits_true.items())
-        lines.append(f"{' ' * 39}true      {ht}")
+        lines.append(f"  true      {ht}")
     return "\n".join(lines)
 
 

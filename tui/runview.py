@@ -147,15 +147,17 @@ class RunView:
     def filters(self, layer: str, *, query: str = "", sort: str = "index",
                 concepts: dict[tuple[str, int], tuple[str, ...]] | None = None) -> tuple[FilterRow, ...]:
         """The filters of ``layer`` whose tag labels (or concept names) contain ``query``
-        (case-insensitive; a number matches the index), sorted by ``SORTS[sort]``."""
+        (case-insensitive), sorted by ``SORTS[sort]``; a number matches filter indices only."""
         if sort not in SORTS:
             raise RunError(f"sort {sort!r}: expected one of {', '.join(SORTS)}")
         rows = [self.filter_row(layer, i) for i in range(self.layer_sizes.get(layer, 0))]
         q = query.strip().lower()
-        if q:
+        if q.isdigit():
+            rows = [r for r in rows if r.index == int(q)]
+        elif q:
             def hit(r: FilterRow) -> bool:
                 names = [*r.top_tags, *(concepts or {}).get((r.layer, r.index), ())]
-                return str(r.index) == q or any(q in n.lower() for n in names)
+                return any(q in n.lower() for n in names)
 
             rows = [r for r in rows if hit(r)]
         return tuple(sorted(rows, key=SORTS[sort]))

@@ -14,7 +14,6 @@ from kgfilters.explain import explain_image
 from kgfilters.queries.catalog import catalog
 from kgfilters.run import load_run
 from kgfilters.tui import KgfApp
-from kgfilters.tui.concept_pane import ConceptPane
 from kgfilters.tui.dialogs import HelpScreen, PathPrompt
 from kgfilters.tui.explain_pane import ExplainPane, summary_text
 from kgfilters.tui.filter_screen import FilterScreen
@@ -181,25 +180,6 @@ async def test_masks_and_concepts_in_the_filter_view(full_run: Path) -> None:
         concepts = text_of(app, "#filter-concepts")
         assert "coarse: garment (covers 2 tags)   garment > clothing" in concepts
         assert "linked: zero -> http://conceptnet.io/c/en/shirt" in concepts
-
-
-async def test_concept_tree_expands_and_opens_filter(full_run: Path) -> None:
-    app = KgfApp(full_run)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
-        await settle(app, pilot)
-        tree = app.query_one(ConceptPane).query_one(Tree)
-        (root,) = tree.root.children
-        assert "garment" in str(root.label) and "(2 filters)" in str(root.label)
-        root.expand()
-        await settle(app, pilot)
-        classes, filters = root.children
-        assert [str(c.label) for c in classes.children] == ["one", "zero"]
-        assert [c.data for c in filters.children] == [("filter", "conv2", 0), ("filter", "conv2", 1)]
-        tree.move_cursor(filters.children[1])
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, FilterScreen) and app.screen.filter_index == 1
 
 
 async def test_catalog_query_rows_broken_query_error_and_export(full_run: Path, catalog_dir: Path) -> None:
