@@ -72,7 +72,8 @@ class KgfApp(App[None]):
             with TabPane(VIEWS["concepts"][0], id="concepts"):
                 yield ConceptPane(self.graph, id="concept-pane")
             with TabPane(VIEWS["query"][0], id="query"):
-                yield QueryPane(self.graph, self.catalog, exports=self.view.run.paths.exports, id="query-pane")
+                yield QueryPane(self.graph, self.catalog, exports=self.view.run.paths.exports,
+                                run_root=self.view.root, id="query-pane")
         yield Footer()
 
     def palette_actions(self) -> list[tuple[str, str, Callable[[], object]]]:
