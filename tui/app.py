@@ -25,15 +25,17 @@ from kgfilters.tui.graphview import GraphView
 from kgfilters.tui.messages import FilterChosen
 from kgfilters.tui.query_pane import QueryPane
 from kgfilters.tui.runview import RunView
+from kgfilters.tui.summary_pane import SummaryPane
 
 __all__ = ["VIEWS", "KgfApp"]
 
 #: Tab id -> (title, key).
 VIEWS = {"browser": ("Model", "1"), "explain": ("Explain", "2"), "concepts": ("Concepts", "3"),
-         "query": ("Query", "4")}
+         "query": ("Query", "4"), "summary": ("Summary", "5")}
 
 #: Tab id -> the widget focused when the view opens.
-FOCUS = {"browser": "Tree", "explain": "#explain-filters", "concepts": "Tree", "query": "TextArea"}
+FOCUS = {"browser": "Tree", "explain": "#explain-filters", "concepts": "Tree", "query": "TextArea",
+         "summary": "DataTable"}
 
 
 class KgfApp(App[None]):
@@ -41,7 +43,7 @@ class KgfApp(App[None]):
 
     TITLE = "kgfilters"
     CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss", "browser.tcss", "filter_screen.tcss", "explain_pane.tcss",
-                "concept_pane.tcss", "query_pane.tcss", "dialogs.tcss"]
+                "concept_pane.tcss", "query_pane.tcss", "dialogs.tcss", "summary_pane.tcss"]
     COMMANDS = App.COMMANDS | {KgfCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(key, f"show_view('{vid}')", title) for vid, (title, key) in VIEWS.items()),
@@ -74,6 +76,8 @@ class KgfApp(App[None]):
             with TabPane(VIEWS["query"][0], id="query"):
                 yield QueryPane(self.graph, self.catalog, exports=self.view.run.paths.exports,
                                 run_root=self.view.root, id="query-pane")
+            with TabPane(VIEWS["summary"][0], id="summary"):
+                yield SummaryPane(self.view.root, id="summary-pane")
         yield Footer()
 
     def palette_actions(self) -> list[tuple[str, str, Callable[[], object]]]:
@@ -123,6 +127,8 @@ class KgfApp(App[None]):
     def focus_view(self, view: str) -> None:
         """Focus the main widget of a view, so its key bindings apply."""
         self.query_one(f"#{view} {FOCUS[view]}").focus()
+        if view == "summary":
+            self.query_one(SummaryPane).reload()
         pane = self.query_one(ExplainPane)
         if view == "explain" and pane.explanation is None and self.view.tags is not None and not pane.started:
             pane.start(index=0)
