@@ -29,7 +29,7 @@ from kgfilters.tui.graphview import GraphView
 from kgfilters.tui.messages import FilterChosen
 from kgfilters.tui.runview import SORTS, FilterRow, RunView
 
-__all__ = ["CONCEPT_DELAY_S", "EXPAND_UP_TO", "BrowserPane", "filter_label", "layer_label"]
+__all__ = ["BROWSER_HEADER", "CONCEPT_DELAY_S", "EXPAND_UP_TO", "BrowserPane", "filter_label", "layer_label"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 EXPAND_UP_TO = 128
 #: Seconds after the last key in the search box before the graph is asked for concept names.
 CONCEPT_DELAY_S = 0.2
+
+#: The header over the tree: what each column of a filter row is.
+BROWSER_HEADER = ("[b]layer / #filter[/b]  [b]act[/b] = mean response over classes (mean z_c, FILTAG 2.1)  "
+                  "[b]tags[/b], best first")
 
 #: What the tree shows: per layer, its name, the shown filter indices in order and whether it is open.
 Shown = tuple[tuple[str, tuple[int, ...], bool], ...]
@@ -87,6 +91,7 @@ class BrowserPane(Vertical):
             yield Input(placeholder="search: class, tag, concept label or notation, or a filter index",
                         id="browser-search")
             yield Static("", id="browser-sort")
+        yield Static(BROWSER_HEADER, id="browser-header")
         yield Tree("layers", id="browser-tree")
         yield Static("", id="browser-empty", classes="empty")
 
@@ -153,7 +158,7 @@ class BrowserPane(Vertical):
         if not layers:
             notes.append("This run has no layers to show: " + self.view.missing.get("model", "no model"))
         if self.view.tags is None:
-            notes.append("No tags yet: run `kgfilters filtag` (filters show untagged).")
+            notes.append("No tags yet: run `kgfilters tag` (filters show untagged).")
         if self.view.stats is None:
             notes.append("No statistics yet: activity is unknown.")
         empty.update("\n".join(notes))

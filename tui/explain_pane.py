@@ -124,7 +124,7 @@ class ExplainPane(Vertical):
         self.query_one("#explain-filters", DataTable).add_columns(*FILTER_COLUMNS)
         self.query_one("#explain-baseline", Static).update(baseline_line(self.view.root))
         if self.view.tags is None:
-            self.status("No tags yet: explanations need `kgfilters filtag` first.")
+            self.status("No tags yet: explanations need `kgfilters tag` first.")
         else:
             self.status("press n / p to step, m for the next misclassified, g to go to an index, o for a file")
 
@@ -134,7 +134,7 @@ class ExplainPane(Vertical):
     def start(self, *, index: int | None = None, path: str | None = None) -> None:
         """Explain held-out image ``index`` or the image file ``path`` (in a worker)."""
         if self.view.tags is None:
-            self.status("[red]No tags yet: explanations need `kgfilters filtag` first.[/red]")
+            self.status("[red]No tags yet: explanations need `kgfilters tag` first.[/red]")
             return
         self.started = True
         self.status(f"explaining {path or f'held-out image {index}'}…")
@@ -143,7 +143,8 @@ class ExplainPane(Vertical):
     @work(thread=True, exclusive=True, group="explain")
     def explain(self, index: int | None, path: str | None) -> None:
         try:
-            e = explain_image(self.view.run, index=index, image=path)
+            with self.view.model_lock:
+                e = explain_image(self.view.run, index=index, image=path)
             if path is None:
                 img, _ = self.view.heldout_image(index or 0)
             else:
@@ -166,7 +167,8 @@ class ExplainPane(Vertical):
             self.post_message(self.Failed(f"no misclassified held-out image after {start}"))
             return
         try:
-            e = explain_image(self.view.run, index=i)
+            with self.view.model_lock:
+                e = explain_image(self.view.run, index=i)
             img, _ = self.view.heldout_image(i)
         except (KgfError, OSError) as exc:
             self.post_message(self.Failed(str(exc)))
@@ -222,8 +224,9 @@ class ExplainPane(Vertical):
         def done(value: str | None) -> None:
             if value is None:
                 return
-            if not value.isdigit():
-                self.status(f"[red]index {value!r}: expected a number 0..{self.view.heldout_count() - 1}[/red]")
+            last = self.view.heldout_count() - 1
+            if not value.isdigit() or int(value) > last:
+                self.status(Text(f"image {value}: this run's held-out images are numbered 0 to {last}", style="red"))
                 return
             self.start(index=int(value))
 

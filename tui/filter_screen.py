@@ -34,7 +34,7 @@ def tags_table(view: RunView, layer: str, index: int) -> Table | Text:
     number, rank, method."""
     row = view.filter_row(layer, index)
     if view.tags is None:
-        return Text("No tags yet: run `kgfilters filtag` to tag this run's filters.", style="dim")
+        return Text("No tags yet: run `kgfilters tag` to tag this run's filters.", style="dim")
     if not row.tags:
         return Text(f"Untagged: no class ranks this filter in its {view.tags.method} "
                     f"(param {view.tags.param:g}) selection.", style="dim")
@@ -52,7 +52,7 @@ def response_text(view: RunView, layer: str, index: int) -> Text:
     """z_c(m, i) over classes: a sparkline and one bar per class (full = the largest z)."""
     z = view.response(layer, index)
     if z is None:
-        return Text("No statistics for this layer yet: run `kgfilters filtag`.", style="dim")
+        return Text("No statistics for this layer yet: run `kgfilters stats` (or `kgfilters tag`).", style="dim")
     out = Text(sparkline(z) + "  (z over classes, " + ", ".join(str(i) for i in range(len(z))) + ")\n")
     width = max(len(c) for c in view.class_names)
     top = float(np.nanmax(z)) if np.isfinite(z).any() else 1.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -72,6 +73,9 @@ class RunView:
 
     def __init__(self, run: Run) -> None:
         self.run = run
+        #: Held by every worker that runs the model: forward hooks are per module, not per thread,
+        #: so two concurrent passes with hooks (explain, mask panels) would fill each other's captures.
+        self.model_lock = threading.RLock()
         self.missing: dict[str, str] = {}
         self.tags = self._part("tags")
         self.stats = self._part("stats")
@@ -185,9 +189,10 @@ class RunView:
         if mask.shape != x.shape[-2:]:
             raise DataError(f"{area.mask_file}: mask {area.mask_key!r} is {tuple(mask.shape)}; "
                             f"the image is {tuple(x.shape[-2:])}")
-        device = next(self.run.model.parameters()).device
-        bb = Backbone.of(self.run.model, self.run.spec, area.layer, (area.filter,))
-        return mask_panels(bb, 0, x.to(device), mask[None].to(device), area.strategy)
+        with self.model_lock:
+            device = next(self.run.model.parameters()).device
+            bb = Backbone.of(self.run.model, self.run.spec, area.layer, (area.filter,))
+            return mask_panels(bb, 0, x.to(device), mask[None].to(device), area.strategy)
 
     def heldout_count(self) -> int:
         return len(self.run.splits.heldout)
@@ -208,7 +213,7 @@ class RunView:
             chunk = idx[b:b + batch]
             x = torch.stack([held[i][0] for i in chunk]).to(device)
             y = torch.tensor([held[i][1] for i in chunk])
-            with torch.no_grad():
+            with torch.no_grad(), self.model_lock:
                 pred = model(spec.prepare(x)).argmax(1).cpu()
             wrong = (pred != y).nonzero().flatten()
             if wrong.numel():

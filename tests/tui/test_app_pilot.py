@@ -138,7 +138,7 @@ async def test_next_misclassified_and_bad_index(tagged_run: Path) -> None:
         app.screen.query_one(Input).value = "99999"
         await pilot.press("enter")
         await settle(app, pilot)
-        assert "--index 99999: expected 0 <= index <" in text_of(app, "#explain-status")
+        assert text_of(app, "#explain-status") == "image 99999: this run's held-out images are numbered 0 to 59"
 
 
 async def test_missing_parts_open_with_empty_states(trained_run: Path) -> None:

@@ -125,3 +125,25 @@ async def test_baseline_line_from_evaluation_json(tagged_run: Path) -> None:
         assert text_of(app, "#explain-baseline") == (
             "Over all held-out images: Hits@3 (conv2) 0.747 [0.728, 0.766] (random tags 0.290; 95th 0.380; "
             "tie rule: activation sum; random tie-break 0.680; pessimistic 0.480)")
+
+
+async def test_open_an_image_file_of_another_size(tagged_run: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    run = load_run(tagged_run)
+    img, _ = run.splits.heldout[4]
+    big = tmp_path / "big.png"
+    Image.fromarray((img[0].numpy() * 255).round().astype(np.uint8).repeat(3, 0).repeat(3, 1)).save(big)
+    app = KgfApp(tagged_run, catalog=())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(app, pilot)
+        await pilot.press("o")
+        app.screen.query_one(Input).value = str(big)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        e = app.query_one(ExplainPane).explanation
+        assert e is not None and e.path == str(big)  # 84x84 explained, not refused
+        assert e == explain_image(run, image=str(big))
+        assert "red" not in str(app.query_one("#explain-status").content)
