@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Static
 
 from kgfilters.errors import KgfError
 from kgfilters.explain import Explanation, explain_image
+from kgfilters.explain_masks import ImageMasks
 from kgfilters.explain_text import contrast, explanation_sentences, percent
 from kgfilters.tui.dialogs import PathPrompt
 from kgfilters.tui.evaluation import baseline_line
@@ -43,6 +44,27 @@ def summary_text(e: Explanation, class_names: tuple[str, ...]) -> str:
         ht = " ".join(f"@{n} {'yes' if h else 'no'}" for n, h in e.hits_true.items())
         lines.append(f"  true      {ht}")
     return "\n".join(lines)
+
+
+#: Separating filters whose sensitive areas the view shows (key a), and their width in cells.
+AREAS_SHOWN = 3
+AREA_WIDTH = 14
+
+
+def torch_tensor(img: np.ndarray):  # type: ignore[no-untyped-def]
+    """A (C, H, W) array as a torch tensor (torch is imported once the model runs anyway)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
+
+
+def _resize(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A mask at the model's input size brought to an opened file's size (bilinear)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(mask)[None, None]
+    return F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
 #: Column headers of the vote table: what each number is (FILTAG 2.2).
@@ -91,12 +113,14 @@ class ExplainPane(Vertical):
         Binding("g", "goto", "Go to index"),
         Binding("o", "open_file", "Open file"),
         Binding("h", "toggle_generic", "Hide generic"),
+        Binding("a", "toggle_areas", "Areas"),
     ]
 
     @dataclass
     class Explained(Message):
         explanation: Explanation
         image: np.ndarray
+        areas: ImageMasks | None = None
 
     @dataclass
     class Failed(Message):
@@ -109,12 +133,15 @@ class ExplainPane(Vertical):
         self.explanation: Explanation | None = None
         self.started = False
         self.hide_generic = False
+        self.show_areas = False
+        self.shown_areas: ImageMasks | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="explain-status")
         with Horizontal(id="explain-top"):
             yield Static("", id="explain-image")
             yield Static("", id="explain-summary")
+        yield Horizontal(id="explain-areas")
         yield Static("", id="explain-baseline")
         yield DataTable(id="explain-votes", cursor_type="none", zebra_stripes=True)
         yield DataTable(id="explain-filters", cursor_type="row", zebra_stripes=True)
@@ -140,6 +167,17 @@ class ExplainPane(Vertical):
         self.status(f"explaining {path or f'held-out image {index}'}…")
         self.explain(index, path)
 
+    def areas(self, e: Explanation, img: np.ndarray) -> ImageMasks | None:
+        """The sensitive areas of the explanation's separating filters in this image (worker
+        thread; the model lock held), or None while areas are off."""
+        if not self.show_areas:
+            return None
+        from kgfilters.explain_masks import masks_for_image
+
+        wanted = [(f.layer, f.filter) for f, _ in contrast(e).separating]
+        with self.view.model_lock:
+            return masks_for_image(self.view.run, torch_tensor(img), wanted)
+
     @work(thread=True, exclusive=True, group="explain")
     def explain(self, index: int | None, path: str | None) -> None:
         try:
@@ -151,10 +189,11 @@ class ExplainPane(Vertical):
                 from kgfilters.explain import load_image
 
                 img = load_image(path, channels=self.view.run.spec.in_channels, size=None)[0].numpy()
+            areas = self.areas(e, img)
         except (KgfError, OSError) as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        self.post_message(self.Explained(e, img))
+        self.post_message(self.Explained(e, img, areas))
 
     @work(thread=True, exclusive=True, group="explain")
     def find_wrong(self, start: int) -> None:
@@ -170,10 +209,11 @@ class ExplainPane(Vertical):
             with self.view.model_lock:
                 e = explain_image(self.view.run, index=i)
             img, _ = self.view.heldout_image(i)
+            areas = self.areas(e, img)
         except (KgfError, OSError) as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        self.post_message(self.Explained(e, img))
+        self.post_message(self.Explained(e, img, areas))
 
     def on_explain_pane_failed(self, msg: Failed) -> None:
         self.status(Text(msg.text, style="red"))
@@ -189,7 +229,38 @@ class ExplainPane(Vertical):
         votes.clear()
         votes.add_rows(vote_rows(e, names))
         self.fill_filters()
-        self.status("enter on a filter opens its filter view · h hides or shows generic filters")
+        self.shown_areas = msg.areas
+        self.show_area_panels(msg.image, msg.areas)
+        self.status("enter on a filter opens its filter view · h hides or shows generic filters · "
+                    "a shows where the separating filters look")
+
+    def show_area_panels(self, image: np.ndarray, areas: ImageMasks | None) -> None:
+        """The masked image per separating filter (at most ``AREAS_SHOWN``), or why there is none."""
+        box = self.query_one("#explain-areas", Horizontal)
+        box.remove_children()
+        box.display = areas is not None
+        if areas is None or self.explanation is None:
+            return
+        sep = {(f.layer, f.filter): k for f, k in contrast(self.explanation).separating}
+        names = self.view.class_names
+        panels = []
+        for m in areas.masks[:AREAS_SHOWN]:
+            size = image.shape[-1]
+            mask = m.mask if m.mask.shape[-1] == size else _resize(m.mask, image.shape[-2:])
+            cls = names[sep[(m.layer, m.filter)]] if (m.layer, m.filter) in sep else ""
+            caption = f"{m.layer}:{m.filter} ({cls})\n{m.strategy}, area {m.area:.0%}"
+            panels.append(Static(half_blocks(image * mask, width=AREA_WIDTH), classes="area-panel"))
+            panels.append(Static(caption, classes="area-caption"))
+        if not areas.masks:
+            missing = ", ".join(f"{lay}:{f}" for lay, f in areas.missing[:AREAS_SHOWN]) or "none"
+            panels.append(Static(f"No trained generator covers the separating filters ({missing}): "
+                                 "`kgfilters sensitive` trains generators for chosen filters.", classes="area-caption"))
+        box.mount_all(panels)
+
+    def action_toggle_areas(self) -> None:
+        self.show_areas = not self.show_areas
+        if self.explanation is not None:
+            self.start(index=self.explanation.index, path=self.explanation.path)
 
     def fill_filters(self) -> None:
         """(Re)fill the filter table from the explanation, generic filters hidden or not."""
