@@ -32,6 +32,7 @@ HELP_TEXT = """\
   n / p  next / previous image    m  next misclassified    g  go to an index
   o      open an image file (any size: resized as the model's preparation does)
   h      hide or show generic filters (tagged by at least 80% of the classes)
+  a      where the separating filters look (FSAGN masks by the run's trained generators)
   enter  open the filter under the cursor
   votes  active filters tagged with the class; a tie goes to the higher summed activation
 [b]Concepts[/b]
