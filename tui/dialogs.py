@@ -39,6 +39,7 @@ HELP_TEXT = """\
   enter  open a filter (escape comes back)   f  the concept's filters in the browser
 [b]Query[/b]
   ctrl+r run    ctrl+n more rows    ctrl+e export CSV    (also from the editor)
+  ctrl+up / ctrl+down   earlier / later query run in this session
   escape        cancel a running query; in the editor: leave it (to the results)
   enter         on a result cell: show its full value and copy it
   In the editor every key types, q and digits too: escape first to use the view keys.

@@ -71,6 +71,8 @@ class QueryPane(Vertical):
         Binding("escape", "escape", "Cancel / leave editor"),
         Binding("ctrl+n", "more", "More rows", priority=True),
         Binding("ctrl+e", "export", "Export CSV", priority=True),
+        Binding("ctrl+up", "history(-1)", "Earlier query", priority=True),
+        Binding("ctrl+down", "history(1)", "Later query", priority=True),
     ]
 
     @dataclass
@@ -96,6 +98,8 @@ class QueryPane(Vertical):
         self.run_root = run_root
         self.prefixes: dict[str, str] | None = None  # for cells; the run's base is read in a worker
         self.full: list[tuple[str, ...]] = []  # the shown rows, full values
+        self.history: list[str] = []  # editor texts run in this session, oldest first
+        self.history_at: int | None = None  # the history entry in the editor (None: not browsing)
         self.selected: str | None = None
         self.current: str | None = None
         self.loaded = 0
@@ -194,10 +198,25 @@ class QueryPane(Vertical):
             self.set_status(Text(str(exc), style="bold red"))
             return
         text = self.current
+        edited = self.query_one(TextArea).text
+        if not self.history or self.history[-1] != edited:
+            self.history.append(edited)
+        self.history_at = None
         self.clear_results()
         self.current = text
         self.set_status("running… (escape cancels)")
         self.worker = self.fetch(self.current, None)
+
+    def action_history(self, step: int) -> None:
+        """Put the previous (-1) or next (+1) query run in this session into the editor."""
+        if not self.history:
+            self.set_status("no query run yet in this session (ctrl+r runs the editor's query)")
+            return
+        at = len(self.history) if self.history_at is None else self.history_at
+        at = min(max(at + step, 0), len(self.history) - 1)
+        self.history_at = at
+        self.query_one(TextArea).text = self.history[at]
+        self.set_status(f"query {at + 1} of {len(self.history)} run in this session (ctrl+up / ctrl+down)")
 
     @property
     def more(self) -> bool:

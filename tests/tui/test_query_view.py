@@ -117,3 +117,24 @@ async def test_catalog_questions_fresh_results_and_cells(full_run: Path, catalog
         await pilot.pause()
         assert table.row_count == 0 and len(table.columns) == 0 and pane.current is None and pane.full == []
         assert queries[1].question in text_of(app, "#query-status")
+
+
+async def test_query_history(full_run: Path) -> None:
+    app = KgfApp(full_run, catalog=())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        pane = app.query_one(QueryPane)
+        editor = app.query_one(TextArea)
+        first, second = "SELECT ?s WHERE { ?s a ?t } LIMIT 3", CONCEPTS
+        for text in (first, second, second):
+            editor.text = text
+            await pilot.press("ctrl+r")
+            await settle(app, pilot)
+        assert pane.history == [first, second]  # the same query twice in a row is kept once
+        editor.text = "SELECT"
+        await pilot.press("ctrl+up")
+        assert editor.text == second
+        await pilot.press("ctrl+up", "ctrl+up")  # stops at the oldest
+        assert editor.text == first and "query 1 of 2" in text_of(app, "#query-status")
+        await pilot.press("ctrl+down")
+        assert editor.text == second
