@@ -95,10 +95,15 @@ class KgfApp(App[None]):
             ("explain", "next misclassified", "jump to the next image the model gets wrong", e.action_next_wrong),
             ("explain", "go to index", "explain a held-out image by index", e.action_goto),
             ("explain", "open image file", "explain an image file", e.action_open_file),
+            ("explain", "hide generic filters", "hide or show filters tagged by most classes (key h)",
+             e.action_toggle_generic),
+            ("explain", "sensitive areas", "where the separating filters look (key a)", e.action_toggle_areas),
             ("query", "run", "run the query in the editor", q.action_run_query),
             ("query", "more rows", "fetch the next page of results", q.action_more),
             ("query", "cancel", "cancel the running query", q.action_cancel),
             ("query", "export CSV", "write all results to a CSV file", q.action_export),
+            ("query", "earlier query", "the previous query run in this session (ctrl+up)",
+             partial(q.action_history, -1)),
         ]
         out += [(f"{v}: {name}", h, partial(self._in, v, cb)) for v, name, h, cb in actions]
         if isinstance(self.screen, FilterScreen):
@@ -109,6 +114,8 @@ class KgfApp(App[None]):
                 ("filter: next mask", "the next sensitive area of this filter (key m)", partial(f.action_step_mask, 1)),
                 ("filter: previous mask", "the previous sensitive area (key M)", partial(f.action_step_mask, -1)),
                 ("filter: other method", "the same image's mask by the next method (key c)", f.action_next_method),
+                ("filter: concept tree", "this filter's coarse concept in the concept tree (key t)",
+                 f.action_concept_tree),
                 ("filter: back", "close the filter view (key escape)", self.pop_screen),
             ]
         out.append(("help", "key bindings and views", self.action_help))
@@ -149,6 +156,21 @@ class KgfApp(App[None]):
 
     def on_filter_chosen(self, msg: FilterChosen) -> None:
         self.open_filter(msg.layer, msg.index)
+
+    def show_concept_of(self, layer: str, index: int) -> None:
+        """The concept view at the most specific coarse concept of ``layer:index``."""
+        pane = self.query_one(ConceptPane)
+        forest = pane.forest
+        if forest is None:
+            self.notify("The concepts are not loaded (no knowledge graph, or still loading).", severity="warning")
+            return
+        hits = [c for c in forest.concepts.values() if (layer, index) in c.filters]
+        if not hits:
+            self.notify(f"Filter {layer}:{index} has no coarse concept.", severity="warning")
+            return
+        best = min(hits, key=lambda c: (c.filters_under, c.label, c.iri))
+        self.action_show_view("concepts")
+        pane.select_concept(best.iri)
 
     def on_search_concept(self, msg: SearchConcept) -> None:
         """List a concept's filters in the model browser (a search for its label)."""

@@ -28,6 +28,7 @@ HELP_TEXT = """\
 [b]Filter view[/b]
   [ / ]  previous / next filter        m / M  next / previous sensitive area
   c      the same image's mask by the next method             escape  back
+  t      the filter's most specific coarse concept in the concept tree
 [b]Explain[/b]
   n / p  next / previous image    m  next misclassified    g  go to an index
   o      open an image file (any size: resized as the model's preparation does)

@@ -104,6 +104,13 @@ async def test_concept_tree_labels_counts_and_jump_to_filter_and_back(full_run: 
         shown = [n.data for layer in btree.root.children for n in layer.children]
         assert shown == [("filter", "conv2", 0), ("filter", "conv2", 1)]
         assert app.query_one(ConceptPane).select_concept("http://conceptnet.io/c/en/garment")
+        # and from a filter back to its concept: t in the filter view
+        app.open_filter("conv2", 0)
+        await pilot.pause()
+        await pilot.press("t")
+        await pilot.pause()
+        assert not isinstance(app.screen, FilterScreen) and app.query_one("#views").active == "concepts"
+        assert tree.cursor_node is not None and tree.cursor_node.data == ("concept", "http://conceptnet.io/c/en/garment")
 
 
 async def test_browser_search_finds_filters_under_a_broader_label(full_run: Path) -> None:
