@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from kgfilters.errors import DataError
 
-__all__ = ["FilterMask", "ImageMasks", "masks_for_image", "trained_generators"]
+__all__ = ["FilterMask", "ImageMasks", "areas_to_json", "explanation_areas", "masks_for_image", "trained_generators"]
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +122,26 @@ def masks_for_image(
                                             str(path.relative_to(run.root)))
     asked = list(dict.fromkeys((lay, int(f)) for lay, f in filters))
     return ImageMasks(tuple(made[k] for k in asked if k in made), tuple(k for k in asked if k not in made))
+
+
+def explanation_areas(run, e) -> ImageMasks:  # type: ignore[no-untyped-def]
+    """``masks_for_image`` for an explanation's separating filters (``explain_text.contrast``),
+    most active first, on the image it explains (its held-out image or its file)."""
+    from kgfilters.explain import load_image
+    from kgfilters.explain_text import contrast
+
+    if e.path is not None:
+        image = load_image(e.path, channels=run.spec.in_channels, size=None)[0]
+    else:
+        image = run.splits.heldout[e.index][0]
+    return masks_for_image(run, image, [(f.layer, f.filter) for f, _ in contrast(e).separating])
+
+
+def areas_to_json(m: ImageMasks) -> dict[str, Any]:
+    """A JSON-ready summary (no pixels): each mask's filter, strategy, area and generator file,
+    and the filters no trained generator covers."""
+    return {
+        "sensitive_areas": [{"layer": a.layer, "filter": a.filter, "strategy": a.strategy, "area": a.area,
+                             "generator": a.generator} for a in m.masks],
+        "no_generator": [[layer, f] for layer, f in m.missing],
+    }

@@ -73,3 +73,29 @@ def test_a_run_without_generators_reports_every_filter_missing(trained_run: Path
     got = masks_for_image(run, img, [("conv2", 1)])
     assert got.masks == () and got.missing == (("conv2", 1),)
 
+
+
+def test_cli_explain_areas_json_summarises_the_masks(trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from kgfilters.cli import main
+    from kgfilters.explain import explain_image
+    from kgfilters.explain_text import contrast
+    from kgfilters.pipeline import tag_run
+
+    tag_run(trained_run, method="k-best", param=3, device=CPU, progress=False)
+    run = load_run(trained_run)
+    index, sep = next((i, s) for i in range(60) if (s := contrast(explain_image(run, index=i)).separating))
+    wanted = [(f.layer, f.filter) for f, _ in sep]
+    sensitive_stage(trained_run, filters=wanted[:1], options=FAST, device=CPU)
+    capsys.readouterr()
+    assert main(["explain", "--run", str(trained_run), "--index", str(index), "--areas", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    want = masks_for_image(load_run(trained_run), run.splits.heldout[index][0], wanted)
+    assert [(a["layer"], a["filter"], a["strategy"]) for a in out["sensitive_areas"]] == [
+        (m.layer, m.filter, m.strategy) for m in want.masks] == [(*wanted[0], "reservation")]
+    assert out["sensitive_areas"][0]["area"] == pytest.approx(want.masks[0].area, abs=1e-7)
+    assert out["no_generator"] == [list(k) for k in wanted[1:]]
+    assert main(["explain", "--run", str(trained_run), "--index", str(index), "--areas"]) == 0
+    text = capsys.readouterr().out
+    assert f"{wanted[0][0]}:{wanted[0][1]} reservation: {want.masks[0].area:.0%} of the image" in text
