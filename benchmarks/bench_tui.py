@@ -11,7 +11,9 @@ emission code; this script adds what the explain view needs: ``"weights": "rando
 (VGG16, random weights, built when the explain view first runs) and an ImageFolder of
 ``--images-per-class`` random 32x32 images per class (upscaled to 224x224 by the data loader).
 
-Prints one JSON line.
+Prints one JSON line: ``import_s`` (importing the TUI in a fresh interpreter), ``first_screen_s``
+(from ``KgfApp(run)`` to the first screen), the key latencies, and ``quit_s`` (ctrl+q to the app
+torn down).
 
     python benchmarks/bench_tui.py                        # generated run, 100k triples
     python benchmarks/bench_tui.py --kg-bench             # the knowledge-graph benchmark run
@@ -254,7 +256,20 @@ async def measure(root: Path, repeats: int, query: str) -> dict[str, float | Non
                 out["query_catalog_form_s"] = statistics.median(
                     [await timed("enter", workers=True) for _ in range(repeats)])
                 _check_rows(pane, table)
+        t_quit = time.perf_counter()
+        await pilot.press("ctrl+q")  # quits from any view, the query editor included
+    out["quit_s"] = time.perf_counter() - t_quit  # to the app torn down (workers, graph thread)
     return out
+
+
+def import_seconds(repeats: int) -> float:
+    """Median seconds to import the TUI (``kgfilters.tui``) in a fresh interpreter: the part of
+    start-up before the first screen that ``first_screen_s`` does not see."""
+    import subprocess
+
+    code = "import time; t = time.perf_counter(); import kgfilters.tui; print(time.perf_counter() - t)"
+    return statistics.median(float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                                  text=True).stdout) for _ in range(repeats))
 
 
 def _check_rows(pane: object, table: object) -> None:
@@ -305,7 +320,7 @@ def main() -> None:
             root, label = make_run(Path(tmp), args.triples), "generated"
         setup = time.perf_counter() - t
         query = SYNTHETIC_QUERY if label == "generated" else TAGS_QUERY
-        figures = asyncio.run(measure(root, args.repeats, query))
+        figures = {"import_s": import_seconds(args.repeats), **asyncio.run(measure(root, args.repeats, query))}
     triples = graph_info.get("triples", args.triples if label == "generated" else _count_triples(root / "graph"))
     print(json.dumps({"benchmark": "tui", "run": label, "triples": triples, "setup_s": round(setup, 2),
                       **{k: v if v is None or isinstance(v, int) else round(v, 4) for k, v in figures.items()},

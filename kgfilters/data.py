@@ -17,8 +17,6 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
-from torchvision.datasets import FashionMNIST, ImageFolder
-from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from kgfilters.classnames import display_names, read_class_names
 from kgfilters.errors import DataError
@@ -149,6 +147,9 @@ def _load_idx(root: Path, *, seed: int, tag_fraction: float) -> Splits:
             f"{root}: missing IDX file(s) {', '.join(missing)} (gzipped or not); install Debian's "
             "'dataset-fashion-mnist' or pass --data-root DIR holding the four files"
         )
+    from torchvision.datasets import FashionMNIST  # here, not at import: torchvision takes seconds
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
     arrays = {
         k: _read_idx(p, read_image_file if k.endswith("images") else read_label_file)  # type: ignore[arg-type]
         for k, p in paths.items()
@@ -193,6 +194,7 @@ def _read_image_file(path: str):  # type: ignore[no-untyped-def]
 
 def _transform(image_size: int, channels: int):  # type: ignore[no-untyped-def]
     from torchvision import transforms
+    from torchvision.datasets import ImageFolder
 
     return transforms.Compose(
         [

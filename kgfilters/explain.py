@@ -178,6 +178,9 @@ def explain_image(
 ) -> Explanation:
     """Explain one held-out image (``index``) or an image file (``image``) with the run's tags.
 
+    An image file of another size is resized bilinearly to the model's input size by
+    ``ModelSpec.prepare``, the preparation every image of the run goes through.
+
     The activated filters of each tagged layer are its ceil(top_fraction x filters) highest ā;
     their tags vote across layers into one tag ranking.
     """
@@ -191,9 +194,8 @@ def explain_image(
     if missing:
         raise ConfigError(f"layer(s) {', '.join(missing)} have no tags; tagged: {', '.join(tags.layer_sizes)}")
     true_class = None
-    if image is not None:
-        size = None if run.spec.torchvision else run.spec.input_size
-        x = load_image(image, channels=run.spec.in_channels, size=size)
+    if image is not None:  # any size: the model's preparation resizes it, as for its own data
+        x = load_image(image, channels=run.spec.in_channels, size=None)
     else:
         held = run.splits.heldout
         if index is None or not 0 <= index < len(held):

@@ -18,7 +18,7 @@ from kgfilters.queries.catalog import catalog as shipped_catalog
 from kgfilters.stages import changed_since, generation
 from kgfilters.tui.browser import BrowserPane
 from kgfilters.tui.commands import KgfCommands
-from kgfilters.tui.concept_pane import ConceptPane
+from kgfilters.tui.concept_pane import ConceptPane, SearchConcept
 from kgfilters.tui.dialogs import HelpScreen
 from kgfilters.tui.explain_pane import ExplainPane
 from kgfilters.tui.filter_screen import FilterScreen
@@ -26,15 +26,17 @@ from kgfilters.tui.graphview import GraphView
 from kgfilters.tui.messages import FilterChosen
 from kgfilters.tui.query_pane import QueryPane
 from kgfilters.tui.runview import RunView
+from kgfilters.tui.summary_pane import SummaryPane
 
 __all__ = ["VIEWS", "KgfApp"]
 
 #: Tab id -> (title, key).
 VIEWS = {"browser": ("Model", "1"), "explain": ("Explain", "2"), "concepts": ("Concepts", "3"),
-         "query": ("Query", "4")}
+         "query": ("Query", "4"), "summary": ("Summary", "5")}
 
 #: Tab id -> the widget focused when the view opens.
-FOCUS = {"browser": "Tree", "explain": "DataTable", "concepts": "Tree", "query": "TextArea"}
+FOCUS = {"browser": "Tree", "explain": "#explain-filters", "concepts": "Tree", "query": "TextArea",
+         "summary": "DataTable"}
 
 
 class KgfApp(App[None]):
@@ -42,7 +44,7 @@ class KgfApp(App[None]):
 
     TITLE = "kgfilters"
     CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss", "browser.tcss", "filter_screen.tcss", "explain_pane.tcss",
-                "concept_pane.tcss", "query_pane.tcss", "dialogs.tcss"]
+                "concept_pane.tcss", "query_pane.tcss", "dialogs.tcss", "summary_pane.tcss"]
     COMMANDS = App.COMMANDS | {KgfCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(key, f"show_view('{vid}')", title) for vid, (title, key) in VIEWS.items()),
@@ -104,7 +106,10 @@ class KgfApp(App[None]):
             with TabPane(VIEWS["concepts"][0], id="concepts"):
                 yield ConceptPane(self.graph, id="concept-pane")
             with TabPane(VIEWS["query"][0], id="query"):
-                yield QueryPane(self.graph, self.catalog, exports=self.view.run.paths.exports, id="query-pane")
+                yield QueryPane(self.graph, self.catalog, exports=self.view.run.paths.exports,
+                                run_root=self.view.root, id="query-pane")
+            with TabPane(VIEWS["summary"][0], id="summary"):
+                yield SummaryPane(self.view.root, id="summary-pane")
         yield Footer()
 
     def palette_actions(self) -> list[tuple[str, str, Callable[[], object]]]:
@@ -122,10 +127,15 @@ class KgfApp(App[None]):
             ("explain", "next misclassified", "jump to the next image the model gets wrong", e.action_next_wrong),
             ("explain", "go to index", "explain a held-out image by index", e.action_goto),
             ("explain", "open image file", "explain an image file", e.action_open_file),
+            ("explain", "hide generic filters", "hide or show filters tagged by most classes (key h)",
+             e.action_toggle_generic),
+            ("explain", "sensitive areas", "where the separating filters look (key a)", e.action_toggle_areas),
             ("query", "run", "run the query in the editor", q.action_run_query),
             ("query", "more rows", "fetch the next page of results", q.action_more),
             ("query", "cancel", "cancel the running query", q.action_cancel),
             ("query", "export CSV", "write all results to a CSV file", q.action_export),
+            ("query", "earlier query", "the previous query run in this session (ctrl+up)",
+             partial(q.action_history, -1)),
         ]
         out += [(f"{v}: {name}", h, partial(self._in, v, cb)) for v, name, h, cb in actions]
         if isinstance(self.screen, FilterScreen):
@@ -136,6 +146,8 @@ class KgfApp(App[None]):
                 ("filter: next mask", "the next sensitive area of this filter (key m)", partial(f.action_step_mask, 1)),
                 ("filter: previous mask", "the previous sensitive area (key M)", partial(f.action_step_mask, -1)),
                 ("filter: other method", "the same image's mask by the next method (key c)", f.action_next_method),
+                ("filter: concept tree", "this filter's coarse concept in the concept tree (key t)",
+                 f.action_concept_tree),
                 ("filter: back", "close the filter view (key escape)", self.pop_screen),
             ]
         out.append(("reload", "re-open the run and its graph (key r)", self.action_reload))
@@ -155,6 +167,8 @@ class KgfApp(App[None]):
     def focus_view(self, view: str) -> None:
         """Focus the main widget of a view, so its key bindings apply."""
         self.query_one(f"#{view} {FOCUS[view]}").focus()
+        if view == "summary":
+            self.query_one(SummaryPane).reload()
         pane = self.query_one(ExplainPane)
         if view == "explain" and pane.explanation is None and self.view.tags is not None and not pane.started:
             pane.start(index=0)
@@ -175,3 +189,23 @@ class KgfApp(App[None]):
 
     def on_filter_chosen(self, msg: FilterChosen) -> None:
         self.open_filter(msg.layer, msg.index)
+
+    def show_concept_of(self, layer: str, index: int) -> None:
+        """The concept view at the most specific coarse concept of ``layer:index``."""
+        pane = self.query_one(ConceptPane)
+        forest = pane.forest
+        if forest is None:
+            self.notify("The concepts are not loaded (no knowledge graph, or still loading).", severity="warning")
+            return
+        hits = [c for c in forest.concepts.values() if (layer, index) in c.filters]
+        if not hits:
+            self.notify(f"Filter {layer}:{index} has no coarse concept.", severity="warning")
+            return
+        best = min(hits, key=lambda c: (c.filters_under, c.label, c.iri))
+        self.action_show_view("concepts")
+        pane.select_concept(best.iri)
+
+    def on_search_concept(self, msg: SearchConcept) -> None:
+        """List a concept's filters in the model browser (a search for its label)."""
+        self.action_show_view("browser")
+        self.query_one(BrowserPane).search_for(msg.label)

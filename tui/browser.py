@@ -25,11 +25,12 @@ from textual.widgets.tree import TreeNode
 
 from kgfilters.errors import KgfError
 from kgfilters.stages import STAGES
+from kgfilters.tui.concept_tree import load_forest
 from kgfilters.tui.graphview import GraphView
 from kgfilters.tui.messages import FilterChosen
 from kgfilters.tui.runview import SORTS, FilterRow, RunView
 
-__all__ = ["CONCEPT_DELAY_S", "EXPAND_UP_TO", "BrowserPane", "filter_label", "layer_label"]
+__all__ = ["BROWSER_HEADER", "CONCEPT_DELAY_S", "EXPAND_UP_TO", "BrowserPane", "filter_label", "layer_label"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 EXPAND_UP_TO = 128
 #: Seconds after the last key in the search box before the graph is asked for concept names.
 CONCEPT_DELAY_S = 0.2
+
+#: The header over the tree: what each column of a filter row is.
+BROWSER_HEADER = ("[b]layer / #filter[/b]  [b]act[/b] = mean response over classes (mean z_c, FILTAG 2.1)  "
+                  "[b]tags[/b], best first")
 
 #: What the tree shows: per layer, its name, the shown filter indices in order and whether it is open.
 Shown = tuple[tuple[str, tuple[int, ...], bool], ...]
@@ -84,8 +89,10 @@ class BrowserPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="browser-bar"):
-            yield Input(placeholder="search: class, tag, concept or filter index", id="browser-search")
+            yield Input(placeholder="search: class, tag, concept label or notation, or a filter index",
+                        id="browser-search")
             yield Static("", id="browser-sort")
+        yield Static(BROWSER_HEADER, id="browser-header")
         yield Tree("layers", id="browser-tree")
         yield Static("", id="browser-empty", classes="empty")
 
@@ -112,17 +119,29 @@ class BrowserPane(Vertical):
         the last key (a newer key cancels this worker while it waits). Matching is substring
         containment, so when a substring of ``query`` matched nothing, neither does ``query``."""
         graph, q = self.graph, query.lower()
-        if graph is None or any(e in q for e in self._no_concepts):
+        if graph is None or q.isdigit() or any(e in q for e in self._no_concepts):
             return
         await asyncio.sleep(CONCEPT_DELAY_S)
         try:
-            hits = await asyncio.to_thread(graph.concepts_matching, query)
+            hits = await asyncio.to_thread(self.concept_hits, graph, query)
         except KgfError as exc:
             log.warning("concept search %r failed: %s", query, exc)
             return
         if not hits:
             self._no_concepts.add(q)
         self.post_message(self.ConceptHits(query, hits))
+
+    def concept_hits(self, graph: GraphView, query: str) -> dict[tuple[str, int], tuple[str, ...]]:
+        """Filters under the concepts whose label or notation contains ``query``, each with those
+        concepts' labels: filters whose coarse concept lies under one, and filters tagged with a
+        class that denotes a concept under one (worker thread)."""
+        filters, classes = load_forest(graph).search(query)
+        hits = {k: list(v) for k, v in filters.items()}
+        for t in self.view.tags.tags if self.view.tags is not None and classes else ():
+            for label in classes.get(t.label, ()):
+                if label not in hits.setdefault((t.layer, t.filter), []):
+                    hits[(t.layer, t.filter)].append(label)
+        return {k: tuple(v) for k, v in hits.items()}
 
     def on_browser_pane_concept_hits(self, msg: ConceptHits) -> None:
         if msg.query == self.query.strip() and msg.hits:
@@ -205,6 +224,11 @@ class BrowserPane(Vertical):
         if data and data[0] == "filter":
             event.stop()
             self.post_message(FilterChosen(data[1], data[2]))
+
+    def search_for(self, text: str) -> None:
+        """Search for ``text`` (e.g. a concept's label) and put the cursor in the tree."""
+        self.query_one("#browser-search", Input).value = text
+        self.query_one(Tree).focus()
 
     def action_focus_search(self) -> None:
         self.query_one("#browser-search", Input).focus()

@@ -104,6 +104,7 @@ class FilterScreen(Screen[None]):
         Binding("m", "step_mask(1)", "Next mask"),
         Binding("M", "step_mask(-1)", "Prev mask"),
         Binding("c", "next_method", "Other method"),
+        Binding("t", "concept_tree", "Concept tree"),
     ]
 
     mask_index: reactive[int] = reactive(0)
@@ -219,6 +220,10 @@ class FilterScreen(Screen[None]):
         width = max(8, min(PANEL_WIDTH, (box.size.width or self.size.width) // 5 - 2))
         box.mount_all([Static(Text(title + "\n") + text, classes="panel")
                        for title, text in panel_texts(msg.panels, width=width)])
+
+    def action_concept_tree(self) -> None:
+        """Back to the concept tree, at this filter's most specific coarse concept."""
+        self.app.show_concept_of(self.filter_layer, self.filter_index)  # type: ignore[attr-defined]
 
     def action_step(self, delta: int) -> None:
         n = self.view.layer_sizes[self.filter_layer]

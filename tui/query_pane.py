@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,20 +15,52 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, ListItem, ListView, Static, TextArea
 from textual.worker import Worker, get_current_worker
 
-from kgfilters.errors import KgfError
+from kgfilters.errors import ConfigError, KgfError
 from kgfilters.queries.catalog import CatalogQuery, bind_params, parse_query_file, with_values
+from kgfilters.tui.cells import cell_prefixes, short_cell
 from kgfilters.tui.dialogs import PathPrompt
 from kgfilters.tui.graphview import GraphView, ResultPage
 from kgfilters.tui.param_form import ParamForm
 
-__all__ = ["PAGE", "QueryPane"]
+__all__ = ["PAGE", "QueryPane", "catalog_entry", "run_base"]
 
 PAGE = 200
 STARTER = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 100\n"
 
 
+def catalog_entry(q: CatalogQuery) -> str:
+    """A catalog list entry: the query's name, then its question (Rich markup)."""
+    from rich.markup import escape
+
+    return f"[b]{escape(q.name)}[/b]" + (f"\n[dim]{escape(q.question)}[/dim]" if q.question else "")
+
+
+def run_base(graph: GraphView, root: Path | None) -> str | None:
+    """The run's base IRI (for ``run:`` in cells): read off a layer node of the graph (its IRI is
+    ``<base>layer/<name>``, ``ontology/iris.py``), else the run's configured base, else None."""
+    try:
+        rows = graph.select("SELECT ?l WHERE { ?l kgf:layerName ?n } LIMIT 1", limit=1)
+    except KgfError:
+        rows = []
+    if rows and "layer/" in rows[0]["l"]:
+        return rows[0]["l"][: rows[0]["l"].rfind("layer/")]
+    if root is None:
+        return None
+    from kgfilters.ontology.iris import Iris
+
+    try:
+        return Iris.for_run(root).base
+    except (KgfError, OSError):
+        return None
+
+
 class QueryPane(Vertical):
-    """Pick a catalog query or write one; ctrl+r runs it, escape cancels, ctrl+n pages on.
+    """Pick a catalog query or write one; ctrl+r runs it, escape cancels (and leaves the editor),
+    ctrl+n pages on, ctrl+e exports; ctrl+r and ctrl+e work from the editor too.
+
+    In the editor every printable key types (``q``, ``1``-``4``, ``?`` included): the app's letter
+    and digit shortcuts are not taken from it, so a query is never cut short by a quit. Result
+    cells show prefixed IRIs and rounded numbers; enter on a cell shows (and copies) its full value.
 
     The parameter form follows the ``# param:`` header of the query in the editor, so an edited or
     hand-written query gets its form too; values are bound as RDF terms by the catalog's
@@ -36,9 +68,11 @@ class QueryPane(Vertical):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "run_query", "Run", priority=True),
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+n", "more", "More rows"),
-        Binding("ctrl+e", "export", "Export CSV"),
+        Binding("escape", "escape", "Cancel / leave editor"),
+        Binding("ctrl+n", "more", "More rows", priority=True),
+        Binding("ctrl+e", "export", "Export CSV", priority=True),
+        Binding("ctrl+up", "history(-1)", "Earlier query", priority=True),
+        Binding("ctrl+down", "history(1)", "Later query", priority=True),
     ]
 
     @dataclass
@@ -56,11 +90,16 @@ class QueryPane(Vertical):
         rows: int
 
     def __init__(self, graph: GraphView | None, catalog: tuple[CatalogQuery, ...], *, exports: Path,
-                 **kw: object) -> None:
+                 run_root: Path | None = None, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.graph = graph
         self.catalog = catalog
         self.exports = exports
+        self.run_root = run_root
+        self.prefixes: dict[str, str] | None = None  # for cells; the run's base is read in a worker
+        self.full: list[tuple[str, ...]] = []  # the shown rows, full values
+        self.history: list[str] = []  # editor texts run in this session, oldest first
+        self.history_at: int | None = None  # the history entry in the editor (None: not browsing)
         self.selected: str | None = None
         self.current: str | None = None
         self.loaded = 0
@@ -70,16 +109,18 @@ class QueryPane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="query-top"):
             with Vertical(id="query-catalog-box"):
-                yield Static("[b]catalog[/b]", id="query-catalog-title")
-                yield ListView(*[ListItem(Static(q.name), name=q.name) for q in self.catalog],
+                yield ListView(*[ListItem(Static(catalog_entry(q)), name=q.name) for q in self.catalog],
                                id="query-catalog")
             with Vertical(id="query-edit-box"):
                 yield TextArea(STARTER, id="query-editor")
                 yield ParamForm(id="query-form")
         yield Static("", id="query-status")
-        yield DataTable(id="query-results", zebra_stripes=True)
+        yield DataTable(id="query-results", zebra_stripes=True, cursor_type="cell")
 
     def on_mount(self) -> None:
+        self.query_one("#query-catalog-box").border_title = "catalog · enter picks"
+        self.query_one(TextArea).border_title = "SPARQL · keys type here · escape leaves · ctrl+r runs"
+        self.query_one(DataTable).border_title = "results · enter shows a cell's full value"
         if self.graph is None:
             self.set_status("No knowledge graph in this run yet (graph/): build it to run queries.")
         elif not self.catalog:
@@ -98,10 +139,22 @@ class QueryPane(Vertical):
     async def on_list_view_selected(self, event: ListView.Selected) -> None:
         q = next((q for q in self.catalog if q.name == event.item.name), None)
         if q is not None:
+            self.clear_results()
             self.selected = q.name
             self.query_one(TextArea).text = q.text
             await self.query_one(ParamForm).show(q.params)
-            self.set_status(f"{q.question or q.name}  (fill the parameters, then ctrl+r)")
+            fill = "fill the parameters, then ctrl+r" if q.params else "ctrl+r runs it"
+            self.set_status(f"{q.question or q.name}  ({fill})")
+
+    def clear_results(self) -> None:
+        """Forget the shown result: a running query is cancelled, its rows go."""
+        if self.worker is not None and self.worker.is_running:
+            self.worker.cancel()
+        self.close_result()
+        self.current = None
+        self.loaded = 0
+        self.full = []
+        self.query_one(DataTable).clear(columns=True)
 
     async def on_text_area_changed(self, _event: TextArea.Changed) -> None:
         try:
@@ -118,10 +171,21 @@ class QueryPane(Vertical):
         return parse_query_file(f"{name}.rq", text)
 
     def bound_text(self) -> str:
-        """The editor's query with the form's values bound; KgfError for a bad or missing value."""
+        """The editor's query with the form's values bound; KgfError for a bad or missing value,
+        worded for the form (the field, the value, what it must be)."""
         q = self.editor_query()
         declared = {p.name for p in q.params}
         values = {k: v for k, v in self.query_one(ParamForm).values().items() if k in declared}
+        for p in q.params:
+            if p.name not in values and p.default is None:
+                raise ConfigError(f"field {p.name} is empty: this query needs a value of type {p.type}"
+                                  + (f" ({p.doc})" if p.doc else ""))
+            if p.name in values:
+                try:
+                    bind_params(replace(q, params=(p,)), {p.name: values[p.name]})
+                except KgfError:
+                    raise ConfigError(f"field {p.name}: {values[p.name]!r} is not a value of type {p.type}"
+                                      + (f" ({p.doc})" if p.doc else "")) from None
         return with_values(q.text, bind_params(q, values))
 
     def action_run_query(self) -> None:
@@ -133,12 +197,26 @@ class QueryPane(Vertical):
         except KgfError as exc:
             self.set_status(Text(str(exc), style="bold red"))
             return
-        self.loaded = 0
-        self.close_result()
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
+        text = self.current
+        edited = self.query_one(TextArea).text
+        if not self.history or self.history[-1] != edited:
+            self.history.append(edited)
+        self.history_at = None
+        self.clear_results()
+        self.current = text
         self.set_status("running… (escape cancels)")
         self.worker = self.fetch(self.current, None)
+
+    def action_history(self, step: int) -> None:
+        """Put the previous (-1) or next (+1) query run in this session into the editor."""
+        if not self.history:
+            self.set_status("no query run yet in this session (ctrl+r runs the editor's query)")
+            return
+        at = len(self.history) if self.history_at is None else self.history_at
+        at = min(max(at + step, 0), len(self.history) - 1)
+        self.history_at = at
+        self.query_one(TextArea).text = self.history[at]
+        self.set_status(f"query {at + 1} of {len(self.history)} run in this session (ctrl+up / ctrl+down)")
 
     @property
     def more(self) -> bool:
@@ -158,6 +236,13 @@ class QueryPane(Vertical):
             self.close_result()
             self.set_status("cancelled")
 
+    def action_escape(self) -> None:
+        """Cancel a running query; from the editor, also move to the results (or the catalog)."""
+        self.action_cancel()
+        if self.app.focused is self.query_one(TextArea):
+            table = self.query_one(DataTable)
+            (table if table.row_count else self.query_one("#query-catalog", ListView)).focus()
+
     def close_result(self) -> None:
         """Let go of the open result (its rows are not read any further)."""
         if self.graph is not None:
@@ -175,6 +260,8 @@ class QueryPane(Vertical):
         graph = self.graph
         if graph is None:
             return
+        if self.prefixes is None:
+            self.prefixes = cell_prefixes(run_base(graph, self.run_root))
         try:
             cancelled = lambda: worker.is_cancelled  # noqa: E731
             page = (graph.open_page(text, size=PAGE, cancelled=cancelled) if cursor is None
@@ -195,19 +282,32 @@ class QueryPane(Vertical):
         table = self.query_one(DataTable)
         if msg.page.offset == 0:
             table.clear(columns=True)
+            self.full = []
             table.add_columns(*msg.page.columns)
-        table.add_rows(msg.page.rows)
+        prefixes = self.prefixes or cell_prefixes(None)
+        self.full.extend(msg.page.rows)
+        table.add_rows([tuple(short_cell(v, prefixes) for v in r) for r in msg.page.rows])
         self.loaded = msg.page.offset + len(msg.page.rows)
         self.cursor = msg.page.cursor
         tail = " (ctrl+n for more)" if self.more else ""
         self.set_status(f"{self.loaded} rows{tail}")
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        if event.data_table.id != "query-results":
+            return
+        event.stop()
+        row, col = event.coordinate.row, event.coordinate.column
+        if row < len(self.full) and col < len(self.full[row]):
+            value = self.full[row][col]
+            self.app.copy_to_clipboard(value)
+            self.set_status(Text.assemble(("full value (copied): ", "dim"), value))
 
     def on_query_pane_failed(self, msg: Failed) -> None:
         self.set_status(Text(msg.text, style="bold red"))
 
     def action_export(self) -> None:
         if self.graph is None or self.current is None:
-            self.set_status(Text("run a query first (ctrl+r), then export it", style="red"))
+            self.set_status(Text("nothing to export yet: run a query first (ctrl+r), then ctrl+e", style="red"))
             return
         text = self.current
 

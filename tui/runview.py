@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -72,6 +73,9 @@ class RunView:
 
     def __init__(self, run: Run) -> None:
         self.run = run
+        #: Held by every worker that runs the model: forward hooks are per module, not per thread,
+        #: so two concurrent passes with hooks (explain, mask panels) would fill each other's captures.
+        self.model_lock = threading.RLock()
         self.missing: dict[str, str] = {}
         self.tags = self._part("tags")
         self.stats = self._part("stats")
@@ -147,15 +151,17 @@ class RunView:
     def filters(self, layer: str, *, query: str = "", sort: str = "index",
                 concepts: dict[tuple[str, int], tuple[str, ...]] | None = None) -> tuple[FilterRow, ...]:
         """The filters of ``layer`` whose tag labels (or concept names) contain ``query``
-        (case-insensitive; a number matches the index), sorted by ``SORTS[sort]``."""
+        (case-insensitive), sorted by ``SORTS[sort]``; a number matches filter indices only."""
         if sort not in SORTS:
             raise RunError(f"sort {sort!r}: expected one of {', '.join(SORTS)}")
         rows = [self.filter_row(layer, i) for i in range(self.layer_sizes.get(layer, 0))]
         q = query.strip().lower()
-        if q:
+        if q.isdigit():
+            rows = [r for r in rows if r.index == int(q)]
+        elif q:
             def hit(r: FilterRow) -> bool:
                 names = [*r.top_tags, *(concepts or {}).get((r.layer, r.index), ())]
-                return str(r.index) == q or any(q in n.lower() for n in names)
+                return any(q in n.lower() for n in names)
 
             rows = [r for r in rows if hit(r)]
         return tuple(sorted(rows, key=SORTS[sort]))
@@ -183,9 +189,10 @@ class RunView:
         if mask.shape != x.shape[-2:]:
             raise DataError(f"{area.mask_file}: mask {area.mask_key!r} is {tuple(mask.shape)}; "
                             f"the image is {tuple(x.shape[-2:])}")
-        device = next(self.run.model.parameters()).device
-        bb = Backbone.of(self.run.model, self.run.spec, area.layer, (area.filter,))
-        return mask_panels(bb, 0, x.to(device), mask[None].to(device), area.strategy)
+        with self.model_lock:
+            device = next(self.run.model.parameters()).device
+            bb = Backbone.of(self.run.model, self.run.spec, area.layer, (area.filter,))
+            return mask_panels(bb, 0, x.to(device), mask[None].to(device), area.strategy)
 
     def heldout_count(self) -> int:
         return len(self.run.splits.heldout)
@@ -206,7 +213,7 @@ class RunView:
             chunk = idx[b:b + batch]
             x = torch.stack([held[i][0] for i in chunk]).to(device)
             y = torch.tensor([held[i][1] for i in chunk])
-            with torch.no_grad():
+            with torch.no_grad(), self.model_lock:
                 pred = model(spec.prepare(x)).argmax(1).cpu()
             wrong = (pred != y).nonzero().flatten()
             if wrong.numel():

@@ -108,7 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tags, the tag ranking and Hits@n for the predicted and the true class (FILTAG 2.2); for a "
         "misclassified image, how the tags of the true and predicted classes compare (FILTAG 3.4).",
         epilog="examples:\n  kgfilters explain --run runs/fm --index 7\n"
-        "  kgfilters explain --run runs/fm --image shoe.png --json",
+        "  kgfilters explain --run runs/fm --image shoe.png --json\n"
+        "  kgfilters explain --run runs/fm --index 7 --areas",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run(p)
@@ -120,6 +121,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="share of a layer's filters that count as activated")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.add_argument("--save", action="store_true", help="also write explanations/heldout-INDEX.json")
+    p.add_argument("--areas", action="store_true",
+                   help="also compute where the separating filters look in this image, with the run's "
+                        "trained FSAGN generators (masks/generators/)")
     add_device(p)
     p.set_defaults(func=_explain)
 
@@ -215,14 +219,28 @@ def _explain(args: argparse.Namespace) -> int:
                         layers=_layers(args.layers), top_fraction=args.top, save=args.save)
         if args.save:
             refresh_graph(args, "explain", quiet=args.json)
+    areas = None
+    if args.areas:
+        from kgfilters import load_run
+        from kgfilters.explain_masks import explanation_areas
+
+        areas = explanation_areas(load_run(args.run, device=device_of(args)), e)
     if args.json:
         from kgfilters.explain import explanation_to_json
+        from kgfilters.explain_masks import areas_to_json
 
-        print(json.dumps(explanation_to_json(e), indent=2))
+        print(json.dumps({**explanation_to_json(e), **({} if areas is None else areas_to_json(areas))}, indent=2))
         return 0
     from kgfilters.cli.render import render_explanation
 
     print(render_explanation(e, class_names=_names(args)))
+    if areas is not None:
+        print("  where the separating filters look (FSAGN masks by the run's trained generators):")
+        for a in areas.masks:
+            print(f"    {a.layer}:{a.filter} {a.strategy}: {a.area:.0%} of the image ({a.generator})")
+        if areas.missing:
+            print("    no trained generator for " + ", ".join(f"{lay}:{f}" for lay, f in areas.missing)
+                  + " (kgfilters sensitive --filter LAYER:INDEX trains one)")
     return 0
 
 

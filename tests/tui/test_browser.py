@@ -10,6 +10,7 @@ from textual.widgets import Tree
 
 from kgfilters.run import load_run
 from kgfilters.tui import KgfApp
+from kgfilters.tui.browser import BrowserPane
 
 SIZE = (140, 48)
 
@@ -89,13 +90,13 @@ async def test_concept_search_waits_for_the_last_key_and_skips_known_misses(
     app = KgfApp(full_run, catalog=())
     assert app.graph is not None
     asked: list[str] = []
-    real = app.graph.concepts_matching
+    real = BrowserPane.concept_hits
 
-    def spy(text: str, **kw: object) -> dict[tuple[str, int], tuple[str, ...]]:
+    def spy(self: BrowserPane, graph: object, text: str) -> dict[tuple[str, int], tuple[str, ...]]:
         asked.append(text)
-        return real(text, **kw)  # type: ignore[arg-type]
+        return real(self, graph, text)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.graph, "concepts_matching", spy)
+    monkeypatch.setattr(BrowserPane, "concept_hits", spy)
     async with app.run_test(size=SIZE) as pilot:
         tree = app.query_one("#browser-tree", Tree)
         await pilot.press("slash", *"garmentx")

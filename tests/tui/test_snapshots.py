@@ -44,6 +44,24 @@ def test_explain_view(snap_compare, tagged_run: Path) -> None:  # type: ignore[n
     assert snap_compare(KgfApp(tagged_run, catalog=()), terminal_size=SIZE, run_before=explain)
 
 
+def test_concept_tree(snap_compare, full_run: Path) -> None:  # type: ignore[no-untyped-def]
+    async def concepts(pilot: Pilot) -> None:
+        await pilot.press("3")
+        await settle(pilot)
+
+    assert snap_compare(KgfApp(full_run, catalog=()), terminal_size=SIZE, run_before=concepts)
+
+
+def test_explain_view_generic_hidden(snap_compare, tagged_run: Path) -> None:  # type: ignore[no-untyped-def]
+    async def explain(pilot: Pilot) -> None:
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("h")
+        await pilot.pause()
+
+    assert snap_compare(KgfApp(tagged_run, catalog=()), terminal_size=(80, 40), run_before=explain)
+
+
 def test_query_view_results(snap_compare, full_run: Path, catalog_dir: Path) -> None:  # type: ignore[no-untyped-def]
     async def query(pilot: Pilot) -> None:
         await pilot.press("4")
