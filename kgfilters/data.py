@@ -194,7 +194,6 @@ def _read_image_file(path: str):  # type: ignore[no-untyped-def]
 
 def _transform(image_size: int, channels: int):  # type: ignore[no-untyped-def]
     from torchvision import transforms
-    from torchvision.datasets import ImageFolder
 
     return transforms.Compose(
         [
@@ -213,6 +212,8 @@ def _load_files(
 ) -> Splits:
     """An ImageFolder (``root/train`` + ``root/val|test``, or one folder), a CSV file of
     ``path,label`` or ImageNet's validation layout (see ``kgfilters.layouts``)."""
+    from torchvision.datasets import ImageFolder
+
     from kgfilters.layouts import drop_samples, find_bad_images, read_csv_layout, read_val_layout
 
     tf = _transform(image_size, channels)
