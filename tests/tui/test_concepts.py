@@ -81,9 +81,9 @@ async def test_concept_tree_labels_counts_and_jump_to_filter_and_back(full_run: 
         tree = app.query_one("#concept-tree", Tree)
         roots = tree.root.children
         assert [n.data for n in roots] == [("concept", "http://conceptnet.io/c/en/clothing")]
-        assert str(roots[0].label) == "clothing · 2 classes · 2 filters"
+        assert str(roots[0].label) == "clothing  /c/en/clothing · 2 classes · 2 filters"
         garment = roots[0].children[0]  # a chain of one child opens by itself
-        assert garment.is_expanded and str(garment.label) == "garment · 2 classes · 2 filters"
+        assert garment.is_expanded and str(garment.label) == "garment  /c/en/garment · 2 classes · 2 filters"
         leaves = [n.data for n in garment.children]
         assert ("filter", "conv2", 0) in leaves and ("filter", "conv2", 1) in leaves
         node = next(n for n in garment.children if n.data == ("filter", "conv2", 1))

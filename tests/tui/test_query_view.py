@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, ListView, TextArea
 
+from kgfilters.ontology.namespace import KGF_IRI
 from kgfilters.queries.catalog import catalog
 from kgfilters.tui import KgfApp
 from kgfilters.tui.cells import cell_prefixes, short_cell
@@ -18,17 +19,17 @@ from kgfilters.tui.query_pane import QueryPane, catalog_entry, run_base
 from tests.tui.conftest import BASE
 from tests.tui.test_app_pilot import SIZE, plain, settle, text_of
 
-CONCEPTS = ("PREFIX kgf: <https://w3id.org/kgfilters#>\n"
+CONCEPTS = (f"PREFIX kgf: <{KGF_IRI}>\n"
             "SELECT ?f ?concept WHERE { ?f kgf:coarseConcept ?concept } ORDER BY ?f")
 
 
 @pytest.mark.parametrize(("text", "short"), [
     ("0.03603153205825947", "0.03603"), ("123456.789", "123457"), ("3.14159", "3.142"), ("1.5", "1.5"),
     ("42", "42"), ("1234567", "1234567"), ("0.00001234567", "1.235e-05"), ("-2.718281828", "-2.718"),
-    ("https://w3id.org/kgfilters#taggedWith", "kgf:taggedWith"),
+    (f"{KGF_IRI}taggedWith", "kgf:taggedWith"),
     ("http://wordnet-rdf.princeton.edu/wn30/03419014-n", "wn:03419014-n"),
     (f"{BASE}layer/conv2/filter/0", "run:layer/conv2/filter/0"),
-    ("https://w3id.org/kgfilters#", "https://w3id.org/kgfilters#"),  # the namespace alone stays
+    (KGF_IRI, KGF_IRI),  # the namespace alone stays
     ("Shirt", "Shirt"), ("v1.2.3", "v1.2.3"),
 ])
 def test_short_cell(text: str, short: str) -> None:
