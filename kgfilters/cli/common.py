@@ -55,9 +55,9 @@ def writing(args: argparse.Namespace, stage: str, *, create: bool = False) -> It
     """Hold the run's write lock for a writing stage's whole command: files, graph and record.
 
     Taken before anything is written: a second writer waits (saying so on stderr) or fails. Then,
-    when the run has a graph store, it must be writable now (not held by another process), so a
-    stage never writes its files and then fails at the graph. ``create``: make the run directory
-    first (``train`` of a new run).
+    when the run has a graph store, it must be writable now (not held by another process) and
+    readable (``check_store``), so a stage never writes its files and then fails at the graph.
+    ``create``: make the run directory first (``train`` of a new run).
     """
     from kgfilters.lock import run_lock
     from kgfilters.run import read_run_json
@@ -73,6 +73,7 @@ def writing(args: argparse.Namespace, stage: str, *, create: bool = False) -> It
     try:
         with run_lock(args.run, on_wait=_say):
             check_store_free(args.run)
+            check_store(args.run)
             yield
     except BaseException:
         if made:  # a failed first command leaves no directory behind (only its lock file is in it)

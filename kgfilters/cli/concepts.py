@@ -8,7 +8,6 @@ from pathlib import Path
 
 from kgfilters.cli.common import (
     add_run,
-    check_store,
     nonnegative_int,
     positive_float,
     probability,
@@ -96,7 +95,6 @@ def run_link(args: argparse.Namespace) -> int:
     from kgfilters.queries.stage import concepts_path, link_run
 
     rels = tuple(r.strip() for r in args.relations.split(",") if r.strip())
-    check_store(args.run)
     with writing(args, "link"):
         links = link_run(
             args.run,
@@ -141,7 +139,6 @@ def run_coarsen(args: argparse.Namespace) -> int:
             stop.add(synset_iri(synset) if synset is not None else item)
     from kgfilters.stages import require_fresh
 
-    check_store(args.run)
     with writing(args, "coarsen"):
         require_fresh(args.run, "coarsen", allow_missing=("tag", "link"))  # stale: refused
         result = coarsen_run(args.run, share=args.share, stop=stop)

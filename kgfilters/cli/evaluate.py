@@ -8,7 +8,6 @@ from pathlib import Path
 from kgfilters.cli.common import (
     add_device,
     add_run,
-    check_store,
     device_of,
     positive_int,
     probability,
@@ -56,7 +55,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     from kgfilters.evaluate.run import evaluate_run, parse_methods
 
     methods = parse_methods(args.method)
-    check_store(args.run)
     with writing(args, "evaluate"):
         ev = evaluate_run(
             args.run, device=device_of(args), layer=args.layer, n=args.n, draws=args.draws, seed=args.seed,

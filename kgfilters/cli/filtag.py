@@ -8,7 +8,6 @@ import json
 from kgfilters.cli.common import (
     add_device,
     add_run,
-    check_store,
     comma_list,
     device_of,
     nonnegative_int,
@@ -160,7 +159,6 @@ def _tag(args: argparse.Namespace) -> int:
     from kgfilters.filtag import K_METHODS
     from kgfilters.pipeline import tag_run
 
-    check_store(args.run)
     param = args.k if args.method in K_METHODS else args.q
     with writing(args, "tag"):
         tags = tag_run(args.run, method=args.method, param=param, layers=_layers(args.layers),
@@ -180,7 +178,6 @@ def _tag(args: argparse.Namespace) -> int:
 def _hits(args: argparse.Namespace) -> int:
     from kgfilters.pipeline import hits_run
 
-    check_store(args.run)
     with writing(args, "hits"):
         study = hits_run(args.run, device=device_of(args), layers=_layers(args.layers),
                          ks=args.k, qs=args.q, ns=args.n, top_fraction=args.top, progress=args.progress,
@@ -212,8 +209,6 @@ def _explain(args: argparse.Namespace) -> int:
 
     from kgfilters.pipeline import explain_run
 
-    if args.save:
-        check_store(args.run)
     with writing(args, "explain") if args.save else contextlib.nullcontext():
         e = explain_run(args.run, device=device_of(args), index=args.index, image=args.image,
                         layers=_layers(args.layers), top_fraction=args.top, save=args.save)

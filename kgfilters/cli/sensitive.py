@@ -7,7 +7,6 @@ import argparse
 from kgfilters.cli.common import (
     add_device,
     add_run,
-    check_store,
     device_of,
     parse_filter_ref,
     positive_float,
@@ -78,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
 
     refs = [f for f in (args.filters or ["auto"]) if f != "auto"]
     filters = [parse_filter_ref(f) for f in refs] or None
-    check_store(args.run)
     baselines = tuple(b for b in (args.baselines or BASELINES) if b != "none")
     strategies = ("reservation", "occlusion") if args.strategy == "both" else (args.strategy,)
     options = SensitiveOptions(
@@ -93,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
         fill=args.fill,
         seed=args.seed,
     )
-    check_store(args.run)
     with writing(args, "sensitive"):
         summary = sensitive_stage(
             args.run, filters=filters, options=options, device=device_of(args),
