@@ -249,31 +249,8 @@ def evaluate_run(
         methods: other taggings to evaluate side by side with the run's own.
         markdown: also write the Markdown report there (e.g. docs/results.md).
     """
-    from kgfilters.lock import run_lock
-
-    with run_lock(root):  # re-entrant: the CLI holds it already
-        return _evaluate_run(root, device=device, layer=layer, n=n, draws=draws, seed=seed, methods=methods,
-                             generic_threshold=generic_threshold, top_fraction=top_fraction, ablation=ablation,
-                             fsagn=fsagn, progress=progress, markdown=markdown)
-
-
-def _evaluate_run(
-    root: str | os.PathLike[str],
-    *,
-    device: torch.device | None,
-    layer: str | None,
-    n: int,
-    draws: int,
-    seed: int,
-    methods: tuple[MethodSpec, ...],
-    generic_threshold: float,
-    top_fraction: float,
-    ablation: bool,
-    fsagn: bool,
-    progress: bool,
-    markdown: str | os.PathLike[str] | None,
-) -> Evaluation:
     from kgfilters.evaluate.report import write_outputs
+    from kgfilters.lock import run_lock
     from kgfilters.run import load_run, now_iso, record_stage
     from kgfilters.stages import require_fresh
     from kgfilters.stats import collect
@@ -284,56 +261,58 @@ def _evaluate_run(
         raise ConfigError(f"--generic-threshold {generic_threshold}: expected 0 < threshold <= 1")
     if draws < 1:
         raise ConfigError(f"--draws {draws}: expected at least 1 random-tags draw (200 or more to report)")
-    require_fresh(root, "evaluate")
-    device = device or torch.device("cpu")
-    run = load_run(root, device=device)
-    if not 1 <= n <= len(run.class_names):
-        raise ConfigError(f"--n {n}: expected 1 <= n <= {len(run.class_names)} (the number of classes)")
-    stats, tags = run.stats, run.tags
-    layer = layer or list(stats.layers)[-1]
-    if layer not in stats.layers:
-        raise ConfigError(f"--layer {layer!r}: expected one of {', '.join(stats.layers)} (layers with statistics)")
-    if layer not in tags.layer_sizes:
-        raise ConfigError(f"--layer {layer!r}: not tagged; tagged: {', '.join(tags.layer_sizes)}")
-    started = now_iso()
-    col = collect(run.model, run.spec, run.splits.heldout, layers=[layer], device=device, progress=progress)
-    values, labels = col.values[layer], col.labels
-    correct = col.probs.argmax(1) == labels
-    concepts = _concepts(Path(root))
-    own = MethodSpec(tags.method, tags.param)
-    mats = {name: tags.matrix(name) for name in tags.layer_sizes}
-    common = {"n": n, "top_fraction": top_fraction, "draws": draws, "seed": seed, "threshold": generic_threshold}
-    data, figs = _method_block(own, mats, layer, values, labels, correct, concepts, **common)
-    data = {"run": str(Path(root)), "created": started, "seed": seed, "layer": layer, "n": n,
-            "top_fraction": top_fraction, "generic_threshold": generic_threshold,
-            "accuracy": float(correct.double().mean()), "images": int(labels.numel()),
-            "draws": draws, "compared_methods": [m.label for m in methods if m != own],
-            "command": _command(root, layer, n, draws, seed, methods, generic_threshold, top_fraction), **data}
-    data["hits_vs_accuracy"]["grid"] = _grid(values, stats.z(layer), labels, correct, len(run.class_names),
-                                             top_fraction=top_fraction, permutations=2000, seed=seed + 30,
-                                             methods=(own, *methods))
-    compared: dict[str, Any] = {}
-    for spec in methods:
-        if spec == own:
-            continue
-        m = {name: tag_matrix(stats.z(name), spec.method, spec.param) for name in tags.layer_sizes}
-        block, f2 = _method_block(spec, m, layer, values, labels, correct, concepts, **common)
-        compared[spec.label] = block
-        figs += f2
-    if compared:
-        data["methods"] = compared
-    for key, sub in _causal_sections(Path(root), layer=layer, device=device, seed=seed, progress=progress,
-                                     ablation=ablation, fsagn=fsagn).items():
-        data[key] = sub
-        figs += list(figures_from_dict(key, sub))
-    data["figures"] = [f.to_dict() for f in figs]
-    files = write_outputs(Path(root), data, markdown=markdown)
-    record_stage(root, "evaluate", {"layer": layer, "n": n, "draws": draws, "seed": seed,
-                                    "methods": [own.label, *(s.label for s in methods)],
-                                    "sections": [k for k in ("tags", "hits", "hits_vs_accuracy", "conformance",
-                                                             "ablation", "fsagn") if k in data],
-                                    "started": started, "finished": now_iso()})
-    return Evaluation(data, tuple(figs), files)
+    with run_lock(root):  # re-entrant: the CLI holds it already
+        require_fresh(root, "evaluate")
+        device = device or torch.device("cpu")
+        run = load_run(root, device=device)
+        if not 1 <= n <= len(run.class_names):
+            raise ConfigError(f"--n {n}: expected 1 <= n <= {len(run.class_names)} (the number of classes)")
+        stats, tags = run.stats, run.tags
+        layer = layer or list(stats.layers)[-1]
+        if layer not in stats.layers:
+            raise ConfigError(f"--layer {layer!r}: expected one of {', '.join(stats.layers)} (layers with statistics)")
+        if layer not in tags.layer_sizes:
+            raise ConfigError(f"--layer {layer!r}: not tagged; tagged: {', '.join(tags.layer_sizes)}")
+        started = now_iso()
+        col = collect(run.model, run.spec, run.splits.heldout, layers=[layer], device=device, progress=progress)
+        values, labels = col.values[layer], col.labels
+        correct = col.probs.argmax(1) == labels
+        concepts = _concepts(Path(root))
+        own = MethodSpec(tags.method, tags.param)
+        mats = {name: tags.matrix(name) for name in tags.layer_sizes}
+        common = {"n": n, "top_fraction": top_fraction, "draws": draws, "seed": seed, "threshold": generic_threshold}
+        data, figs = _method_block(own, mats, layer, values, labels, correct, concepts, **common)
+        data = {"run": str(Path(root)), "created": started, "seed": seed, "layer": layer, "n": n,
+                "top_fraction": top_fraction, "generic_threshold": generic_threshold,
+                "accuracy": float(correct.double().mean()), "images": int(labels.numel()),
+                "draws": draws, "compared_methods": [m.label for m in methods if m != own],
+                "command": _command(root, layer, n, draws, seed, methods, generic_threshold, top_fraction), **data}
+        data["hits_vs_accuracy"]["grid"] = _grid(values, stats.z(layer), labels, correct, len(run.class_names),
+                                                 top_fraction=top_fraction, permutations=2000, seed=seed + 30,
+                                                 methods=(own, *methods))
+        compared: dict[str, Any] = {}
+        for spec in methods:
+            if spec == own:
+                continue
+            m = {name: tag_matrix(stats.z(name), spec.method, spec.param) for name in tags.layer_sizes}
+            block, f2 = _method_block(spec, m, layer, values, labels, correct, concepts, **common)
+            compared[spec.label] = block
+            figs += f2
+        if compared:
+            data["methods"] = compared
+        for key, sub in _causal_sections(Path(root), layer=layer, device=device, seed=seed, progress=progress,
+                                         ablation=ablation, fsagn=fsagn).items():
+            data[key] = sub
+            figs += list(figures_from_dict(key, sub))
+        data["figures"] = [f.to_dict() for f in figs]
+        files = write_outputs(Path(root), data, markdown=markdown)
+        record_stage(root, "evaluate", {"layer": layer, "n": n, "draws": draws, "seed": seed,
+                                        "methods": [own.label, *(s.label for s in methods)],
+                                        "sections": [k for k in ("tags", "hits", "hits_vs_accuracy", "conformance",
+                                                                 "ablation", "fsagn") if k in data],
+                                        "started": started, "finished": now_iso()})
+        return Evaluation(data, tuple(figs), files)
+
 
 
 def _command(root: str | os.PathLike[str], layer: str, n: int, draws: int, seed: int,
