@@ -12,7 +12,7 @@ import pytest
 from rdflib import Literal, URIRef
 
 from kgfilters.errors import GraphError
-from kgfilters.ontology import store as store_mod
+from kgfilters.ontology import journal as journal_mod
 from kgfilters.ontology.namespace import KGF
 from kgfilters.ontology.store import graph_triples, journal_dir, open_store, pending, replace_graph
 
@@ -24,7 +24,7 @@ NEW = [(URIRef(f"https://ex.org/new/{i}"), KGF.rank, Literal(i)) for i in range(
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A store holding OLD in G; every replacement goes through the journal (threshold 0)."""
-    monkeypatch.setattr(store_mod, "JOURNAL_ABOVE", 0)
+    monkeypatch.setattr(journal_mod, "JOURNAL_ABOVE", 0)
     store = open_store(tmp_path)
     replace_graph(store, G, OLD, journal=journal_dir(tmp_path))
     del store
@@ -46,7 +46,7 @@ def _killed_at(root: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     def die(*args: object, **kwargs: object) -> None:
         raise OSError("killed")
 
-    monkeypatch.setattr(store_mod, step, die)
+    monkeypatch.setattr(journal_mod, step, die)
     store = open_store(root)
     with pytest.raises(GraphError, match=r"cannot write graph <https://ex.org/graph/x> \(killed\)"):
         replace_graph(store, G, NEW, journal=journal_dir(root))
@@ -86,7 +86,7 @@ def test_killed_after_the_commit_is_finished_by_the_next_open(
 
 def test_killed_mid_bulk_load_is_finished_by_the_next_open(root: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    real = store_mod._load
+    real = journal_mod._load
 
     def half(store: ox.Store, entry: Path, graph: ox.NamedNode) -> None:
         lines = entry.read_bytes().splitlines(keepends=True)
@@ -94,12 +94,12 @@ def test_killed_mid_bulk_load_is_finished_by_the_next_open(root: Path,
         store.flush()
         raise OSError("killed")
 
-    monkeypatch.setattr(store_mod, "_load", half)
+    monkeypatch.setattr(journal_mod, "_load", half)
     store = open_store(root)
     with pytest.raises(GraphError, match="killed"):
         replace_graph(store, G, NEW, journal=journal_dir(root))
     del store
-    monkeypatch.setattr(store_mod, "_load", real)
+    monkeypatch.setattr(journal_mod, "_load", real)
     assert _state(root) == (0, 500)
 
 
@@ -108,12 +108,12 @@ def test_sigkill_during_the_journaled_swap(root: Path) -> None:
     code = f"""
 import os, signal, sys
 from rdflib import Literal, URIRef
-from kgfilters.ontology import store as s
+from kgfilters.ontology import journal as j, store as s
 from kgfilters.ontology.namespace import KGF
-s.JOURNAL_ABOVE = 0
+j.JOURNAL_ABOVE = 0
 def load(*a):
     os.kill(os.getpid(), signal.SIGKILL)
-s._load = load
+j._load = load
 st = s.open_store(sys.argv[1])
 s.replace_graph(st, {G!r}, [(URIRef(f"https://ex.org/new/{{i}}"), KGF.rank, Literal(i))
                             for i in range(500)], journal=s.journal_dir(sys.argv[1]))
@@ -137,8 +137,8 @@ def test_unchanged_graph_is_not_rewritten(root: Path, monkeypatch: pytest.Monkey
     def boom(*args: object) -> None:
         raise AssertionError("rewrote an unchanged graph")
 
-    monkeypatch.setattr(store_mod, "_swap_journaled", boom)
-    monkeypatch.setattr(store_mod, "_swap", boom)
+    monkeypatch.setattr(journal_mod, "_commit", boom)
+    monkeypatch.setattr(journal_mod, "_swap", boom)
     store = open_store(root)
     assert replace_graph(store, G, list(reversed(OLD)), journal=journal_dir(root)) == 300
     del store
