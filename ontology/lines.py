@@ -125,11 +125,23 @@ def _q(text: str) -> str:
     return quote(text)
 
 
+@lru_cache(maxsize=64)
+def _checked(base: str) -> str:
+    """``base`` if Oxigraph accepts it as an IRI (every IRI here is the base plus percent-encoded
+    segments and ASCII, so the statements need no parsing before the bulk load); else GraphError."""
+    try:
+        ox.NamedNode(base)
+    except ValueError as exc:
+        msg = str(exc).replace("\n", "\\n").replace("\r", "\\r")
+        raise GraphError(f"base IRI {base!r}: not an IRI Oxigraph accepts ({msg})") from None
+    return base
+
+
 class _Iri:
     """``Iris`` as N-Triples text (``"<...>"``); same paths, see ``ontology.iris.Iris``."""
 
     def __init__(self, iris: Iris) -> None:
-        self.b = iris.base
+        self.b = _checked(iris.base)
 
     def model(self) -> str:
         return f"<{self.b}model>"
@@ -243,7 +255,7 @@ def tag_lines(iris: Iris, tags: TagSet) -> list[str]:
     ts = tags.tags
     if not ts:
         return []
-    b = iris.base
+    b = _checked(iris.base)
     heads: dict[tuple[str, float], str] = {}
     params: dict[tuple[str, float], tuple[str, str]] = {}
     nodes, fils, clss, tails = [], [], [], []

@@ -127,3 +127,45 @@ def test_bad_input_is_a_one_line_error_and_leaves_the_run_unchanged(
     with assert_run_unchanged(run_copy), pytest.raises(GraphError, match=message) as info:
         build_graph(run_copy)
     assert "\n" not in str(info.value)
+
+
+ODD = 'conv 1/é"x\\y'  # a space, a slash, non-ASCII, a quote and a backslash
+
+
+def test_awkward_names_give_the_reference_quads() -> None:
+    """Names from the files (layers, splits, methods, metrics, labels) are percent-encoded in IRIs
+    and escaped in literals exactly as the reference does, and parse as N-Triples."""
+    from kgfilters.filtag import Tag, TagSet
+    from kgfilters.ontology import emit
+
+    iris = Iris("https://ex.org/run/")
+    tags = TagSet("q-quantile", 0.05, ("a", "b"), {ODD: 4}, tuple(
+        Tag(ODD, i, c, "ab"[c], s, 1, "q-quantile", 0.05)
+        for i, c, s in ((0, 0, 0.25), (3, 1, 1e-05), (3, 0, 1.0))))
+    area = {"areas": [{"layer": ODD, "filter": 2, "strategy": "occlusion", "method": ODD,
+                       "split": ODD, "image": 7, "area_fraction": 1, "mask_file": ODD,
+                       "mask_key": "k", "metrics": {ODD: 0.5, "nan": float("nan")}}]}
+    expl = {"split": ODD, "index": 3, "true_class": 1, "predicted": 0, "confidence": 1,
+            "top_filters": [{"layer": ODD, "filter": 1, "activation": 2, "tags": [0, 0, 1]}],
+            "ranking": [{"class_index": 1, "count": 2.0, "activation": None}],
+            "hits_true": {"1": 0, "5": True}, "hits_predicted": {"5": False}}
+    hits = {"layers": [ODD], "accuracy": 0.5, "per_class_accuracy": [1, None, 0.25],
+            "grid": [{"method": ODD, "param": 0.5, "n": 2, "hits_true": 0.5,
+                      "per_class_hits": [0.1]}]}
+    model = dict(name=ODD, layers={ODD: 3}, class_names=[ODD, "b"], class_ids=["n1", "b"],
+                 dataset={"root": f"/data/{ODD}", "kind": ODD}, sha256="ab", test_accuracy=0.5)
+    for ref, fast in (
+        (emit.tag_triples(iris, tags), lines.tag_lines(iris, tags)),
+        (emit.area_triples(iris, area), lines.area_lines(iris, area)),
+        (emit.explanation_triples(iris, expl), lines.explanation_lines(iris, expl)),
+        (emit.hits_triples(iris, hits), lines.hits_lines(iris, hits)),
+        (emit.model_triples(iris, **model), lines.model_lines(iris, **model)),
+    ):
+        want = set(to_ox(list(ref), G))
+        assert set(_parsed(list(fast))) == want and len(want) > 5
+
+
+def test_a_base_oxigraph_rejects_is_a_one_line_error() -> None:
+    with pytest.raises(GraphError, match="not an IRI Oxigraph accepts") as info:
+        list(lines.model_lines(Iris("https://ex.org/a\nb/"), name="m", layers={}, class_names=[]))
+    assert "\n" not in str(info.value)
