@@ -40,7 +40,7 @@ from kgfilters.atomic import atomic_path
 from kgfilters.errors import GraphError
 
 __all__ = ["DROP_US", "DUMP_US", "JOURNAL_ABOVE", "LOAD_US", "journal_dir", "pending", "recover",
-           "write_graphs"]
+           "replacement_mode", "write_graphs"]
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,13 @@ def _plan(store: ox.Store, n_old: Mapping[ox.NamedNode, int]) -> str:
     dropped = sum(n_old.values())
     kept = len(store) - dropped
     return "store" if dropped and kept * (DUMP_US + LOAD_US) < dropped * DROP_US else "graph"
+
+
+def replacement_mode(store: ox.Store, graphs: Iterable[str]) -> str:
+    """The mode (``store`` or ``graph``, see ``_plan``) a journaled replacement of ``graphs``
+    would take now (for benchmarks and logs)."""
+    nodes = [ox.NamedNode(str(g)) for g in graphs]
+    return _plan(store, {g: _count(store, g) for g in nodes})
 
 
 def _entry(journal: Path, header: str) -> Path:
