@@ -4,8 +4,11 @@ The emitters here are the only code that writes triples into a run's store. Each
 own files (``model`` from run.json and the model's structure, ``tags`` from tags.json, ``hits``
 from hits.json, ``explanations`` from explanations/*.json, ``areas`` from masks/metrics.json,
 ``concepts`` from concepts.json, ``coarsening`` from coarse.json, ``evaluation`` from
-evaluation.json, ``provenance`` from run.json ``stages``) and replaces its own named graph (one
-transaction each); a stage whose files are absent leaves an empty graph.
+evaluation.json, ``provenance`` from run.json ``stages``) and replaces its own named graph; a
+stage whose files are absent leaves an empty graph. The large graphs are written as N-Triples
+statements by ``ontology.lines`` (``FAST``; the rdflib ``EMITTERS`` of ``ontology.emit`` are the
+reference they are tested against), and ``ontology.journal.write_graphs`` replaces the graphs of
+one call atomically at bulk-load speed.
 So ``build_graph`` rebuilds the whole store from the files.
 
 The run's base IRI is pinned in run.json; ``rebase`` re-emits everything under another base.
@@ -311,7 +314,8 @@ def build_graph(
     stages: Sequence[str] | None = None,
 ) -> GraphReport:
     """(Re)build the named graphs of ``stages`` (default: every stage: the whole store) from the
-    run's files; each graph is replaced in one transaction.
+    run's files; each graph is replaced atomically (``ontology.journal.write_graphs``: a kill
+    leaves it old or new for the next opener).
 
     base_iri: a new base for the run's IRIs (the same as ``rebase``). Graphs under any other base
     than the run's are dropped; when some are found while only some stages were asked for, every
