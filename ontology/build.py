@@ -4,8 +4,11 @@ The emitters here are the only code that writes triples into a run's store. Each
 own files (``model`` from run.json and the model's structure, ``tags`` from tags.json, ``hits``
 from hits.json, ``explanations`` from explanations/*.json, ``areas`` from masks/metrics.json,
 ``concepts`` from concepts.json, ``coarsening`` from coarse.json, ``evaluation`` from
-evaluation.json, ``provenance`` from run.json ``stages``) and replaces its own named graph (one
-transaction each); a stage whose files are absent leaves an empty graph.
+evaluation.json, ``provenance`` from run.json ``stages``) and replaces its own named graph; a
+stage whose files are absent leaves an empty graph. The large graphs are written as N-Triples
+statements by ``ontology.lines`` (``FAST``; the rdflib ``EMITTERS`` of ``ontology.emit`` are the
+reference they are tested against), and ``ontology.journal.write_graphs`` replaces the graphs of
+one call atomically at bulk-load speed.
 So ``build_graph`` rebuilds the whole store from the files.
 
 The run's base IRI is pinned in run.json; ``rebase`` re-emits everything under another base.
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgfilters.errors import ConfigError, GraphError, RunError
-from kgfilters.ontology import emit
+from kgfilters.ontology import emit, lines
 from kgfilters.ontology.iris import Iris, check_base, pinned_base, run_base
 from kgfilters.ontology.store import (
     Triple,
@@ -30,7 +33,7 @@ from kgfilters.ontology.store import (
     journal_dir,
     open_store,
     prune_logs,
-    replace_graph,
+    write_graphs,
 )
 from kgfilters.run import RunPaths, read_json, read_run_json, update_run_json
 from kgfilters.stages import STAGES, note_graphs
@@ -38,8 +41,8 @@ from kgfilters.stages import STAGES, note_graphs
 if TYPE_CHECKING:  # torch only where a model is built: the graph and query commands start without it
     import torch
 
-__all__ = ["AFTER_STAGE", "EMITTERS", "GraphReport", "build_graph", "demo_stage", "emit_stage",
-           "model_layers", "pin_base", "rebase", "refresh_graph"]
+__all__ = ["AFTER_STAGE", "EMITTERS", "FAST", "GraphReport", "build_graph", "demo_stage",
+           "emit_stage", "model_layers", "pin_base", "rebase", "refresh_graph", "stage_lines"]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,9 @@ def _read_json(path: Path) -> Any:
         raise GraphError(str(exc)) from None
 
 
-def _guard(path: Path, triples: Iterable[Triple]) -> list[Triple]:
-    """Materialise ``triples``; a missing field or bad value is a GraphError naming the file."""
+def _guard(path: Path, triples: Iterable[Any]) -> list[Any]:
+    """Materialise ``triples`` (or statements); a missing field or bad value is a GraphError
+    naming the file."""
     try:
         return list(triples)
     except (KeyError, TypeError, ValueError) as exc:
@@ -90,16 +94,19 @@ def model_layers(config: dict[str, Any]) -> dict[str, int]:
     return {name: int(conv.out_channels) for name, conv in conv_layers(model).items()}
 
 
-def _model(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
+def _model_args(config: dict[str, Any]) -> dict[str, Any] | None:
     m = config.get("model") or {}
     if "name" not in m:
         return None
     d = config.get("dataset") or {}
-    return list(emit.model_triples(
-        iris, name=m["name"], layers=model_layers(config), class_names=d.get("class_names") or (),
-        class_ids=d.get("class_ids") or (),
-        dataset=d, sha256=m.get("sha256"), test_accuracy=m.get("test_accuracy"),
-    ))
+    return dict(name=m["name"], layers=model_layers(config), class_names=d.get("class_names") or (),
+                class_ids=d.get("class_ids") or (), dataset=d, sha256=m.get("sha256"),
+                test_accuracy=m.get("test_accuracy"))
+
+
+def _model(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
+    args = _model_args(config)
+    return None if args is None else list(emit.model_triples(iris, **args))
 
 
 def _tags(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
@@ -189,6 +196,71 @@ EMITTERS: dict[str, Callable[[Path, Iris, dict[str, Any]], list[Triple] | None]]
 }
 
 
+def _model_fast(root: Path, iris: Iris, config: dict[str, Any]) -> list[str] | None:
+    args = _model_args(config)
+    return None if args is None else list(lines.model_lines(iris, **args))
+
+
+def _tags_fast(root: Path, iris: Iris, config: dict[str, Any]) -> list[str] | None:
+    from kgfilters.filtag import load_tags
+
+    path = RunPaths(root).tags
+    return lines.tag_lines(iris, load_tags(path)) if path.is_file() else None
+
+
+def _hits_fast(root: Path, iris: Iris, config: dict[str, Any]) -> list[str] | None:
+    path = RunPaths(root).hits_json
+    if not path.is_file():
+        return None
+    obj = _read_json(path)
+    objs = obj if isinstance(obj, list) else [obj]
+    return _guard(path, (t for o in objs for t in lines.hits_lines(iris, o)))
+
+
+def _explanations_fast(root: Path, iris: Iris, config: dict[str, Any]) -> list[str] | None:
+    folder = RunPaths(root).explanations
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not files:
+        return None
+    out: list[str] = []
+    for path in files:
+        out += _guard(path, lines.explanation_lines(iris, _read_json(path)))
+    return out
+
+
+def _areas_fast(root: Path, iris: Iris, config: dict[str, Any]) -> list[str] | None:
+    path = RunPaths(root).masks_metrics
+    return _guard(path, lines.area_lines(iris, _read_json(path))) if path.is_file() else None
+
+
+#: Fast emitters (``ontology.lines``: N-Triples statements, no rdflib objects) of the large graphs;
+#: each gives exactly its ``EMITTERS`` reference's quads (tests/graph/test_lines.py). The other
+#: stages are emitted by their reference and converted (``lines.triple_lines``).
+FAST: dict[str, Callable[[Path, Iris, dict[str, Any]], list[str] | None]] = {
+    "model": _model_fast,
+    "tags": _tags_fast,
+    "hits": _hits_fast,
+    "explanations": _explanations_fast,
+    "areas": _areas_fast,
+}
+
+
+def stage_lines(root: Path, iris: Iris, config: dict[str, Any], stage: str) -> list[str]:
+    """The statements of one stage's named graph: its fast emitter, else its reference's triples
+    converted (empty without its files)."""
+    if stage in FAST:
+        return FAST[stage](root, iris, config) or []
+    return lines.triple_lines(EMITTERS[stage](root, iris, config) or [])
+
+
+def _write(store: Any, iris: Iris, emitted: dict[str, list[str]], journal: Path) -> dict[str, int]:
+    """Replace the stages' named graphs (``write_graphs``); {stage: triples}."""
+    by_graph = {str(iris.graph(s)): st for s, st in emitted.items()}
+    # well-formed by construction (ontology.lines, pyoxigraph's terms): not parsed again
+    counts = write_graphs(store, by_graph, journal=journal, check=False)
+    return {s: counts[str(iris.graph(s))] for s in emitted}
+
+
 #: The named graphs to rebuild after a stage of the registry (``kgfilters.stages``) has finished:
 #: its own graph, where this module emits it, and the provenance graph.
 AFTER_STAGE: dict[str, tuple[str, ...]] = {
@@ -242,7 +314,8 @@ def build_graph(
     stages: Sequence[str] | None = None,
 ) -> GraphReport:
     """(Re)build the named graphs of ``stages`` (default: every stage: the whole store) from the
-    run's files; each graph is replaced in one transaction.
+    run's files; each graph is replaced atomically (``ontology.journal.write_graphs``: a kill
+    leaves it old or new for the next opener).
 
     base_iri: a new base for the run's IRIs (the same as ``rebase``). Graphs under any other base
     than the run's are dropped; when some are found while only some stages were asked for, every
@@ -260,7 +333,7 @@ def build_graph(
     iris = Iris.for_run(root)
     if not has_store(root) and "model" not in chosen:
         chosen.insert(0, "model")
-    emitted = {s: EMITTERS[s](root, iris, config) or [] for s in chosen}
+    emitted = {s: stage_lines(root, iris, config, s) for s in chosen}
     store = open_store(root)  # fails fast when another process holds the store
     journal = journal_dir(root)
     try:
@@ -268,9 +341,9 @@ def build_graph(
         if foreign and len(chosen) < len(EMITTERS):
             log.warning("graph store holds %d graphs under another base than %s: rebuilding "
                         "every stage", len(foreign), iris.base)
-            emitted |= {s: EMITTERS[s](root, iris, config) or [] for s in EMITTERS
+            emitted |= {s: stage_lines(root, iris, config, s) for s in EMITTERS
                         if s not in emitted}
-        counts = {s: replace_graph(store, iris.graph(s), triples, journal=journal) for s, triples in emitted.items()}
+        counts = _write(store, iris, emitted, journal)
         if foreign:
             drop_graphs(store, foreign)
             log.warning("dropped %d graphs not under %s", len(foreign), iris.base)
@@ -294,12 +367,12 @@ def rebase(run_root: str | os.PathLike[str], base_iri: str) -> GraphReport:
     iris = Iris(check_base(base_iri))
     config = read_run_json(root)
     old = pinned_base(root)
-    emitted = {s: EMITTERS[s](root, iris, config) or [] for s in EMITTERS}
+    emitted = {s: stage_lines(root, iris, config, s) for s in EMITTERS}
     store = open_store(root)
     journal = journal_dir(root)
     try:
         keep = {str(iris.graph(s)) for s in emitted}
-        counts = {s: replace_graph(store, iris.graph(s), triples, journal=journal) for s, triples in emitted.items()}
+        counts = _write(store, iris, emitted, journal)
         drop_graphs(store, [g for g in store.named_graphs() if str(g.value) not in keep])
         store.optimize()
     finally:

@@ -7,7 +7,6 @@ release the lock before opening it again in the same process.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -16,11 +15,12 @@ from pathlib import Path
 import pyoxigraph as ox
 from rdflib import BNode, Dataset, Literal, URIRef
 
-from kgfilters.atomic import atomic_path
 from kgfilters.errors import GraphError
+from kgfilters.ontology.journal import JOURNAL_ABOVE, journal_dir, pending, recover, write_graphs
 from kgfilters.run import RunPaths
 
 __all__ = [
+    "JOURNAL_ABOVE",
     "KEEP_LOGS",
     "dataset",
     "drop_graphs",
@@ -35,6 +35,7 @@ __all__ = [
     "replace_graph",
     "store_path",
     "to_ox",
+    "write_graphs",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,11 @@ def open_store(run_root: str | os.PathLike[str], *, read_only: bool = False) -> 
         raise GraphError(f"{path}: no graph yet; run `kgfilters graph --run {run_root}` first")
     try:
         if read_only:
-            if pending(run_root):
-                _recover_if_free(run_root)
+            if pending(run_root) and not _recover_if_free(run_root):
+                raise GraphError(
+                    f"{path}: the graph store is being rewritten by another process (a committed "
+                    f"replacement in {journal_dir(run_root)}); try again when it has finished"
+                )
             return ox.Store.read_only(str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         store = ox.Store(str(path))
@@ -85,17 +89,18 @@ def open_store(run_root: str | os.PathLike[str], *, read_only: bool = False) -> 
         raise GraphError(f"{path}: cannot open the graph store ({msg})") from None
 
 
-def _recover_if_free(run_root: str | os.PathLike[str]) -> None:
-    """Finish a killed writer's committed replacements before a reader opens the store, unless a
-    live writer holds it (that writer finishes them itself)."""
+def _recover_if_free(run_root: str | os.PathLike[str]) -> bool:
+    """Finish a killed writer's committed replacements before a reader opens the store; False
+    when a live writer holds the store (it is applying them: the reader must not look now)."""
     try:
         store = ox.Store(str(store_path(run_root)))
     except (OSError, RuntimeError):  # locked by a live writer
-        return
+        return False
     try:
         recover(store, journal_dir(run_root))
     finally:
         del store
+    return True
 
 
 def _converter() -> Callable[[object], ox.NamedNode | ox.BlankNode | ox.Literal]:
@@ -144,174 +149,21 @@ def from_ox(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> URIRef | BNode | 
     return Literal(term.value) if dt == _XSD_STRING else Literal(term.value, datatype=URIRef(dt))
 
 
-def _nt(quads: Iterable[ox.Quad]) -> str:
-    """Quads as the triples of a SPARQL ``... DATA`` block (N-Triples terms, escaped by Oxigraph)."""
-    return " ".join(f"{q.subject} {q.predicate} {q.object} ." for q in quads)
-
-
-def _swap(store: ox.Store, graph: ox.NamedNode, old: set[ox.Quad], new: list[ox.Quad]) -> None:
-    """Turn ``graph`` from ``old`` into ``new`` in ONE SPARQL update, which Oxigraph applies as
-    one transaction: a reader, or a store left by a killed process, sees the old graph or the new
-    one, never neither. Only the difference is written (re-emitting an unchanged stage writes
-    nothing); graphs with blank nodes (which ``DELETE DATA`` cannot name) are dropped and
-    re-inserted in the same update."""
-    ops = [f"CREATE SILENT GRAPH {graph}"]
-    if _has_bnodes(old) or _has_bnodes(new):
-        ops.append(f"DROP SILENT GRAPH {graph}")
-        ops.append(f"CREATE SILENT GRAPH {graph}")
-        removed, added = [], new
-    else:
-        fresh = set(new)
-        removed = [q for q in old if q not in fresh]
-        added = [q for q in new if q not in old]
-    if removed:
-        ops.append(f"DELETE DATA {{ GRAPH {graph} {{ {_nt(removed)} }} }}")
-    if added:
-        ops.append(f"INSERT DATA {{ GRAPH {graph} {{ {_nt(added)} }} }}")
-    store.update(" ;\n".join(ops))
-
-
-#: Graphs with at most this many quads (old + new) are replaced in one Oxigraph transaction
-#: (``_swap``); larger ones through the journal (``_swap_journaled``), whose bulk load is several
-#: times faster than Oxigraph's transactional write (docs/benchmarks.md).
-JOURNAL_ABOVE = 20_000
-
-
-def journal_dir(run_root: str | os.PathLike[str]) -> Path:
-    """``<run>/graph.journal``: committed graph replacements not yet applied to the store (each an
-    N-Quads file); empty or absent when the store is complete."""
-    graph = store_path(run_root)
-    return graph.with_name(graph.name + ".journal")
-
-
-def _entry(journal: Path, graph: ox.NamedNode) -> Path:
-    return journal / (hashlib.sha256(graph.value.encode("utf-8")).hexdigest()[:32] + ".nq")
-
-
-def _swap_journaled(store: ox.Store, graph: ox.NamedNode, new: list[ox.Quad], journal: Path) -> None:
-    """Replace ``graph`` by ``new`` through a roll-forward journal, at bulk-load speed.
-
-    1. the new graph is written to ``journal/<hash>.nq`` (N-Quads, a ``# graph <g>`` header,
-       fsync) and renamed into place: this rename is the commit point;
-    2. ``_apply``: the old graph is dropped (one transaction), the file is bulk-loaded into the
-       store, the store flushed and the file deleted.
-    A kill before the rename leaves the old graph (and at most a stray temporary file); a kill
-    after it leaves the journal entry, which the next ``open_store`` applies again (dropping first
-    makes that idempotent), so whoever opens the store next finds the old graph or the new one.
-    """
-    _apply(store, _commit(journal, graph, new))
-
-
-def _commit(journal: Path, graph: ox.NamedNode, new: list[ox.Quad]) -> Path:
-    """Write the journal entry of ``graph`` := ``new``; its rename into place commits it."""
-    target = _entry(journal, graph)
-    with atomic_path(target, suffix=".nq") as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(f"# graph {graph}\n".encode())
-            ox.serialize(new, fh, ox.RdfFormat.N_QUADS)
-            fh.flush()
-            os.fsync(fh.fileno())
-    _fsync_dir(journal)
-    return target
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot sync a directory
-        pass
-    finally:
-        os.close(fd)
-
-
-def _apply(store: ox.Store, entry: Path) -> None:
-    """Apply one committed journal entry: drop its graph, bulk-load the file, delete it."""
-    with open(entry, "rb") as fh:
-        header = fh.readline().decode("utf-8").strip()
-    if not (header.startswith("# graph <") and header.endswith(">")):
-        raise GraphError(f"{entry}: not a graph journal entry (first line {header[:80]!r}, "
-                         "expected '# graph <IRI>')")
-    graph = ox.NamedNode(header[len("# graph <"):-1])
-    store.update(f"DROP SILENT GRAPH {graph}")
-    _load(store, entry, graph)
-    entry.unlink()
-
-
-def _load(store: ox.Store, entry: Path, graph: ox.NamedNode) -> None:
-    """Bulk-load a journal entry (not transactional: a kill may leave part of it loaded, which the
-    next ``_apply`` drops first) and flush it to disk."""
-    store.bulk_load(path=str(entry), format=ox.RdfFormat.N_QUADS)
-    store.add_graph(graph)  # an empty new graph still exists
-    store.flush()
-
-
-def recover(store: ox.Store, journal: Path) -> int:
-    """Finish the graph replacements committed in ``journal`` (a writer killed after its commit
-    point) and delete uncommitted temporary files; returns how many were finished."""
-    if not journal.is_dir():
-        return 0
-    for stray in journal.glob(".*.tmp"):
-        stray.unlink(missing_ok=True)
-    done = 0
-    for entry in sorted(journal.glob("*.nq")):
-        log.warning("%s: finishing a graph replacement interrupted by a killed writer", entry)
-        _apply(store, entry)
-        done += 1
-    return done
-
-
-def pending(run_root: str | os.PathLike[str]) -> bool:
-    """Whether a killed writer left committed graph replacements to finish."""
-    journal = journal_dir(run_root)
-    return journal.is_dir() and any(journal.glob("*.nq"))
-
-
 def replace_graph(store: ox.Store, graph_iri: str | URIRef, triples: Iterable[Triple], *,
                   journal: Path | None = None) -> int:
     """Replace named graph ``graph_iri`` of ``store`` by ``triples``; return the number stored.
 
-    Atomic: the triples are converted first (an error while producing them leaves the graph as it
-    was); an unchanged graph is not written at all; then a small graph (or any, without
-    ``journal``) is turned into the new one in a single transaction (``_swap``), a large one
-    through the roll-forward journal ``journal`` (``_swap_journaled``: bulk-load speed). Either
-    way a kill at any point leaves the old graph or the new one (for the journal: once the next
-    ``open_store`` has finished the replacement), never an empty or half-written graph.
+    The rdflib entry point of ``journal.write_graphs`` (``build_graph`` writes statements from
+    ``ontology.lines`` directly). Atomic: the triples are converted first (an error while
+    producing them leaves the graph as it was); an unchanged graph is not written at all; a small
+    graph (or any, without ``journal``) is replaced in a single transaction, a large one through
+    the roll-forward journal ``journal`` (bulk-load speed). Either way a kill at any point leaves
+    the old graph or the new one (for the journal: once the next ``open_store`` has finished the
+    replacement), never an empty or half-written graph.
     """
-    graph = ox.NamedNode(str(graph_iri))
-    quads = to_ox(triples, graph)
-    try:
-        n_old = _count(store, graph)  # counted inside Oxigraph: no Python objects
-        old: set[ox.Quad] | None = None
-        if quads and n_old == len(quads) and not _has_bnodes(quads):
-            old = set(store.quads_for_pattern(None, None, None, graph))
-            if old.issuperset(quads):
-                log.info("graph <%s>: unchanged (%d triples)", graph_iri, len(quads))
-                return len(quads)
-        if journal is not None and n_old + len(quads) > JOURNAL_ABOVE:
-            _swap_journaled(store, graph, quads, journal)
-        else:
-            if old is None:
-                old = set(store.quads_for_pattern(None, None, None, graph))
-            _swap(store, graph, old, quads)
-    except (OSError, RuntimeError, SyntaxError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise GraphError(f"graph store: cannot write graph <{graph_iri}> ({msg})") from None
-    log.info("graph <%s>: %d triples", graph_iri, len(quads))
-    return len(quads)
-
-
-def _count(store: ox.Store, graph: ox.NamedNode) -> int:
-    """Number of quads in ``graph``."""
-    rows = store.query(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}")
-    return int(next(iter(rows))[0].value)  # type: ignore[index, arg-type]
-
-
-def _has_bnodes(quads: Iterable[ox.Quad]) -> bool:
-    return any(isinstance(t, ox.BlankNode) for q in quads for t in (q.subject, q.object))
+    quads = to_ox(triples, ox.DefaultGraph())
+    statements = [f"{q.subject} {q.predicate} {q.object}" for q in quads]
+    return write_graphs(store, {str(graph_iri): statements}, journal=journal)[str(graph_iri)]
 
 
 def drop_graphs(store: ox.Store, graphs: Iterable[ox.NamedNode | str]) -> int:

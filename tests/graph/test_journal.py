@@ -12,7 +12,7 @@ import pytest
 from rdflib import Literal, URIRef
 
 from kgfilters.errors import GraphError
-from kgfilters.ontology import store as store_mod
+from kgfilters.ontology import journal as journal_mod
 from kgfilters.ontology.namespace import KGF
 from kgfilters.ontology.store import graph_triples, journal_dir, open_store, pending, replace_graph
 
@@ -24,7 +24,7 @@ NEW = [(URIRef(f"https://ex.org/new/{i}"), KGF.rank, Literal(i)) for i in range(
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A store holding OLD in G; every replacement goes through the journal (threshold 0)."""
-    monkeypatch.setattr(store_mod, "JOURNAL_ABOVE", 0)
+    monkeypatch.setattr(journal_mod, "JOURNAL_ABOVE", 0)
     store = open_store(tmp_path)
     replace_graph(store, G, OLD, journal=journal_dir(tmp_path))
     del store
@@ -46,7 +46,7 @@ def _killed_at(root: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     def die(*args: object, **kwargs: object) -> None:
         raise OSError("killed")
 
-    monkeypatch.setattr(store_mod, step, die)
+    monkeypatch.setattr(journal_mod, step, die)
     store = open_store(root)
     with pytest.raises(GraphError, match=r"cannot write graph <https://ex.org/graph/x> \(killed\)"):
         replace_graph(store, G, NEW, journal=journal_dir(root))
@@ -86,7 +86,7 @@ def test_killed_after_the_commit_is_finished_by_the_next_open(
 
 def test_killed_mid_bulk_load_is_finished_by_the_next_open(root: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    real = store_mod._load
+    real = journal_mod._load
 
     def half(store: ox.Store, entry: Path, graph: ox.NamedNode) -> None:
         lines = entry.read_bytes().splitlines(keepends=True)
@@ -94,12 +94,12 @@ def test_killed_mid_bulk_load_is_finished_by_the_next_open(root: Path,
         store.flush()
         raise OSError("killed")
 
-    monkeypatch.setattr(store_mod, "_load", half)
+    monkeypatch.setattr(journal_mod, "_load", half)
     store = open_store(root)
     with pytest.raises(GraphError, match="killed"):
         replace_graph(store, G, NEW, journal=journal_dir(root))
     del store
-    monkeypatch.setattr(store_mod, "_load", real)
+    monkeypatch.setattr(journal_mod, "_load", real)
     assert _state(root) == (0, 500)
 
 
@@ -108,12 +108,12 @@ def test_sigkill_during_the_journaled_swap(root: Path) -> None:
     code = f"""
 import os, signal, sys
 from rdflib import Literal, URIRef
-from kgfilters.ontology import store as s
+from kgfilters.ontology import journal as j, store as s
 from kgfilters.ontology.namespace import KGF
-s.JOURNAL_ABOVE = 0
+j.JOURNAL_ABOVE = 0
 def load(*a):
     os.kill(os.getpid(), signal.SIGKILL)
-s._load = load
+j._load = load
 st = s.open_store(sys.argv[1])
 s.replace_graph(st, {G!r}, [(URIRef(f"https://ex.org/new/{{i}}"), KGF.rank, Literal(i))
                             for i in range(500)], journal=s.journal_dir(sys.argv[1]))
@@ -137,8 +137,142 @@ def test_unchanged_graph_is_not_rewritten(root: Path, monkeypatch: pytest.Monkey
     def boom(*args: object) -> None:
         raise AssertionError("rewrote an unchanged graph")
 
-    monkeypatch.setattr(store_mod, "_swap_journaled", boom)
-    monkeypatch.setattr(store_mod, "_swap", boom)
+    monkeypatch.setattr(journal_mod, "_commit", boom)
+    monkeypatch.setattr(journal_mod, "_swap", boom)
     store = open_store(root)
     assert replace_graph(store, G, list(reversed(OLD)), journal=journal_dir(root)) == 300
     del store
+
+
+# --- store mode: the whole store cleared and bulk-loaded again (no per-quad deletes) ----------
+
+KEEP = "https://ex.org/graph/keep"
+EMPTY = "https://ex.org/graph/empty"
+KEPT = [(URIRef(f"https://ex.org/keep/{i}"), KGF.rank, Literal(f"kept {i}", lang="en"))
+        for i in range(200)]
+DEFAULT = ox.Quad(ox.NamedNode("https://ex.org/d"), ox.NamedNode(str(KGF.rank)), ox.Literal("0.5e0",
+                  datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#double")), ox.DefaultGraph())
+
+
+@pytest.fixture
+def full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """OLD in G, KEPT in KEEP, a default-graph quad and an empty named graph; every replacement
+    goes through the journal, in store mode whenever something is dropped."""
+    monkeypatch.setattr(journal_mod, "JOURNAL_ABOVE", 0)
+    monkeypatch.setattr(journal_mod, "DROP_US", 1e9)
+    store = open_store(tmp_path)
+    replace_graph(store, G, OLD, journal=journal_dir(tmp_path))  # nothing dropped: graph mode
+    replace_graph(store, KEEP, KEPT, journal=journal_dir(tmp_path))
+    store.add(DEFAULT)
+    store.add_graph(ox.NamedNode(EMPTY))
+    del store
+    return tmp_path
+
+
+def _rest(root: Path) -> tuple[int, bool, bool]:
+    """(KEPT triples still in KEEP, default quad kept, empty graph kept) as the next opener sees."""
+    store = open_store(root, read_only=True)
+    try:
+        kept = set(graph_triples(store, KEEP)) == set(KEPT)
+        return (kept, DEFAULT in store, ox.NamedNode(EMPTY) in set(store.named_graphs()))
+    finally:
+        del store
+
+
+def test_store_mode_replaces_the_graph_and_keeps_the_rest(full: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    store = open_store(full)
+    with caplog.at_level(logging.INFO, logger="kgfilters.ontology.journal"):
+        assert replace_graph(store, G, NEW, journal=journal_dir(full)) == 500
+    del store
+    assert "(store mode)" in caplog.text
+    assert _state(full) == (0, 500) and _rest(full) == (True, True, True)
+    assert list(journal_dir(full).iterdir()) == []
+
+
+def _die_after_load(real):  # type: ignore[no-untyped-def]
+    def load(*args: object) -> None:
+        real(*args)
+        raise OSError("killed")
+    return load
+
+
+@pytest.mark.parametrize("step", ["_commit", "_apply", "_load", "after_load", "half_load"])
+def test_store_mode_killed_at_each_step_leaves_old_or_new(
+        full: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    """Killed before the commit: the old graph; after it (before the clear, after the clear, mid
+    bulk load, after the load but before the entry is deleted): the next open finishes the new
+    one; every other graph, the default graph and an empty graph survive either way."""
+    if step == "after_load":
+        monkeypatch.setattr(journal_mod, "_load", _die_after_load(journal_mod._load))
+    elif step == "half_load":
+        def half(store: ox.Store, entry: Path, graphs: list[ox.NamedNode]) -> None:
+            lines = entry.read_bytes().splitlines(keepends=True)
+            store.bulk_load(b"".join(lines[1: len(lines) // 2]), ox.RdfFormat.N_QUADS)
+            store.flush()
+            raise OSError("killed")
+        monkeypatch.setattr(journal_mod, "_load", half)
+    else:
+        monkeypatch.setattr(journal_mod, step, lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
+    store = open_store(full)
+    with pytest.raises(GraphError, match=r"cannot write graph <https://ex.org/graph/x> \(killed\)"):
+        replace_graph(store, G, NEW, journal=journal_dir(full))
+    del store
+    monkeypatch.undo()
+    if step == "_load":  # killed right after the clear: the raw store is empty, the entry holds all
+        raw = ox.Store.read_only(str(full / "graph"))
+        assert len(raw) == 0
+        del raw
+    assert pending(full) == (step != "_commit")
+    assert _state(full) == ((300, 300) if step == "_commit" else (0, 500))
+    assert _rest(full) == (True, True, True)
+    assert not pending(full)
+
+
+def test_sigkill_after_the_clear_is_finished_by_the_next_open(full: Path) -> None:
+    """A real SIGKILL after ``Store.clear`` (the store holds nothing): the next opener gets the new
+    graph and everything else back from the journal entry."""
+    code = f"""
+import os, signal, sys
+from rdflib import Literal, URIRef
+from kgfilters.ontology import journal as j, store as s
+from kgfilters.ontology.namespace import KGF
+j.JOURNAL_ABOVE, j.DROP_US = 0, 1e9
+def load(*a):
+    os.kill(os.getpid(), signal.SIGKILL)
+j._load = load
+st = s.open_store(sys.argv[1])
+s.replace_graph(st, {G!r}, [(URIRef(f"https://ex.org/new/{{i}}"), KGF.rank, Literal(i))
+                            for i in range(500)], journal=s.journal_dir(sys.argv[1]))
+"""
+    proc = subprocess.run([sys.executable, "-c", code, str(full)], timeout=60)
+    assert proc.returncode == -9 and pending(full)
+    assert _state(full) == (0, 500) and _rest(full) == (True, True, True)
+
+
+def test_a_reader_is_refused_while_a_live_writer_applies_an_entry(root: Path) -> None:
+    store = open_store(root)  # the live writer (holds the store's lock)
+    entry = journal_mod._commit(journal_dir(root), "graph",
+                                {ox.NamedNode(G): [f"<https://ex.org/new/{i}> <{KGF.rank}> \"{i}\""
+                                                   for i in range(5)]})
+    with pytest.raises(GraphError, match="being rewritten by another process") as info:
+        open_store(root, read_only=True)
+    assert "\n" not in str(info.value) and entry.is_file()
+    del store  # the writer went away without applying it: the next reader finishes it
+    assert _state(root, read_only=True) == (0, 5)
+
+
+@pytest.mark.parametrize(("kept", "dropped", "mode"), [
+    (1000, 600, "store"),   # 1000 x (8 + 16) = 24,000 us to dump and reload < 600 x 50 = 30,000
+    (1000, 400, "graph"),   # 24,000 > 400 x 50 = 20,000: dropping is cheaper
+    (1000, 0, "graph"),     # nothing to drop (a fresh graph)
+])
+def test_the_plan_weighs_dropping_against_reloading(tmp_path: Path, kept: int, dropped: int,
+                                                    mode: str) -> None:
+    store = ox.Store()
+    store.bulk_extend(ox.Quad(ox.NamedNode(f"https://ex.org/{i}"), ox.NamedNode(str(KGF.rank)),
+                              ox.Literal(str(i)), ox.NamedNode(G if i < dropped else KEEP))
+                      for i in range(kept + dropped))
+    assert journal_mod._plan(store, {ox.NamedNode(G): dropped}) == mode

@@ -18,7 +18,7 @@ from rdflib import RDF, Literal, URIRef
 
 from kgfilters.cli import main
 from kgfilters.errors import GraphError
-from kgfilters.ontology import store as store_mod
+from kgfilters.ontology import journal as journal_mod
 from kgfilters.ontology.build import EMITTERS, build_graph
 from kgfilters.ontology.iris import Iris, default_base
 from kgfilters.ontology.namespace import KGF, KGF_IRI
@@ -187,7 +187,7 @@ def test_a_failed_swap_leaves_the_old_graph(tmp_path: Path, monkeypatch: pytest.
     def killed(*args: object) -> None:  # the process dies after converting, before the swap
         raise OSError("killed")
 
-    monkeypatch.setattr(store_mod, "_swap", killed)
+    monkeypatch.setattr(journal_mod, "_swap", killed)
     with pytest.raises(GraphError, match=r"cannot write graph <https://ex.org/graph/x> \(killed\)"):
         replace_graph(store, g, [(a, KGF.channelIndex, Literal(-1))])
     assert len(graph_triples(store, g)) == 50
@@ -200,13 +200,13 @@ _KILLED_WRITER = """
 import sys
 from rdflib import Literal, URIRef
 from kgfilters.ontology.namespace import KGF
-from kgfilters.ontology import store as s
+from kgfilters.ontology import journal as j, store as s
 st = s.open_store(sys.argv[1])
-real = s._swap
+real = j._swap
 def swap(*a):
     print("swapping", flush=True)
     real(*a)
-s._swap = swap
+j._swap = swap
 s.replace_graph(st, "https://ex.org/graph/x",
                 [(URIRef(f"https://ex.org/new/{i}"), KGF.rank, Literal(i)) for i in range(int(sys.argv[2]))])
 print("done", flush=True)
