@@ -22,9 +22,10 @@ import io
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ __all__ = [
     "catalog",
     "format_result",
     "get_query",
+    "iter_query",
     "parse_query_file",
     "run_query",
     "with_values",
@@ -238,8 +240,91 @@ def with_values(text: str, bound: Mapping[str, Node]) -> str:
     raise GraphError("query has no WHERE clause to bind parameters in")
 
 
-def run_query(
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+_NUMERIC = {
+    _XSD + "integer": int, _XSD + "int": int, _XSD + "long": int, _XSD + "nonNegativeInteger": int,
+    _XSD + "double": float, _XSD + "float": float,
+}
+
+
+def _ox_py(term: Any) -> Any:
+    """An Oxigraph result term as ``_py`` gives it, without building an rdflib term for the
+    common datatypes (strings, language strings, integers, doubles, booleans)."""
+    import pyoxigraph as ox
+
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return term.value
+        dt = term.datatype.value
+        if dt == _XSD + "string":
+            return term.value
+        conv = _NUMERIC.get(dt)
+        if conv is not None:
+            try:
+                return conv(term.value)
+            except ValueError:  # an ill-typed literal: rdflib's reading below
+                pass
+        elif dt == _XSD + "boolean" and term.value in ("true", "false"):
+            return term.value == "true"
+    if isinstance(term, ox.NamedNode):
+        return term.value
+    return _py(term)
+
+
+def iter_query(
     target: Any, query: CatalogQuery | str, params: Mapping[str, str] | None = None
+) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
+    """Run a SELECT and stream its rows: (column names, an iterator of rows as Python values).
+
+    Rows are converted as they are read, so the first rows of an Oxigraph result come without
+    the whole answer being built (a query with ORDER BY or GROUP BY is still evaluated in full
+    by the engine before its first row). Same arguments and errors as ``run_query``; an error
+    met while reading rows is raised as GraphError by the iterator.
+    """
+    if isinstance(query, str):
+        query = CatalogQuery("inline", "", (), query)
+    bound = bind_params(query, params or {})
+    name = query.name
+    try:
+        import pyoxigraph as ox
+
+        if isinstance(target, ox.Store):
+            res = target.query(with_values(query.text, bound), use_default_graph_as_union=True)
+            cols = tuple(v.value for v in res.variables)
+            rows: Iterator[tuple[Any, ...]] = (
+                tuple(None if (t := sol[c]) is None else _ox_py(t) for c in cols) for sol in res
+            )
+        else:
+            res = target.query(query.text, initBindings=bound)
+            cols = tuple(str(v) for v in res.vars or ())
+            rows = (tuple(_py(r[c]) for c in cols) for r in res)
+    except Exception as exc:
+        raise _query_error(name, exc) from None
+    return cols, _guarded(name, rows)
+
+
+def _query_error(name: str, exc: Exception) -> Exception:
+    """GraphError for a parse or evaluation error of the engines; anything else as it is."""
+    if isinstance(exc, SyntaxError | ValueError) or type(exc).__module__.startswith(
+        ("pyparsing", "pyoxigraph", "builtins")
+    ):  # pyparsing / oxigraph errors have no common base
+        return GraphError(f"query {name}: {type(exc).__name__}: {exc}")
+    return exc
+
+
+def _guarded(name: str, rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    try:
+        yield from rows
+    except Exception as exc:
+        raise _query_error(name, exc) from None
+
+
+def run_query(
+    target: Any,
+    query: CatalogQuery | str,
+    params: Mapping[str, str] | None = None,
+    *,
+    limit: int | None = None,
 ) -> QueryResult:
     """Run a SELECT on an rdflib Graph/Dataset or a ``pyoxigraph.Store`` (union of its graphs).
 
@@ -247,27 +332,11 @@ def run_query(
         target: the graph to query.
         query: a catalog query (or raw SPARQL, which then takes no parameters).
         params: parameter values as strings, converted by the declared types.
+        limit: read at most this many rows (the first page; the rest is never converted, and on
+            Oxigraph never evaluated unless the query sorts or groups); None: every row.
     """
-    if isinstance(query, str):
-        query = CatalogQuery("inline", "", (), query)
-    bound = bind_params(query, params or {})
-    try:
-        import pyoxigraph as ox
-
-        if isinstance(target, ox.Store):
-            res = target.query(with_values(query.text, bound), use_default_graph_as_union=True)
-            cols = tuple(v.value for v in res.variables)
-            rows = tuple(tuple(_py(sol[c]) for c in cols) for sol in res)
-            return QueryResult(cols, rows)
-        res = target.query(query.text, initBindings=bound)
-        cols = tuple(str(v) for v in res.vars or ())
-        return QueryResult(cols, tuple(tuple(_py(r[c]) for c in cols) for r in res))
-    except (SyntaxError, ValueError) as exc:
-        raise GraphError(f"query {query.name}: {type(exc).__name__}: {exc}") from None
-    except Exception as exc:  # pyparsing / oxigraph errors have no common base
-        if type(exc).__module__.startswith(("pyparsing", "pyoxigraph", "builtins")):
-            raise GraphError(f"query {query.name}: {type(exc).__name__}: {exc}") from None
-        raise
+    cols, rows = iter_query(target, query, params)
+    return QueryResult(cols, tuple(rows if limit is None else islice(rows, max(int(limit), 0))))
 
 
 def format_result(result: QueryResult, fmt: str) -> str:
