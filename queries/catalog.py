@@ -41,6 +41,7 @@ __all__ = [
     "Param",
     "QueryResult",
     "bind_params",
+    "bind_text",
     "catalog",
     "format_result",
     "get_query",
@@ -289,7 +290,7 @@ def iter_query(
         import pyoxigraph as ox
 
         if isinstance(target, ox.Store):
-            res = target.query(with_values(query.text, bound), use_default_graph_as_union=True)
+            res = target.query(bind_text(query.text, bound), use_default_graph_as_union=True)
             cols = tuple(v.value for v in res.variables)
             rows: Iterator[tuple[Any, ...]] = (
                 tuple(None if (t := sol[c]) is None else _ox_py(t) for c in cols) for sol in res
@@ -317,6 +318,54 @@ def _guarded(name: str, rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, 
         yield from rows
     except Exception as exc:
         raise _query_error(name, exc) from None
+
+
+_MASK = re.compile(r"""#[^\n]*|<[^<>\s{}]*>|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'""")
+_VAR = re.compile(r"[?$]([A-Za-z_][A-Za-z_0-9]*)")
+
+
+def bind_text(text: str, bound: Mapping[str, Node]) -> str:
+    """``text`` with ``bound`` parameters written into its WHERE clause as RDF terms, for Oxigraph.
+
+    Oxigraph plans a query with constants better than one with the same values in a ``VALUES``
+    block (``with_values``): a range filter on a constant, for example, is answered from the
+    index (a first page of a ranked list in ~10 ms instead of ~500 ms on the benchmark run).
+    Each occurrence of ``?name`` inside the WHERE clause (outside comments, IRIs and strings) is
+    replaced by the term as rdflib serialises it (``n3()``: quotes and backslashes escaped, IRIs
+    checked by ``bind_params``), so a value stays one RDF term. A parameter that also appears
+    outside the WHERE clause (projected, sorted by), as a ``BIND``/aggregate target (``AS
+    ?name``), or any parameter of a query with a sub-SELECT (where inner variables are scoped),
+    is bound by a ``VALUES`` block instead, as ``with_values`` does.
+    """
+    if not bound:
+        return text
+    masked = _MASK.sub(lambda m: " " * len(m.group()), text)
+    start = masked.find("{")
+    if start < 0:
+        raise GraphError("query has no WHERE clause to bind parameters in")
+    depth, end = 0, len(masked)
+    for i in range(start, len(masked)):
+        depth += {"{": 1, "}": -1}.get(masked[i], 0)
+        if depth == 0:
+            end = i
+            break
+    where = masked[start:end]
+    inline = set(bound)
+    if re.search(r"(?i)\bselect\b", where):
+        inline = set()
+    for m in _VAR.finditer(masked):
+        name = m.group(1)
+        if name in inline and (not start < m.start() < end
+                               or re.search(r"(?i)\bas\s*$", masked[max(m.start() - 8, 0):m.start()])):
+            inline.discard(name)
+    out, last = [], 0
+    for m in _VAR.finditer(masked, start, end):
+        if m.group(1) in inline:
+            out += [text[last:m.start()], bound[m.group(1)].n3()]
+            last = m.end()
+    text = "".join([*out, text[last:]])
+    rest = {k: v for k, v in bound.items() if k not in inline}
+    return with_values(text, rest) if rest else text
 
 
 def run_query(
