@@ -25,3 +25,16 @@ def test_bench_graph_small() -> None:
     q = out["queries"]["own/explanation_of_image"]
     assert q["oxigraph_rows"] == q["rdflib_rows"] == 10
     assert "machine" in out
+    # ImageNet classes linked through their wnids, coarsened: every catalog query has rows to find
+    assert out["concepts"]["linked"] == 50 and out["coarsening"]["coarse_concepts"] > 0
+    cat = {k: v for k, v in out["queries"].items() if k.startswith("catalog/")}
+    assert len(cat) == out["catalog_queries"] >= 13
+    for name, v in cat.items():
+        assert "oxigraph_first_page_ms" in v and "oxigraph_ms" in v, name
+        # the catalog's binding on Oxigraph (terms inlined) and rdflib's initBindings-equivalent
+        # VALUES text find the same number of rows
+        assert v["oxigraph_rows"] == v["rdflib_rows"], name
+    for name in ("co-tagged-classes", "polysemantic", "coarse-concepts", "filters-under-concept",
+                 "top-filters", "filters-tagged-with"):
+        assert cat[f"catalog/{name}"]["oxigraph_rows"] > 0, name
+    assert out["queries"]["own/tags_per_layer"]["oxigraph_rows"] == 13
