@@ -31,8 +31,11 @@ def test_bench_graph_small() -> None:
     assert len(cat) == out["catalog_queries"] >= 13
     for name, v in cat.items():
         assert "oxigraph_first_page_ms" in v and "oxigraph_ms" in v, name
-        # the catalog's binding on Oxigraph (terms inlined) and rdflib's initBindings-equivalent
-        # VALUES text find the same number of rows
+    # the catalog's binding on Oxigraph (terms inlined) and the VALUES text on rdflib find the same
+    # rows (rdflib reads the export made before the tags graph was re-emitted with other tags, so
+    # only queries that do not read the tags graph are compared)
+    for name in ("explanation", "sensitive-areas", "filters-under-concept"):
+        v = cat[f"catalog/{name}"]
         assert v["oxigraph_rows"] == v["rdflib_rows"], name
     for name in ("co-tagged-classes", "polysemantic", "coarse-concepts", "filters-under-concept",
                  "top-filters", "filters-tagged-with"):
