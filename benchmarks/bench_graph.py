@@ -1,10 +1,13 @@
 """Benchmark of the knowledge graph at VGG16 x ImageNet scale (about a million triples).
 
-Writes a synthetic run directory (13 conv layers and 4,224 filters of VGG16, 1,000 classes, 5 tags
-per class and layer, 10,000 sensitive areas, 1,000 explanations, a Hits@n grid), builds its graph
+Writes a synthetic run directory (13 conv layers and 4,224 filters of VGG16, ImageNet-1k's 1,000
+classes with their wnids, 5 random tags per class and layer, 10,000 sensitive areas, 1,000
+explanations, a Hits@n grid), links its classes to WordNet and coarsens its tags (``link_run``,
+``coarsen_run``: the code of ``kgfilters link``/``coarsen``), builds its graph
 with the same code as ``kgfilters graph`` (file reading, emission, Oxigraph load), exports it in
-every format, and times SPARQL queries (the catalog ``queries/*.rq`` when present, and a few
-representative ones defined here) on Oxigraph and on rdflib's in-memory store.
+every format, and times SPARQL queries on Oxigraph (each catalog ``queries/*.rq`` through the
+catalog's runner: first page of ``PAGE`` rows and whole answer; and a few representative ones
+defined here) and on rdflib's in-memory store.
 
 Prints one JSON line. Usage: ``.venv/bin/python benchmarks/bench_graph.py [--small]``;
 ``--keep DIR --graph-only`` builds the run and its graph into DIR and stops there (for other
