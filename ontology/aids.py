@@ -24,7 +24,9 @@ Tag aids (``tag_aids``, from tags.json):
 Coarsening aids (``coarsening_aids``, from coarse.json): ``kgf:unrelatedPairs`` on every multi-tag
 filter, the number of pairs of its tag classes that share no informative concept (computed by
 ``kgfilters coarsen``, ``FilterCoarsening.unrelated_pairs``), and ``kgf:unrelatedRank`` (1 = most
-such pairs; ties by layer order, then channel index).
+such pairs; ties by layer order, then channel index); and ``kgf:coarseRank`` on every
+``kgf:CoarseConcept`` node, its place in the coarse-concepts listing (layer name, channel, most
+support first, concept IRI), so a page of that listing is a range of ranks.
 """
 
 from __future__ import annotations
@@ -165,8 +167,14 @@ def tag_aids(iris: Iris, tags: TagSet, *, top: int = COTAG_TOP) -> Iterator[Trip
 
 def coarsening_aids(iris: Iris, coarse: Mapping[str, Any]) -> Iterator[Triple]:
     """The coarsening aids of one coarse.json object, for the ``coarsening`` named graph:
-    ``kgf:unrelatedPairs`` of each filter with at least two tag classes (a file written before
+    ``kgf:coarseRank`` of each coarse-concept node, ``kgf:unrelatedPairs`` and
+    ``kgf:unrelatedRank`` of each filter with at least two tag classes (a file written before
     the figure existed has none: re-run ``kgfilters coarsen``)."""
+    listed = sorted(
+        (str(f["layer"]), int(f["filter"]), -int(c["support"]), str(c["concept"]))
+         for f in coarse.get("filters") or () for c in f.get("concepts") or ())
+    for rank, (layer, i, _, concept) in enumerate(listed, start=1):
+        yield iris.coarse_concept(layer, i, concept), KGF.coarseRank, integer(rank)
     multi = [f for f in coarse.get("filters") or ()
              if len(f.get("classes") or ()) >= 2 and f.get("unrelated_pairs") is not None]
     # coarse.json lists filters by layer order and channel: a stable sort keeps that for ties

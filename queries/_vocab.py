@@ -36,7 +36,7 @@ USED_TERMS = (
     "hasTopFilter", "activeFilter", "activation", "votesFor",
     # query aids (kgfilters.ontology.aids) and the layer terms the tags-per-layer query reads
     "numTags", "meanTagScore", "isGeneric", "CoTagPair", "firstClass", "secondClass",
-    "sharedFilters", "pairRank", "unrelatedPairs", "unrelatedRank", "layerOrder", "filterCount",
+    "sharedFilters", "pairRank", "unrelatedPairs", "unrelatedRank", "coarseRank", "layerOrder", "filterCount",
 )  # fmt: skip
 
 

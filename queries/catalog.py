@@ -23,7 +23,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from itertools import islice
 from pathlib import Path
@@ -46,6 +46,7 @@ __all__ = [
     "format_result",
     "get_query",
     "iter_query",
+    "page_text",
     "parse_query_file",
     "run_query",
     "with_values",
@@ -76,6 +77,7 @@ class CatalogQuery:
     question: str
     params: tuple[Param, ...]
     text: str
+    page: str | None = None  # ``# page: VAR``: rows are ranked 1, 2, ... by ?VAR, in answer order
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def parse_query_file(path: str | Path, text: str | None = None) -> CatalogQuery:
         if not p.is_file():
             raise ConfigError(f"query file {p}: no such file")
         text = p.read_text(encoding="utf-8")
-    question, params = "", []
+    question, params, page = "", [], None
     for n, line in enumerate(text.splitlines(), 1):
         if not line.startswith("#"):
             if line.strip():
@@ -101,6 +103,10 @@ def parse_query_file(path: str | Path, text: str | None = None) -> CatalogQuery:
             continue
         if line.lstrip("# ").startswith("question:"):
             question = line.split(":", 1)[1].strip()
+        elif line.lstrip("# ").startswith("page:"):
+            page = line.split(":", 1)[1].strip().lstrip("?$")
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", page):
+                raise GraphError(f"{p}:{n}: bad page line {line!r}: expected '# page: VAR'")
         elif line.lstrip("# ").startswith("param:"):
             m = _PARAM.match(line)
             if not m or m.group(2) not in TYPES:
@@ -109,7 +115,7 @@ def parse_query_file(path: str | Path, text: str | None = None) -> CatalogQuery:
                     f"'# param: NAME TYPE [= DEFAULT] doc' with TYPE in {', '.join(TYPES)}"
                 )
             params.append(Param(m.group(1), m.group(2), m.group(3), m.group(4).strip()))
-    return CatalogQuery(p.stem, question, tuple(params), text)
+    return CatalogQuery(p.stem, question, tuple(params), text, page)
 
 
 def catalog(directory: str | Path | None = None) -> dict[str, CatalogQuery]:
@@ -272,6 +278,22 @@ def _ox_py(term: Any) -> Any:
     return _py(term)
 
 
+def page_text(query: CatalogQuery, offset: int, size: int) -> str:
+    """The text of one page of a query that declares ``# page: VAR`` (its rows ranked 1, 2, ...
+    by ``?VAR`` in answer order): the query with ``FILTER(offset < ?VAR <= offset + size)`` as
+    constants in its WHERE clause, which Oxigraph answers from its index, so a page of a sorted
+    answer joins only its own rows. Filters of the query itself may leave a page short."""
+    if query.page is None:
+        raise GraphError(f"query {query.name}: declares no '# page: VAR' to page by")
+    lo, hi = max(int(offset), 0), max(int(offset), 0) + max(int(size), 0)
+    masked = _MASK.sub(lambda m: " " * len(m.group()), query.text)
+    start = masked.find("{")
+    if start < 0:
+        raise GraphError(f"query {query.name}: no WHERE clause to page")
+    cond = f" FILTER(?{query.page} > {lo} && ?{query.page} <= {hi}) "
+    return query.text[: start + 1] + cond + query.text[start + 1 :]
+
+
 def iter_query(
     target: Any, query: CatalogQuery | str, params: Mapping[str, str] | None = None
 ) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
@@ -382,8 +404,11 @@ def run_query(
         query: a catalog query (or raw SPARQL, which then takes no parameters).
         params: parameter values as strings, converted by the declared types.
         limit: read at most this many rows (the first page; the rest is never converted, and on
-            Oxigraph never evaluated unless the query sorts or groups); None: every row.
+            Oxigraph never evaluated unless the query sorts or groups); None: every row. A query
+            that declares ``# page: VAR`` is asked for that page only (``page_text``).
     """
+    if limit is not None and isinstance(query, CatalogQuery) and query.page is not None:
+        query = replace(query, text=page_text(query, 0, limit))
     cols, rows = iter_query(target, query, params)
     return QueryResult(cols, tuple(rows if limit is None else islice(rows, max(int(limit), 0))))
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 
 import pytest
 from sem_helpers import BASE, TAGGED, coarsening_triples, concept_triples, dataset, fm_tagset, tags_graph, to_store
 
-from kgfilters.queries.catalog import get_query, iter_query, run_query
+from kgfilters.errors import GraphError
+from kgfilters.queries.catalog import get_query, iter_query, page_text, run_query
 from kgfilters.queries.coarsen import class_ancestors, coarsen_tags
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
@@ -85,6 +87,23 @@ def test_first_page_streams(store) -> None:
     cols, rows = iter_query(store, q, {"n": ALL})
     assert cols == full.columns and next(rows) == full.rows[0]
     assert run_query(store, q, {"n": ALL}, limit=0).rows == ()
+
+
+def test_ranked_pages(store) -> None:
+    """coarse-concepts declares ``# page: rank``: its pages are ranges of kgf:coarseRank, and they
+    put the whole answer back together in order."""
+    q = get_query("coarse-concepts")
+    assert q.page == "rank"
+    full = run_query(store, q).rows
+    assert len(full) == 11 and run_query(store, q, limit=4).rows == full[:4]
+    pages = []
+    for offset in range(0, len(full) + 4, 4):
+        text = page_text(q, offset, 4)
+        assert f"FILTER(?rank > {offset} && ?rank <= {offset + 4})" in text
+        pages += run_query(store, replace(q, text=text)).rows
+    assert tuple(pages) == full
+    with pytest.raises(GraphError, match="declares no"):
+        page_text(get_query("never-tagged"), 0, 10)
 
 
 @pytest.mark.slow
