@@ -15,7 +15,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_graph.py"
 @pytest.mark.slow
 def test_bench_graph_small() -> None:
     r = subprocess.run([sys.executable, str(BENCH), "--small", "--reps", "1"],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 1
