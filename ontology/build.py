@@ -20,11 +20,12 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgfilters.errors import ConfigError, GraphError, RunError
-from kgfilters.ontology import emit, lines
+from kgfilters.ontology import aids, emit, lines
 from kgfilters.ontology.iris import Iris, check_base, pinned_base, run_base
 from kgfilters.ontology.store import (
     Triple,
@@ -113,7 +114,10 @@ def _tags(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None
     from kgfilters.filtag import load_tags
 
     path = RunPaths(root).tags
-    return list(emit.tag_triples(iris, load_tags(path))) if path.is_file() else None
+    if not path.is_file():
+        return None
+    tags = load_tags(path)
+    return [*emit.tag_triples(iris, tags), *aids.tag_aids(iris, tags)]  # aids: same graph
 
 
 def _hits(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
@@ -155,7 +159,10 @@ def _concepts(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | 
 
 def _coarsening(root: Path, iris: Iris, config: dict[str, Any]) -> list[Triple] | None:
     path = RunPaths(root).coarse
-    return _guard(path, emit.coarsening_triples(iris, _read_json(path))) if path.is_file() else None
+    if not path.is_file():
+        return None
+    coarse = _read_json(path)  # the aids go into the same graph: re-emission replaces them too
+    return _guard(path, chain(emit.coarsening_triples(iris, coarse), aids.coarsening_aids(iris, coarse)))
 
 
 def _publishable(value: Any, root: Path) -> Any:
@@ -205,7 +212,10 @@ def _tags_fast(root: Path, iris: Iris, config: dict[str, Any]) -> list[str] | No
     from kgfilters.filtag import load_tags
 
     path = RunPaths(root).tags
-    return lines.tag_lines(iris, load_tags(path)) if path.is_file() else None
+    if not path.is_file():
+        return None
+    tags = load_tags(path)  # the aids share the graph: re-emitting the tags replaces them too
+    return lines.tag_lines(iris, tags) + lines.triple_lines(aids.tag_aids(iris, tags))
 
 
 def _hits_fast(root: Path, iris: Iris, config: dict[str, Any]) -> list[str] | None:

@@ -34,6 +34,9 @@ USED_TERMS = (
     "concept", "support", "supportCount", "strategy", "areaFraction",
     "areaFilter", "split", "imageIndex", "maskFile", "predictedClass", "trueClass", "confidence",
     "hasTopFilter", "activeFilter", "activation", "votesFor",
+    # query aids (kgfilters.ontology.aids) and the layer terms the tags-per-layer query reads
+    "numTags", "meanTagScore", "isGeneric", "CoTagPair", "firstClass", "secondClass",
+    "sharedFilters", "pairRank", "unrelatedPairs", "unrelatedRank", "coarseRank", "layerOrder", "filterCount",
 )  # fmt: skip
 
 

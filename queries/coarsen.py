@@ -57,6 +57,7 @@ __all__ = [
     "concept_members",
     "coverage_with_baseline",
     "save_coarsening",
+    "unrelated_pairs",
 ]
 
 DEFAULT_SHARE = 0.5
@@ -89,12 +90,15 @@ class CoarseConcept:
 
 @dataclass(frozen=True)
 class FilterCoarsening:
-    """One tagged filter, its tag classes, and its coarse concepts (most support first)."""
+    """One tagged filter, its tag classes, its coarse concepts (most support first), and the
+    number of pairs of its tag classes (both linked) that share no informative concept
+    (``unrelated_pairs``: no ancestor-or-self outside the stop list in common)."""
 
     layer: str
     filter: int
     classes: tuple[int, ...]
     concepts: tuple[CoarseConcept, ...]
+    unrelated_pairs: int = 0
 
 
 @dataclass(frozen=True)
@@ -240,16 +244,57 @@ def coarsen_tags(
     for t in tags.tags:
         by_filter[(t.layer, t.filter)].add(t.class_index)
     order = {layer: n for n, layer in enumerate(tags.layer_sizes)}
+    keys = sorted(by_filter, key=lambda key: (order.get(key[0], 0), key[1]))
+    unrelated = unrelated_pairs([by_filter[key] for key in keys], up, links, stop)
     out = []
-    for (layer, i), cls in sorted(
-        by_filter.items(), key=lambda kv: (order.get(kv[0][0], 0), kv[0][1])
-    ):
+    for (layer, i), n_unrelated in zip(keys, unrelated, strict=True):
+        cls = by_filter[(layer, i)]
         out.append(
             FilterCoarsening(
-                layer, i, tuple(sorted(cls)), coarse_concepts(cls, up, g, share=share, stop=stop)
+                layer, i, tuple(sorted(cls)), coarse_concepts(cls, up, g, share=share, stop=stop),
+                n_unrelated,
             )
         )
     return Coarsening(share, tuple(sorted(stop)), tuple(out))
+
+
+def unrelated_pairs(
+    filters: list[set[int]], up: dict[int, frozenset[str]], links: ConceptLinks,
+    stop: frozenset[str],
+) -> list[int]:
+    """For each filter (its set of tag classes), the pairs of its classes that share no
+    informative concept: both classes denote a concept, and their ancestors-or-self outside
+    ``stop`` are disjoint (the pairs the SPARQL ``polysemantic`` query used to list one by one).
+
+    Tensor form: M bool (K, X) class-under-informative-concept; R = M M^T > 0 (related pairs);
+    U = linked x linked & ~R (K, K), zero diagonal; with the tag matrix T (F, K) of the filters,
+    unrelated(f) = (T U T^T)[f, f] / 2, computed as a sparse-dense product (T has F * n entries).
+    """
+    import torch
+
+    k = len(links.class_names)
+    if not filters:
+        return []
+    concepts = sorted({x for c in range(k) for x in up.get(c, ()) if x not in stop})
+    col = {x: j for j, x in enumerate(concepts)}
+    pr = [(c, col[x]) for c in range(k) for x in up.get(c, ()) if x not in stop]
+    members = torch.zeros(k, len(concepts), dtype=torch.float32)
+    if pr:
+        idx = torch.tensor(pr, dtype=torch.int64)
+        members[idx[:, 0], idx[:, 1]] = 1.0
+    has_link = {lk.class_index for lk in links.links}
+    linked = torch.tensor([c in has_link for c in range(k)], dtype=torch.bool)
+    related = (members @ members.T) > 0
+    unrel = (~related) & linked[:, None] & linked[None, :]
+    unrel.fill_diagonal_(False)
+    rows = torch.tensor([n for n, cls in enumerate(filters) for _ in cls], dtype=torch.int64)
+    cols = torch.tensor([c for cls in filters for c in sorted(cls)], dtype=torch.int64)
+    t = torch.sparse_coo_tensor(torch.stack([rows, cols]), torch.ones(len(rows)), (len(filters), k),
+                                check_invariants=True)
+    dense = torch.zeros(len(filters), k, dtype=torch.float32)
+    dense[rows, cols] = 1.0
+    counts = (torch.sparse.mm(t, unrel.to(torch.float32)) * dense).sum(dim=1) / 2
+    return [int(v) for v in counts.round().to(torch.int64).tolist()]
 
 
 def clusters(coarsening: Coarsening) -> dict[str, tuple[tuple[str, int], ...]]:

@@ -52,9 +52,11 @@ def tags_graph(tags: TagSet, base: str = BASE) -> list[tuple]:
             (ci, SKOS.prefLabel, Literal(name, lang="en")),
             (ci, SKOS.notation, Literal(str(c))),
         ]
-    for layer, n in tags.layer_sizes.items():
+    for order, (layer, n) in enumerate(tags.layer_sizes.items()):
         li = layer_iri(base, layer)
-        out += [(li, RDF.type, KGF.Layer), (li, KGF.layerName, Literal(layer))]
+        out += [(li, RDF.type, KGF.Layer), (li, KGF.layerName, Literal(layer)),
+                (li, KGF.layerOrder, Literal(order, datatype=XSD.integer)),
+                (li, KGF.filterCount, Literal(n, datatype=XSD.integer))]
         for i in range(n):
             fi = filter_iri(base, layer, i)
             out += [
@@ -75,7 +77,10 @@ def tags_graph(tags: TagSet, base: str = BASE) -> list[tuple]:
             (ti, KGF.method, Literal(t.method)),
             (ti, KGF.k, Literal(2, datatype=XSD.integer)),
         ]
-    return out
+    from kgfilters.ontology.aids import tag_aids
+    from kgfilters.ontology.iris import Iris
+
+    return out + list(tag_aids(Iris(base), tags))  # the query aids the tags graph carries
 
 
 def dataset(stages: dict[str, list[tuple]], base: str = BASE) -> Dataset:
@@ -101,13 +106,14 @@ def concept_triples(links, base: str = BASE) -> list[tuple]:
 
 def coarsening_triples(coarsening, base: str = BASE) -> list[tuple]:
     """The ``coarsening`` graph the graph part emits, through coarse.json and the real emitter."""
+    from kgfilters.ontology.aids import coarsening_aids
     from kgfilters.ontology.emit import coarsening_triples as emit_coarse
     from kgfilters.ontology.iris import Iris
     from kgfilters.queries.coarsen import save_coarsening
 
     with tempfile.TemporaryDirectory() as d:
         obj = json.loads(save_coarsening(coarsening, Path(d) / "coarse.json").read_text())
-    return list(emit_coarse(Iris(base), obj))
+    return list(emit_coarse(Iris(base), obj)) + list(coarsening_aids(Iris(base), obj))
 
 
 def make_run(root: Path, names=FM, tags: TagSet | None = None) -> Path:
