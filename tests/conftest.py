@@ -1,6 +1,8 @@
-"""Shared fixtures: tiny, hand-made data sets written in the real formats, and a quickly trained run.
+"""Shared fixtures: tiny, hand-made data sets written in the real formats, a quickly trained run
+and a run through every stage.
 
-Nothing is downloaded: IDX files are written by ``write_idx`` and read by the real loader.
+Nothing is downloaded: IDX files are written by ``write_idx`` and read by the real loader; the
+concept links come from the local WordNet 3.0 (``make data`` installs Debian's ``wordnet-base``).
 """
 
 from __future__ import annotations
@@ -73,4 +75,60 @@ def trained_run(tmp_path: Path, trained_run_template: Path) -> Path:
 
     dst = tmp_path / "run"
     shutil.copytree(trained_run_template, dst)
+    return dst
+
+
+#: ``sensitive`` at about the smallest settings it accepts: 2 held-out images, a generator trained
+#: for 2 steps on 16 images, 2 optimisation steps; both strategies and all three baselines, so every
+#: kind of area the stage writes is there (``masks/metrics.json``, the ``areas`` graph).
+PIPELINE_SENSITIVE = {"num_images": 2, "train_images": 16, "steps": 2, "batch_size": 8,
+                      "optimise_steps": 2, "figure_images": 1, "stride": 7}
+
+
+def build_pipeline_run(root: Path) -> Path:
+    """Run every stage after ``train`` on the trained run at ``root`` through the functions the CLI
+    calls, in the registry's order, with small settings: stats and k-best (k = 5) tags, the Hits@n
+    study, saved explanations of held-out images 0 and 1, ``select`` (64 samples, 2 targets),
+    ``sensitive`` (``PIPELINE_SENSITIVE``), ``link`` (WordNet, offline), ``coarsen``, ``evaluate``
+    (200 random-tags draws; the ablation and FSAGN sections left out: they retrain or re-mask and
+    cost most of its time) and the graph. ``kgfilters status`` shows every stage done."""
+    from kgfilters.evaluate.run import evaluate_run
+    from kgfilters.fsagn.stage import SensitiveOptions, select_stage, sensitive_stage
+    from kgfilters.ontology.build import build_graph
+    from kgfilters.pipeline import explain_run, hits_run, tag_run
+    from kgfilters.queries.stage import coarsen_run, link_run
+
+    cpu = torch.device("cpu")
+    tag_run(root, device=cpu, progress=False)  # computes the statistics first (stage stats)
+    hits_run(root, device=cpu, progress=False)
+    for index in (0, 1):
+        explain_run(root, device=cpu, index=index, save=True)
+    select_stage(root, num_samples=64, k=2, device=cpu)
+    sensitive_stage(root, options=SensitiveOptions(**PIPELINE_SENSITIVE), device=cpu)
+    link_run(root)
+    coarsen_run(root)
+    evaluate_run(root, device=cpu, draws=200, ablation=False, fsagn=False)
+    build_graph(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def pipeline_run_template(tmp_path_factory: pytest.TempPathFactory, trained_run_template: Path) -> Path:
+    """The trained run taken through every stage (``build_pipeline_run``): a small stand-in for a
+    finished ``make demo`` run that any clean clone can build. Tests must not write into it: take
+    ``pipeline_run`` (a private copy) for that."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("pipeline") / "run"
+    shutil.copytree(trained_run_template, root)
+    return build_pipeline_run(root)
+
+
+@pytest.fixture()
+def pipeline_run(tmp_path: Path, pipeline_run_template: Path) -> Path:
+    """A private copy of the run through every stage, free to write into."""
+    import shutil
+
+    dst = tmp_path / "pipeline"
+    shutil.copytree(pipeline_run_template, dst)
     return dst

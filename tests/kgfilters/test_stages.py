@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,6 @@ from kgfilters.lock import run_lock
 from kgfilters.run import RunPaths, load_run, read_json, read_run_json, record_stage
 from kgfilters.stages import GRAPHS, STAGES, dependants, get_stage, require_fresh, run_status
 
-DEMO = Path("/work/demo-run")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -37,12 +35,10 @@ def checksums(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture()
-def demo_copy(tmp_path: Path) -> Path:
-    if not (DEMO / "run.json").is_file():
-        pytest.skip("no demo run at /work/demo-run (make demo)")
-    dst = tmp_path / "demo"
-    shutil.copytree(DEMO, dst)
-    return dst
+def demo_copy(pipeline_run: Path) -> Path:
+    """A private copy of a run through every stage, as ``make demo`` leaves one (built by
+    ``tests/conftest.py``'s ``build_pipeline_run`` on synthetic data, so it exists on any clone)."""
+    return pipeline_run
 
 
 # -- the registry ---------------------------------------------------------------------------------
@@ -103,7 +99,7 @@ def test_status_of_the_demo_run_and_a_stage_stale_after_its_input_changed(
     assert code == 0 and err == ""
     assert checksums(demo_copy) == before  # status writes nothing
     states = {s.name: s.state for s in run_status(demo_copy)}
-    assert all(states[n] == "done" for n in STAGES if n != "evaluate"), states
+    assert all(states[n] == "done" for n in STAGES), states  # the fixture run is evaluated too
     assert "  tag        done" in out
 
     # the tags change (k = 3 instead of 5): coarsen read the old tags and is stale now
@@ -126,9 +122,11 @@ def test_status_of_the_demo_run_and_a_stage_stale_after_its_input_changed(
     code, out, _ = _run(capsys, "status", "--run", str(demo_copy), "--json")
     rows = {r["name"]: r for r in json.loads(out)["stages"]}
     assert rows["tag"]["state"] == "stale" and rows["tag"]["command"].startswith("kgfilters tag --run")
-    # evaluate read the tags too: stale where the run was evaluated, else still missing
-    evaluated = (demo_copy / "evaluation.json").is_file()
-    assert rows["evaluate"]["state"] == ("stale" if evaluated else "missing")
+    # evaluate read the tags too: stale (the fixture run always has evaluation.json, so the
+    # "missing" case of an unevaluated run, accepted while this used /work/demo-run, is gone)
+    assert (demo_copy / "evaluation.json").is_file()
+    assert rows["evaluate"]["state"] == "stale"
+    assert rows["evaluate"]["reason"]
 
 
 def test_bit_flipped_weights_are_a_one_line_error(
