@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from kgfilters.cli import main
-from kgfilters.ontology.build import demo_stage
+from kgfilters.ontology.build import demo_stage, emit_stage
 
 from .conftest import write_run
 
@@ -29,7 +29,8 @@ def test_graph_then_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     root = write_run(tmp_path / "fm")
     assert main(["graph", "--run", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "tags: 480 triples" in out and f"{root}/graph" in out
+    tags = len(emit_stage(root, "tags"))  # 480 tag triples and the query aids derived from them
+    assert tags > 480 and f"tags: {tags} triples" in out and f"{root}/graph" in out
     assert main(["export", "--run", str(root), "-f", "trig", "-o", str(tmp_path / "g.trig")]) == 0
     assert (tmp_path / "g.trig").stat().st_size > 0
     assert main(["graph", "--run", str(root), "--stage", "tags", "--base-iri", "nope"]) == 2

@@ -55,7 +55,12 @@ def test_fast_emitters_equal_the_reference_on_a_synthetic_vgg16_run(tmp_path: Pa
     root = tmp_path / "vgg"
     write_synthetic_run(root, classes=4, tags_per=2, areas=8, explanations=3)
     sizes = _assert_same_as_reference(root)
-    assert sizes["tags"] == 13 * 4 * 2 * 8  # 13 layers x 4 classes x 2 tags, 8 triples a tag
+    from kgfilters.filtag import load_tags
+    from kgfilters.ontology.aids import tag_aids
+
+    n_aids = len(list(tag_aids(Iris.for_run(root), load_tags(root / "tags.json"))))
+    assert n_aids > 0  # 13 layers x 4 classes x 2 tags, 8 triples a tag, and the query aids
+    assert sizes["tags"] == 13 * 4 * 2 * 8 + n_aids
 
 
 def test_fast_emitters_equal_the_reference_on_the_demo_run(tmp_path: Path, pipeline_run_template: Path) -> None:

@@ -14,12 +14,12 @@ import pytest
 from sem_helpers import BASE, TAGGED, coarsening_triples, concept_triples, dataset, fm_tagset, tags_graph, to_store
 
 from kgfilters.errors import GraphError
+from kgfilters.ontology.namespace import KGF_IRI
 from kgfilters.queries.catalog import get_query, iter_query, page_text, run_query
 from kgfilters.queries.coarsen import class_ancestors, coarsen_tags
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 LEGACY = Path(__file__).resolve().parent / "legacy"
-DEMO = Path("/work/demo-run")
 ALL = "1000000"  # an n beyond any listing: every listed row
 
 
@@ -107,8 +107,7 @@ def test_ranked_pages(store) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (DEMO / "tags.json").is_file(), reason="no demo run at /work/demo-run")
-def test_demo_run_rewritten_queries_and_shapes(tmp_path: Path) -> None:
+def test_demo_run_rewritten_queries_and_shapes(tmp_path: Path, pipeline_run_template: Path) -> None:
     from kgfilters.ontology.build import build_graph
     from kgfilters.ontology.export import export_graph
     from kgfilters.ontology.store import open_store
@@ -116,13 +115,13 @@ def test_demo_run_rewritten_queries_and_shapes(tmp_path: Path) -> None:
     from kgfilters.queries.stage import coarsen_run
 
     run = tmp_path / "demo-run"
-    shutil.copytree(DEMO, run, ignore=shutil.ignore_patterns("model.safetensors", "figures"))
+    shutil.copytree(pipeline_run_template, run, ignore=shutil.ignore_patterns("model.safetensors", "figures"))
     coarsen_run(run)  # coarse.json with unrelated_pairs
     build_graph(run, stages=["tags", "coarsening"])
     target = open_store(run, read_only=True)
     try:
         same_as_legacy(target)
-        scan = run_query(target, """PREFIX kgf: <https://w3id.org/kgfilters#>
+        scan = run_query(target, f"PREFIX kgf: <{KGF_IRI}>" + """
             SELECT ?layer (COUNT(?t) AS ?tags) (AVG(?s) AS ?mean) WHERE {
               ?t a kgf:Tag ; kgf:tagFilter ?f ; kgf:score ?s . ?f kgf:inLayer ?l .
               ?l kgf:layerName ?layer } GROUP BY ?layer ORDER BY ?layer""").rows
