@@ -154,16 +154,7 @@ class BrowserPane(Vertical):
         tree = self.query_one(Tree)
         self.query_one("#browser-sort", Static).update(f"sort: [b]{self.sort}[/b] (s)")
         layers = self.view.layers()
-        empty = self.query_one("#browser-empty", Static)
-        notes = []
-        if not layers:
-            notes.append("This run has no layers to show: " + self.view.missing.get("model", "no model"))
-        if self.view.tags is None:
-            notes.append(f"No tags yet: run `{STAGES['tag'].command()}` (filters show untagged).")
-        if self.view.stats is None:
-            notes.append("No statistics yet: activity is unknown.")
-        empty.update("\n".join(notes))
-        empty.display = bool(notes)
+        self._notes(bool(layers))
         searching = bool(self.query.strip())
         self._rows = {layer.name: self.view.filters(layer.name, query=self.query, sort=self.sort,
                                                     concepts=self.concepts) for layer in layers}
@@ -183,6 +174,35 @@ class BrowserPane(Vertical):
             self._layer_nodes[layer.name] = node
             if expand:
                 self._fill(node)
+
+    def _notes(self, has_layers: bool) -> None:
+        """What the run lacks, above the tree (nothing when it has everything)."""
+        notes = []
+        if not has_layers:
+            notes.append("This run has no layers to show: " + self.view.missing.get("model", "no model"))
+        if self.view.tags is None:
+            notes.append(f"No tags yet: run `{STAGES['tag'].command()}` (filters show untagged).")
+        if self.view.stats_ready and self.view.stats is None:
+            notes.append("No statistics yet: activity is unknown.")
+        empty = self.query_one("#browser-empty", Static)
+        empty.update("\n".join(notes))
+        empty.display = bool(notes)
+
+    def refresh_activity(self) -> None:
+        """The statistics arrived (after the first screen): put each shown filter's activity in
+        its label, keeping the tree, its cursor and what is open (re-created when sorted by it)."""
+        if self.sort == "activity":
+            self._shown = None
+            self.rebuild()
+            return
+        self._notes(bool(self.view.layer_sizes))
+        self._rows = {name: self.view.filters(name, query=self.query, sort=self.sort, concepts=self.concepts)
+                      for name in self._rows}
+        for name, node in self._layer_nodes.items():
+            rows = {r.index: r for r in self._rows.get(name, ())}
+            for child in node.children:
+                if child.data and (r := rows.get(int(child.data[2]))) is not None:  # type: ignore[call-overload]
+                    child.set_label(filter_label(r))
 
     def _fill(self, node: TreeNode[tuple[object, ...]]) -> None:
         """Add a layer node's filter nodes (once)."""
