@@ -25,6 +25,7 @@ sleeps up to 1 s while a worker thread computes).
     python benchmarks/bench_tui.py                        # generated run, 100k triples
     python benchmarks/bench_tui.py --kg-bench             # the knowledge-graph benchmark run
     python benchmarks/bench_tui.py --kg-bench --keep /tmp/kgb   # ... kept for later --run
+    python benchmarks/bench_tui.py --kg-bench --run /tmp/kgb    # a run bench_graph.py --keep kept
     python benchmarks/bench_tui.py --run runs/fashion-mnist --repeats 5
 """
 
@@ -107,15 +108,24 @@ def make_run(tmp: Path, triples: int) -> Path:
 def make_kg_run(root: Path, *, small: bool, images_per_class: int) -> dict[str, object]:
     """The knowledge-graph benchmark's run at ``root`` (``bench_graph.build_benchmark_run``),
     plus random VGG16 weights and an ImageFolder so that the explain view can run."""
-    from PIL import Image
 
-    from kgfilters.atomic import atomic_write_json
-    from kgfilters.run import read_run_json
 
     sys.path.insert(0, str(HERE))
     from bench_graph import build_benchmark_run
 
     info = build_benchmark_run(root, small=small)
+    add_explain_inputs(root, images_per_class)
+    return info
+
+
+def add_explain_inputs(root: Path, images_per_class: int) -> None:
+    """What the explain view needs beyond the benchmark run: random VGG16 weights and an
+    ImageFolder of ``images_per_class`` random 32x32 images per class, beside the run."""
+    from PIL import Image
+
+    from kgfilters.atomic import atomic_write_json
+    from kgfilters.run import read_run_json
+
     cfg = read_run_json(root)
     data = root.parent / f"{root.name}-images"
     rng = np.random.default_rng(0)
@@ -127,7 +137,6 @@ def make_kg_run(root: Path, *, small: bool, images_per_class: int) -> dict[str, 
     cfg["dataset"]["root"] = str(data)
     cfg["model"]["weights"] = "random"
     atomic_write_json(root / "run.json", cfg)
-    return info
 
 
 def make_graph(path: Path, triples: int) -> None:
@@ -235,9 +244,19 @@ async def measure(root: Path, repeats: int, query: str) -> dict[str, float | Non
         out["filter_next_key_s"] = statistics.median(
             [await timed("right_square_bracket", workers=True) for _ in range(repeats)])
         out["mask_next_key_s"] = None
-        if app.view.masks:  # `m`: the next sensitive area's five panels (two forward passes)
+        held = app.view.heldout_count() if app.view.masks else 0
+        # a filter every mask of which is on an image the run has (`m` cycles through them; the
+        # kg-bench run's areas name more images than its ImageFolder holds): None when there is none
+        ok: dict[tuple[str, int], bool] = {}
+        files: dict[str, bool] = {}  # the kg-bench run lists areas but writes no mask files
+        for m in app.view.masks:
+            key = (m.layer, m.filter)
+            if m.mask_file not in files:
+                files[m.mask_file] = (app.view.root / m.mask_file).is_file()
+            ok[key] = ok.get(key, True) and m.split == "heldout" and m.image < held and files[m.mask_file]
+        area = next((a for a in app.view.masks if ok[(a.layer, a.filter)]), None)
+        if area is not None:  # `m`: the next sensitive area's five panels (two forward passes)
             await pilot.press("escape")
-            area = app.view.masks[0]
             app.open_filter(area.layer, area.filter)
             await app.workers.wait_for_complete()
             await pilot.pause()
@@ -394,13 +413,17 @@ def main() -> None:
     args = ap.parse_args()
     if args.keep is not None and (not args.kg_bench or args.keep.exists()):
         ap.error(f"--keep {args.keep}: needs --kg-bench and a directory that does not exist yet")
-    if args.kg_bench and args.run is not None:
-        ap.error("--kg-bench builds its own run; drop --run (or pass --run DIR of a kept one alone)")
+    if args.kg_bench and args.run is not None and args.keep is not None:
+        ap.error("--kg-bench --run DIR uses a kept run; drop --keep")
     torch.set_num_threads(1)
     graph_info: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        if args.kg_bench:
+        if args.kg_bench and args.run is not None:  # a run kept by bench_graph.py --keep DIR --graph-only
+            root, label = args.run, f"kg-bench {args.run}"
+            if not (root.parent / f"{root.name}-images").is_dir():
+                add_explain_inputs(root, args.images_per_class)
+        elif args.kg_bench:
             root = args.keep.resolve() if args.keep is not None else Path(tmp) / "run"
             graph_info = make_kg_run(root, small=args.small, images_per_class=args.images_per_class)
             label = "kg-bench " + str(graph_info["scale"])

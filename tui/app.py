@@ -97,7 +97,7 @@ class KgfApp(App[None]):
         self.call_after_refresh(self.after_first_screen)
 
     def after_first_screen(self) -> None:
-        """What the first screen does not wait for: the statistics (torch), then the concepts."""
+        """What the first screen does not wait for: the statistics (torch) and the masks, the concepts."""
         self.load_stats(self.view)
         self.query_one(ConceptPane).start_loading()
 
@@ -105,6 +105,7 @@ class KgfApp(App[None]):
     def load_stats(self, view: RunView) -> None:
         view.load_stats()
         self.post_message(StatsLoaded(view))
+        view.load_masks()  # the filter view shows them; the first screen did not wait for them
 
     def on_stats_loaded(self, msg: StatsLoaded) -> None:
         if msg.view is self.view:  # not a run replaced by a reload meanwhile

@@ -43,8 +43,9 @@ CONCEPT_DELAY_S = 0.2
 BROWSER_HEADER = ("[b]layer / #filter[/b]  [b]act[/b] = mean response over classes (mean z_c, FILTAG 2.1)  "
                   "[b]tags[/b], best first")
 
-#: What the tree shows: per layer, its name, the shown filter indices in order and whether it is open.
-Shown = tuple[tuple[str, tuple[int, ...], bool], ...]
+#: What the tree shows: per layer, its name, the shown filter indices in order ("all by SORT" for a
+#: collapsed layer whose rows are not computed yet) and whether it is open.
+Shown = tuple[tuple[str, tuple[int, ...] | str, bool], ...]
 
 
 def layer_label(name: str, filters: int, share: float, shown: int) -> str:
@@ -156,11 +157,15 @@ class BrowserPane(Vertical):
         layers = self.view.layers()
         self._notes(bool(layers))
         searching = bool(self.query.strip())
+        # a layer that starts collapsed without a search gets its rows when opened (VGG16: 3,840
+        # of 4,224 filters are in such layers); it stands in ``shown`` for all filters in the sort order
         self._rows = {layer.name: self.view.filters(layer.name, query=self.query, sort=self.sort,
-                                                    concepts=self.concepts) for layer in layers}
+                                                    concepts=self.concepts)
+                      for layer in layers if searching or self._open.get(layer.name, layer.filters <= EXPAND_UP_TO)}
         shown: Shown = tuple(
-            (layer.name, tuple(r.index for r in self._rows[layer.name]), self._open.get(
-                layer.name, (len(self._rows[layer.name]) if searching else layer.filters) <= EXPAND_UP_TO))
+            (layer.name, tuple(r.index for r in self._rows[layer.name]) if layer.name in self._rows
+             else f"all by {self.sort}",
+             self._open.get(layer.name, (len(self._rows[layer.name]) if searching else layer.filters) <= EXPAND_UP_TO))
             for layer in layers)
         if shown == self._shown:
             return
@@ -168,12 +173,18 @@ class BrowserPane(Vertical):
         tree.clear()
         self._layer_nodes = {}
         for layer, (_, _, expand) in zip(layers, shown, strict=True):
-            rows = self._rows[layer.name]
-            node = tree.root.add(layer_label(layer.name, layer.filters, layer.share_tagged, len(rows)),
+            count = len(self._rows[layer.name]) if layer.name in self._rows else layer.filters
+            node = tree.root.add(layer_label(layer.name, layer.filters, layer.share_tagged, count),
                                  data=("layer", layer.name), expand=expand)
             self._layer_nodes[layer.name] = node
             if expand:
                 self._fill(node)
+
+    def _layer_rows(self, layer: str) -> tuple[FilterRow, ...]:
+        """The shown filters of ``layer`` (computed on first need)."""
+        if layer not in self._rows:
+            self._rows[layer] = self.view.filters(layer, query=self.query, sort=self.sort, concepts=self.concepts)
+        return self._rows[layer]
 
     def _notes(self, has_layers: bool) -> None:
         """What the run lacks, above the tree (nothing when it has everything)."""
@@ -208,7 +219,7 @@ class BrowserPane(Vertical):
         """Add a layer node's filter nodes (once)."""
         if node.children or not node.data:
             return
-        for r in self._rows.get(str(node.data[1]), ()):
+        for r in self._layer_rows(str(node.data[1])):
             node.add_leaf(filter_label(r), data=("filter", r.layer, r.index))
 
     def _layer_of(self, node: TreeNode[tuple[object, ...]]) -> str | None:

@@ -88,12 +88,12 @@ class RunView:
         self.stats: ActivationStats | None = None
         self.stats_ready = False
         self._activity: dict[str, np.ndarray] = {}
+        self._masks_lock = threading.Lock()
+        self._mask_set: MaskSet | None = None
+        self._masks: tuple[MaskArea, ...] | None = None
         if not lazy_stats:
             self.load_stats()
-        self.mask_set: MaskSet | None = self._part("masks")
-        self.masks: tuple[MaskArea, ...] = self.mask_set.areas if self.mask_set is not None else ()
-        if self.mask_set is not None and not self.masks:
-            self.missing["masks"] = f"{run.paths.masks_metrics} lists no sensitive area"
+            self.load_masks()
 
     @classmethod
     def open(cls, root: str | os.PathLike[str], *, lazy_stats: bool = False) -> RunView:
@@ -112,6 +112,30 @@ class RunView:
                     self._activity = {n: torch.nanmean(stats.z(n), dim=0).numpy() for n in stats.layers}
                 self.stats, self.stats_ready = stats, True
             return self.stats
+
+    def load_masks(self) -> tuple[MaskArea, ...]:
+        """Read masks/metrics.json once (any thread; later calls wait for the first): the sensitive
+        areas, () when there are none (the reason in ``missing``). With ``lazy_stats`` the app
+        reads them in its worker after the first screen, which does not show them."""
+        with self._masks_lock:
+            if self._masks is None:
+                mask_set = self._part("masks")
+                masks = mask_set.areas if mask_set is not None else ()
+                if mask_set is not None and not masks:
+                    self.missing["masks"] = f"{self.run.paths.masks_metrics} lists no sensitive area"
+                self._mask_set, self._masks = mask_set, masks
+            return self._masks
+
+    @property
+    def mask_set(self) -> MaskSet | None:
+        """The run's FSAGN masks (``load_masks`` on first use)."""
+        self.load_masks()
+        return self._mask_set
+
+    @property
+    def masks(self) -> tuple[MaskArea, ...]:
+        """The sensitive areas of ``masks/metrics.json`` (``load_masks`` on first use)."""
+        return self.load_masks()
 
     def _part(self, name: str) -> Any:
         try:
