@@ -11,13 +11,21 @@ emission code; this script adds what the explain view needs: ``"weights": "rando
 (VGG16, random weights, built when the explain view first runs) and an ImageFolder of
 ``--images-per-class`` random 32x32 images per class (upscaled to 224x224 by the data loader).
 
-Prints one JSON line: ``import_s`` (importing the TUI in a fresh interpreter), ``first_screen_s``
-(from ``KgfApp(run)`` to the first screen), the key latencies, and ``quit_s`` (ctrl+q to the app
-torn down).
+Prints one JSON line: ``import_s`` (importing the TUI in a fresh interpreter); ``first_screen_s``
+(from ``KgfApp(run)`` to the first frame painted: the app's ``after_first_screen`` hook, which
+Textual calls once the screen is refreshed and idle; ``first_screen_layers`` is how many layers the
+browser showed in it); the key latencies; ``quit_s`` (from the quit key, ctrl+q, to the app's end);
+and the same two for a fresh process as a user starts it: ``process_first_screen_s`` (from
+starting ``python`` to the first frame, imports included) and ``process_quit_s`` (from the quit key
+to the process gone, quitting as ``kgfilters tui`` does). The first screen waits for no torch: the
+statistics (the browser's activity figures) are read in a worker after it, and
+``activity_shown_s`` is when they are shown. No figure waits for Textual's idle detection (which
+sleeps up to 1 s while a worker thread computes).
 
     python benchmarks/bench_tui.py                        # generated run, 100k triples
     python benchmarks/bench_tui.py --kg-bench             # the knowledge-graph benchmark run
     python benchmarks/bench_tui.py --kg-bench --keep /tmp/kgb   # ... kept for later --run
+    python benchmarks/bench_tui.py --kg-bench --run /tmp/kgb    # a run bench_graph.py --keep kept
     python benchmarks/bench_tui.py --run runs/fashion-mnist --repeats 5
 """
 
@@ -100,15 +108,24 @@ def make_run(tmp: Path, triples: int) -> Path:
 def make_kg_run(root: Path, *, small: bool, images_per_class: int) -> dict[str, object]:
     """The knowledge-graph benchmark's run at ``root`` (``bench_graph.build_benchmark_run``),
     plus random VGG16 weights and an ImageFolder so that the explain view can run."""
-    from PIL import Image
 
-    from kgfilters.atomic import atomic_write_json
-    from kgfilters.run import read_run_json
 
     sys.path.insert(0, str(HERE))
     from bench_graph import build_benchmark_run
 
     info = build_benchmark_run(root, small=small)
+    add_explain_inputs(root, images_per_class)
+    return info
+
+
+def add_explain_inputs(root: Path, images_per_class: int) -> None:
+    """What the explain view needs beyond the benchmark run: random VGG16 weights and an
+    ImageFolder of ``images_per_class`` random 32x32 images per class, beside the run."""
+    from PIL import Image
+
+    from kgfilters.atomic import atomic_write_json
+    from kgfilters.run import read_run_json
+
     cfg = read_run_json(root)
     data = root.parent / f"{root.name}-images"
     rng = np.random.default_rng(0)
@@ -120,7 +137,6 @@ def make_kg_run(root: Path, *, small: bool, images_per_class: int) -> dict[str, 
     cfg["dataset"]["root"] = str(data)
     cfg["model"]["weights"] = "random"
     atomic_write_json(root / "run.json", cfg)
-    return info
 
 
 def make_graph(path: Path, triples: int) -> None:
@@ -161,9 +177,28 @@ async def measure(root: Path, repeats: int, query: str) -> dict[str, float | Non
     t0 = time.perf_counter()
     app = KgfApp(root)
     out: dict[str, float | None] = {}
+    first = _mark_first_screen(app)
     async with app.run_test(size=(120, 40)) as pilot:
+        await first.wait()
+        out["first_screen_s"] = first.at - t0  # type: ignore[attr-defined]
+        out["first_screen_layers"] = first.layers  # type: ignore[attr-defined]
+        from kgfilters.tui.browser import BrowserPane
+
+        browser = app.query_one(BrowserPane)
+        done = asyncio.Event()
+        shown = browser.refresh_activity
+
+        def activity() -> None:
+            shown()
+            out["activity_shown_s"] = time.perf_counter() - t0
+            done.set()
+
+        browser.refresh_activity = activity  # type: ignore[method-assign]
+        if app.view.stats_ready:  # read before this hook was in place
+            out["activity_shown_s"] = None
+        else:
+            await done.wait()
         await pilot.pause()
-        out["first_screen_s"] = time.perf_counter() - t0
         await app.workers.wait_for_complete()
         tree = app.query_one("#browser-tree", Tree)
 
@@ -209,9 +244,19 @@ async def measure(root: Path, repeats: int, query: str) -> dict[str, float | Non
         out["filter_next_key_s"] = statistics.median(
             [await timed("right_square_bracket", workers=True) for _ in range(repeats)])
         out["mask_next_key_s"] = None
-        if app.view.masks:  # `m`: the next sensitive area's five panels (two forward passes)
+        held = app.view.heldout_count() if app.view.masks else 0
+        # a filter every mask of which is on an image the run has (`m` cycles through them; the
+        # kg-bench run's areas name more images than its ImageFolder holds): None when there is none
+        ok: dict[tuple[str, int], bool] = {}
+        files: dict[str, bool] = {}  # the kg-bench run lists areas but writes no mask files
+        for m in app.view.masks:
+            key = (m.layer, m.filter)
+            if m.mask_file not in files:
+                files[m.mask_file] = (app.view.root / m.mask_file).is_file()
+            ok[key] = ok.get(key, True) and m.split == "heldout" and m.image < held and files[m.mask_file]
+        area = next((a for a in app.view.masks if ok[(a.layer, a.filter)]), None)
+        if area is not None:  # `m`: the next sensitive area's five panels (two forward passes)
             await pilot.press("escape")
-            area = app.view.masks[0]
             app.open_filter(area.layer, area.filter)
             await app.workers.wait_for_complete()
             await pilot.pause()
@@ -257,9 +302,73 @@ async def measure(root: Path, repeats: int, query: str) -> dict[str, float | Non
                     [await timed("enter", workers=True) for _ in range(repeats)])
                 _check_rows(pane, table)
         t_quit = time.perf_counter()
-        await pilot.press("ctrl+q")  # quits from any view, the query editor included
-    out["quit_s"] = time.perf_counter() - t_quit  # to the app torn down (workers, graph thread)
+        app.simulate_key("ctrl+q")  # quits from any view, the query editor included
+        await app._task  # type: ignore[misc]  # the app's own task (what run_test awaits) has ended
+        out["quit_s"] = time.perf_counter() - t_quit
     return out
+
+
+def _mark_first_screen(app: object) -> asyncio.Event:
+    """An event set when ``app`` paints its first frame, with ``.at`` (perf_counter) and
+    ``.layers`` (the browser's layer rows then). Wraps the app's own ``after_first_screen``."""
+    event = asyncio.Event()
+    original = app.after_first_screen  # type: ignore[attr-defined]
+
+    def hook() -> None:
+        event.at = time.perf_counter()  # type: ignore[attr-defined]
+        event.layers = len(app.query_one("#browser-tree").root.children)  # type: ignore[attr-defined]
+        event.set()
+        original()
+
+    app.after_first_screen = hook  # type: ignore[attr-defined]
+    return event
+
+
+#: A fresh process: start the app headless, note the first frame, press the quit key at once, and
+#: end the process as ``kgfilters tui`` does (``_exit_now``); prints wall-clock times as JSON.
+_CHILD = """
+import asyncio, json, sys, time
+from kgfilters.tui import KgfApp
+from kgfilters.cli.tui import _exit_now
+marks = {}
+async def main():
+    app = KgfApp(sys.argv[1])
+    original = app.after_first_screen
+    def hook():
+        marks["first"] = time.time()
+        marks["layers"] = len(app.query_one("#browser-tree").root.children)
+        original()
+    app.after_first_screen = hook
+    async with app.run_test(size=(120, 40)):
+        while "first" not in marks:
+            await asyncio.sleep(0.001)
+        marks["quit"] = time.time()
+        app.simulate_key("ctrl+q")
+        await app._task
+    print(json.dumps(marks), flush=True)
+    _exit_now(app.return_code or 0)
+asyncio.run(main())
+"""
+
+
+def process_times(root: Path, repeats: int) -> dict[str, float | int]:
+    """Medians over ``repeats`` fresh processes: from starting ``python`` to the first frame, and
+    from the quit key to the process gone."""
+    import subprocess
+
+    first, quit_, layers = [], [], 0
+    for _ in range(repeats):
+        t0 = time.time()
+        p = subprocess.run([sys.executable, "-c", _CHILD, str(root)], capture_output=True, text=True)
+        end = time.time()
+        if p.returncode != 0:
+            raise SystemExit(f"bench_tui: the fresh TUI process failed: {p.stderr.strip()[-500:]}")
+        marks = json.loads(p.stdout.strip().splitlines()[-1])
+        first.append(marks["first"] - t0)
+        quit_.append(end - marks["quit"])
+        layers = marks["layers"]
+    return {"process_first_screen_s": statistics.median(first), "process_quit_s": statistics.median(quit_),
+            "process_first_screen_layers": layers}
 
 
 def import_seconds(repeats: int) -> float:
@@ -304,13 +413,17 @@ def main() -> None:
     args = ap.parse_args()
     if args.keep is not None and (not args.kg_bench or args.keep.exists()):
         ap.error(f"--keep {args.keep}: needs --kg-bench and a directory that does not exist yet")
-    if args.kg_bench and args.run is not None:
-        ap.error("--kg-bench builds its own run; drop --run (or pass --run DIR of a kept one alone)")
+    if args.kg_bench and args.run is not None and args.keep is not None:
+        ap.error("--kg-bench --run DIR uses a kept run; drop --keep")
     torch.set_num_threads(1)
     graph_info: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        if args.kg_bench:
+        if args.kg_bench and args.run is not None:  # a run kept by bench_graph.py --keep DIR --graph-only
+            root, label = args.run, f"kg-bench {args.run}"
+            if not (root.parent / f"{root.name}-images").is_dir():
+                add_explain_inputs(root, args.images_per_class)
+        elif args.kg_bench:
             root = args.keep.resolve() if args.keep is not None else Path(tmp) / "run"
             graph_info = make_kg_run(root, small=args.small, images_per_class=args.images_per_class)
             label = "kg-bench " + str(graph_info["scale"])
@@ -320,7 +433,8 @@ def main() -> None:
             root, label = make_run(Path(tmp), args.triples), "generated"
         setup = time.perf_counter() - t
         query = SYNTHETIC_QUERY if label == "generated" else TAGS_QUERY
-        figures = {"import_s": import_seconds(args.repeats), **asyncio.run(measure(root, args.repeats, query))}
+        figures = {"import_s": import_seconds(args.repeats), **process_times(root, args.repeats),
+                   **asyncio.run(measure(root, args.repeats, query))}
     triples = graph_info.get("triples", args.triples if label == "generated" else _count_triples(root / "graph"))
     print(json.dumps({"benchmark": "tui", "run": label, "triples": triples, "setup_s": round(setup, 2),
                       **{k: v if v is None or isinstance(v, int) else round(v, 4) for k, v in figures.items()},

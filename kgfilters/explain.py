@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from kgfilters.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kgfilters.explain_masks import ImageMasks
 
 __all__ = [
     "ClassVote",
@@ -66,7 +70,8 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Explanation:
-    """The explanation of one image's prediction (FILTAG 2.2)."""
+    """The explanation of one image's prediction (FILTAG 2.2); ``areas``: where its separating
+    filters look in the image (FSAGN masks by the run's trained generators), when computed."""
 
     split: str | None
     index: int | None
@@ -80,6 +85,7 @@ class Explanation:
     hits_true: dict[int, bool] | None
     hits_predicted: dict[int, bool]
     comparison: Comparison | None
+    areas: ImageMasks | None = None
 
     @property
     def correct(self) -> bool | None:
@@ -175,6 +181,7 @@ def explain_image(
     layers: list[str] | None = None,
     top_fraction: float = 0.2,
     ns: tuple[int, ...] = (1, 2, 3, 5),
+    areas: bool = False,
 ) -> Explanation:
     """Explain one held-out image (``index``) or an image file (``image``) with the run's tags.
 
@@ -182,7 +189,10 @@ def explain_image(
     ``ModelSpec.prepare``, the preparation every image of the run goes through.
 
     The activated filters of each tagged layer are its ceil(top_fraction x filters) highest ā;
-    their tags vote across layers into one tag ranking.
+    their tags vote across layers into one tag ranking. With ``areas``, ``Explanation.areas``
+    holds the sensitive areas of the separating filters in this image, with their fidelity
+    figures (``explain_masks.explanation_areas``; filters no trained generator covers are listed
+    as missing).
     """
     from kgfilters.errors import DataError
     from kgfilters.hooks import capture
@@ -231,21 +241,34 @@ def explain_image(
         rank_of = {v.class_index: r + 1 for r, v in enumerate(ranking)}
         comparison = Comparison(true_class, pred, int(counts[0, true_class]), int(counts[0, pred]),
                                 rank_of.get(true_class), rank_of.get(pred), both)
-    return Explanation(
+    e = Explanation(
         "heldout" if image is None else None, index if image is None else None, image,
         true_class, pred, float(probs[pred]), tuple(float(p) for p in probs), tuple(top), ranking,
         None if true_class is None else hits(true_class), hits(pred), comparison,
     )
+    if not areas:
+        return e
+    from dataclasses import replace
+
+    from kgfilters.explain_masks import explanation_areas
+
+    return replace(e, areas=explanation_areas(run, e, x[0].cpu()))
 
 
 def explanation_to_json(e: Explanation) -> dict:  # type: ignore[type-arg]
-    """A JSON-ready dict (the schema of ``explanations/<split>-<index>.json``)."""
-    from dataclasses import asdict
+    """A JSON-ready dict (the schema of ``explanations/<split>-<index>.json``); with areas, their
+    summary under ``sensitive_areas`` and ``no_generator`` (``explain_masks.areas_to_json``)."""
+    from dataclasses import asdict, replace
 
-    d = asdict(e)
+    d = asdict(replace(e, areas=None))
+    del d["areas"]
     d["hits_true"] = None if e.hits_true is None else {str(k): v for k, v in e.hits_true.items()}
     d["hits_predicted"] = {str(k): v for k, v in e.hits_predicted.items()}
     d["correct"] = e.correct
+    if e.areas is not None:
+        from kgfilters.explain_masks import areas_to_json
+
+        d.update(areas_to_json(e.areas))
     return d
 
 

@@ -16,11 +16,13 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from kgfilters.atomic import atomic_write_json
 from kgfilters.errors import ConfigError, RunError
+
+if TYPE_CHECKING:  # torch is imported by the functions that compute: reading tags.json needs none (the TUI)
+    import torch
 
 __all__ = [
     "DEFAULT_GENERIC",
@@ -90,6 +92,8 @@ class TagSet:
 
     def matrix(self, layer: str) -> torch.Tensor:
         """Tag matrix of ``layer``: bool (classes, filters), True where the class tags the filter."""
+        import torch
+
         m = torch.zeros(len(self.class_names), self.layer_sizes[layer], dtype=torch.bool)
         for t in self.tags:
             if t.layer == layer:
@@ -102,6 +106,8 @@ def class_ranks(z: torch.Tensor) -> torch.Tensor:
 
     Ties keep filter order (stable sort), so ranks are a permutation of 1..filters per class.
     """
+    import torch
+
     order = torch.sort(z, dim=1, descending=True, stable=True).indices
     ranks = torch.empty_like(order)
     ranks.scatter_(1, order, torch.arange(1, z.shape[1] + 1).expand_as(order).contiguous())
@@ -114,6 +120,8 @@ def generic_filters(matrix: torch.Tensor, threshold: float = DEFAULT_GENERIC) ->
 
     A filter with no tag is never generic. ConfigError unless 0 < threshold <= 1.
     """
+    import torch
+
     if not 0.0 < threshold <= 1.0:
         raise ConfigError(f"generic threshold {threshold}: expected 0 < threshold <= 1 (share of the classes)")
     counts = matrix.sum(dim=0, dtype=torch.float64)
@@ -156,6 +164,8 @@ def q_quantile(z: torch.Tensor, q: float) -> torch.Tensor:
     least the (1 - q) quantile (linear interpolation) of its scores in the layer."""
     if not 0.0 < q <= 1.0:
         raise ConfigError(f"q={q}: expected 0 < q <= 1 (share of a layer's filters to tag)")
+    import torch
+
     thr = torch.quantile(z.double(), 1.0 - q, dim=1, keepdim=True, interpolation="linear")
     return z.double() >= thr
 
@@ -175,6 +185,8 @@ def tag_layers(
     z_by_layer: dict[str, torch.Tensor], class_names: Iterable[str], *, method: str, param: float
 ) -> TagSet:
     """Tag every layer of ``z_by_layer`` ({layer: z (classes, filters)}) with one method."""
+    import torch
+
     names = tuple(class_names)
     tags: list[Tag] = []
     for layer, z in z_by_layer.items():

@@ -485,16 +485,22 @@ def explain_run(
     layers: list[str] | None = None,
     top_fraction: float = 0.2,
     save: bool = False,
+    areas: bool | None = None,
 ):  # type: ignore[no-untyped-def]
     """Explain one held-out image or image file (FILTAG 2.2); with ``save``, write
-    ``explanations/heldout-<index>.json`` (or ``file-<stem>-<hash>.json``)."""
+    ``explanations/heldout-<index>.json`` (or ``file-<stem>-<hash>.json``).
+
+    ``areas``: compute where the separating filters look (``Explanation.areas``, by the run's
+    trained FSAGN generators); None (default) computes them when saving, so a saved explanation
+    carries them into the graph as ``kgf:SensitiveArea`` nodes of its image."""
     from kgfilters.explain import explain_image
     from kgfilters.stages import require_fresh
 
     with run_lock(root) if save else contextlib.nullcontext():
         require_fresh(root, "explain")
         run = _open(root, device)
-        e = explain_image(run, index=index, image=image, layers=layers, top_fraction=top_fraction)
+        e = explain_image(run, index=index, image=image, layers=layers, top_fraction=top_fraction,
+                          areas=save if areas is None else areas)
         if save:
             save_explanation(root, e)
     return e

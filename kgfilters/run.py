@@ -263,7 +263,14 @@ class Run:
     def __init__(self, root: str | os.PathLike[str], *, device: torch.device | None = None) -> None:
         self.paths = RunPaths(Path(root))
         self.config = read_run_json(root)
-        self.device = device if device is not None else _cpu()
+        self._device = device
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs (default CPU; torch is imported on first use, not to open the run)."""
+        if self._device is None:
+            self._device = _cpu()
+        return self._device
 
     @property
     def root(self) -> Path:

@@ -21,6 +21,7 @@ from rdflib import RDF, RDFS, XSD, Literal, URIRef
 from rdflib.namespace import DCTERMS, PROV, SKOS
 
 from kgfilters.errors import GraphError
+from kgfilters.ontology.explanation_areas import explanation_area_triples
 from kgfilters.ontology.iris import Iris
 from kgfilters.ontology.namespace import KGF as _KGF
 from kgfilters.ontology.store import Triple
@@ -254,6 +255,7 @@ def explanation_triples(iris: Iris, expl: Mapping[str, Any]) -> Iterator[Triple]
         for prop, d in ((KGF.isHitTrue, true_hits), (KGF.isHitPredicted, pred_hits)):
             if d.get(str(n)) is not None:
                 yield node, prop, Literal(bool(d[str(n)]), datatype=XSD.boolean)
+    yield from explanation_area_triples(iris, e, expl)  # explain --save: kgf:SensitiveArea of the image
 
 
 def area_triples(iris: Iris, metrics: Mapping[str, Any]) -> Iterator[Triple]:

@@ -169,6 +169,11 @@ class Iris:
         return URIRef(f"{explanation}/hits/{int(n)}")
 
     @staticmethod
+    def explanation_area(explanation: URIRef, layer: str, i: int, strategy: str) -> URIRef:
+        """The ``kgf:SensitiveArea`` of filter ``layer:i`` by ``strategy`` in an explanation's image."""
+        return URIRef(f"{explanation}/area/{quote(layer)}/{int(i)}/{quote(strategy)}")
+
+    @staticmethod
     def measurement(area: URIRef, name: str) -> URIRef:
         """The ``kgf:Measurement`` named ``name`` of a sensitive area."""
         return URIRef(f"{area}/metric/{quote(name)}")

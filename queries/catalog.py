@@ -33,7 +33,6 @@ from rdflib import XSD, BNode, Literal, URIRef
 from rdflib.term import Node
 
 from kgfilters.errors import ConfigError, GraphError
-from kgfilters.queries.coarsen import DEFAULT_STOP
 
 __all__ = [
     "FORMATS",
@@ -56,7 +55,14 @@ FORMATS = ("table", "csv", "json")
 TYPES = ("string", "label", "integer", "double", "boolean", "iri", "iris")
 _PARAM = re.compile(r"^#\s*param:\s*(\w+)\s+(\w+)(?:\s*=\s*(\S+))?\s*(.*)$")
 _IRI_OK = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]*$")
-_DEFAULTS = {"DEFAULT_STOP": " ".join(sorted(DEFAULT_STOP))}
+def _named_default(value: str) -> str:
+    """A parameter default that names a constant (``DEFAULT_STOP``) -> its text; else ``value``.
+    Imported on use: coarsen pulls in networkx, which the TUI's first screen does not need."""
+    if value != "DEFAULT_STOP":
+        return value
+    from kgfilters.queries.coarsen import DEFAULT_STOP
+
+    return " ".join(sorted(DEFAULT_STOP))
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,7 @@ def get_query(name_or_file: str) -> CatalogQuery:
 
 
 def _term(param: Param, value: str) -> Node:
-    value = _DEFAULTS.get(value, value) if value == param.default else value
+    value = _named_default(value) if value == param.default else value
     try:
         if param.type == "string":
             return Literal(value)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path, PurePath
 from typing import ClassVar
 
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, TabbedContent, TabPane
@@ -23,10 +25,11 @@ from kgfilters.tui.dialogs import HelpScreen
 from kgfilters.tui.explain_pane import ExplainPane
 from kgfilters.tui.filter_screen import FilterScreen
 from kgfilters.tui.graphview import GraphView
-from kgfilters.tui.messages import FilterChosen
+from kgfilters.tui.messages import FilterChosen, StatsLoaded
 from kgfilters.tui.query_pane import QueryPane
 from kgfilters.tui.runview import RunView
 from kgfilters.tui.summary_pane import SummaryPane
+from kgfilters.tui.threads import DaemonExecutor
 
 __all__ = ["VIEWS", "KgfApp"]
 
@@ -68,7 +71,7 @@ class KgfApp(App[None]):
         if getattr(self, "graph", None) is not None:
             self.graph.shutdown()
         self.seen_generation = generation(run)
-        self.view = RunView.open(run)
+        self.view = RunView.open(run, lazy_stats=True)  # read in a worker after the first screen
         try:
             self.graph = GraphView.open(self.view.run.paths.graph)
         except KgfError as exc:
@@ -77,8 +80,36 @@ class KgfApp(App[None]):
         if self.graph is None and "graph" not in self.view.missing:
             self.view.missing["graph"] = "no knowledge graph yet (graph/)"
 
+    def on_load(self) -> None:
+        # thread workers on daemon threads: quitting waits for none of them (tui/threads.py)
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor())
+
+    async def action_quit(self) -> None:
+        """Quit at once, except while a CSV export is being written: that one finishes first."""
+        exports = [w for w in self.workers if w.group == "export" and w.is_running]
+        if exports:
+            self.notify("finishing the CSV export before quitting…", timeout=10)
+            await self.workers.wait_for_complete(exports)
+        self.exit()
+
     def on_mount(self) -> None:
         self.set_interval(self.WATCH_S, self.check_run)
+        self.call_after_refresh(self.after_first_screen)
+
+    def after_first_screen(self) -> None:
+        """What the first screen does not wait for: the statistics (torch) and the masks, the concepts."""
+        self.load_stats(self.view)
+        self.query_one(ConceptPane).start_loading()
+
+    @work(thread=True, exclusive=True, group="stats")
+    def load_stats(self, view: RunView) -> None:
+        view.load_stats()
+        self.post_message(StatsLoaded(view))
+        view.load_masks()  # the filter view shows them; the first screen did not wait for them
+
+    def on_stats_loaded(self, msg: StatsLoaded) -> None:
+        if msg.view is self.view:  # not a run replaced by a reload meanwhile
+            self.query_one(BrowserPane).refresh_activity()
 
     def check_run(self) -> None:
         """Say once when a stage has changed the run (and its graph) since it was opened."""
@@ -94,6 +125,7 @@ class KgfApp(App[None]):
         self._open(self.root)
         self._told = None
         await self.recompose()
+        self.after_first_screen()
         self.notify(f"reloaded {self.root} (generation {self.seen_generation})", timeout=4)
 
     def compose(self) -> ComposeResult:

@@ -43,8 +43,9 @@ CONCEPT_DELAY_S = 0.2
 BROWSER_HEADER = ("[b]layer / #filter[/b]  [b]act[/b] = mean response over classes (mean z_c, FILTAG 2.1)  "
                   "[b]tags[/b], best first")
 
-#: What the tree shows: per layer, its name, the shown filter indices in order and whether it is open.
-Shown = tuple[tuple[str, tuple[int, ...], bool], ...]
+#: What the tree shows: per layer, its name, the shown filter indices in order ("all by SORT" for a
+#: collapsed layer whose rows are not computed yet) and whether it is open.
+Shown = tuple[tuple[str, tuple[int, ...] | str, bool], ...]
 
 
 def layer_label(name: str, filters: int, share: float, shown: int) -> str:
@@ -154,22 +155,17 @@ class BrowserPane(Vertical):
         tree = self.query_one(Tree)
         self.query_one("#browser-sort", Static).update(f"sort: [b]{self.sort}[/b] (s)")
         layers = self.view.layers()
-        empty = self.query_one("#browser-empty", Static)
-        notes = []
-        if not layers:
-            notes.append("This run has no layers to show: " + self.view.missing.get("model", "no model"))
-        if self.view.tags is None:
-            notes.append(f"No tags yet: run `{STAGES['tag'].command()}` (filters show untagged).")
-        if self.view.stats is None:
-            notes.append("No statistics yet: activity is unknown.")
-        empty.update("\n".join(notes))
-        empty.display = bool(notes)
+        self._notes(bool(layers))
         searching = bool(self.query.strip())
+        # a layer that starts collapsed without a search gets its rows when opened (VGG16: 3,840
+        # of 4,224 filters are in such layers); it stands in ``shown`` for all filters in the sort order
         self._rows = {layer.name: self.view.filters(layer.name, query=self.query, sort=self.sort,
-                                                    concepts=self.concepts) for layer in layers}
+                                                    concepts=self.concepts)
+                      for layer in layers if searching or self._open.get(layer.name, layer.filters <= EXPAND_UP_TO)}
         shown: Shown = tuple(
-            (layer.name, tuple(r.index for r in self._rows[layer.name]), self._open.get(
-                layer.name, (len(self._rows[layer.name]) if searching else layer.filters) <= EXPAND_UP_TO))
+            (layer.name, tuple(r.index for r in self._rows[layer.name]) if layer.name in self._rows
+             else f"all by {self.sort}",
+             self._open.get(layer.name, (len(self._rows[layer.name]) if searching else layer.filters) <= EXPAND_UP_TO))
             for layer in layers)
         if shown == self._shown:
             return
@@ -177,18 +173,53 @@ class BrowserPane(Vertical):
         tree.clear()
         self._layer_nodes = {}
         for layer, (_, _, expand) in zip(layers, shown, strict=True):
-            rows = self._rows[layer.name]
-            node = tree.root.add(layer_label(layer.name, layer.filters, layer.share_tagged, len(rows)),
+            count = len(self._rows[layer.name]) if layer.name in self._rows else layer.filters
+            node = tree.root.add(layer_label(layer.name, layer.filters, layer.share_tagged, count),
                                  data=("layer", layer.name), expand=expand)
             self._layer_nodes[layer.name] = node
             if expand:
                 self._fill(node)
 
+    def _layer_rows(self, layer: str) -> tuple[FilterRow, ...]:
+        """The shown filters of ``layer`` (computed on first need)."""
+        if layer not in self._rows:
+            self._rows[layer] = self.view.filters(layer, query=self.query, sort=self.sort, concepts=self.concepts)
+        return self._rows[layer]
+
+    def _notes(self, has_layers: bool) -> None:
+        """What the run lacks, above the tree (nothing when it has everything)."""
+        notes = []
+        if not has_layers:
+            notes.append("This run has no layers to show: " + self.view.missing.get("model", "no model"))
+        if self.view.tags is None:
+            notes.append(f"No tags yet: run `{STAGES['tag'].command()}` (filters show untagged).")
+        if self.view.stats_ready and self.view.stats is None:
+            notes.append("No statistics yet: activity is unknown.")
+        empty = self.query_one("#browser-empty", Static)
+        empty.update("\n".join(notes))
+        empty.display = bool(notes)
+
+    def refresh_activity(self) -> None:
+        """The statistics arrived (after the first screen): put each shown filter's activity in
+        its label, keeping the tree, its cursor and what is open (re-created when sorted by it)."""
+        if self.sort == "activity":
+            self._shown = None
+            self.rebuild()
+            return
+        self._notes(bool(self.view.layer_sizes))
+        self._rows = {name: self.view.filters(name, query=self.query, sort=self.sort, concepts=self.concepts)
+                      for name in self._rows}
+        for name, node in self._layer_nodes.items():
+            rows = {r.index: r for r in self._rows.get(name, ())}
+            for child in node.children:
+                if child.data and (r := rows.get(int(child.data[2]))) is not None:  # type: ignore[call-overload]
+                    child.set_label(filter_label(r))
+
     def _fill(self, node: TreeNode[tuple[object, ...]]) -> None:
         """Add a layer node's filter nodes (once)."""
         if node.children or not node.data:
             return
-        for r in self._rows.get(str(node.data[1]), ()):
+        for r in self._layer_rows(str(node.data[1])):
             node.add_leaf(filter_label(r), data=("filter", r.layer, r.index))
 
     def _layer_of(self, node: TreeNode[tuple[object, ...]]) -> str | None:

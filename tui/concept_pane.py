@@ -50,6 +50,7 @@ class ConceptPane(Vertical):
         super().__init__(**kw)  # type: ignore[arg-type]
         self.graph = graph
         self.forest: ConceptForest | None = None
+        self.loading_started = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="concept-status", classes="empty")
@@ -62,8 +63,13 @@ class ConceptPane(Vertical):
             self.set_status("No knowledge graph in this run yet (graph/): build it to browse concepts.")
             tree.display = False
             return
-        self.set_status("loading concepts…")
-        self.load()
+        self.set_status("loading concepts…")  # the app starts ``load`` after its first screen
+
+    def start_loading(self) -> None:
+        """Start loading the concept tree (once): the app calls this after its first screen."""
+        if self.graph is not None and self.forest is None and not self.loading_started:
+            self.loading_started = True
+            self.load()
 
     def set_status(self, text: str) -> None:
         s = self.query_one("#concept-status", Static)

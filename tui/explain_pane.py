@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from rich.markup import escape
@@ -16,9 +16,6 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from kgfilters.errors import KgfError
-from kgfilters.explain import Explanation, explain_image
-from kgfilters.explain_masks import ImageMasks
-from kgfilters.explain_text import contrast, explanation_sentences, percent
 from kgfilters.stages import STAGES
 from kgfilters.tui.dialogs import PathPrompt
 from kgfilters.tui.evaluation import baseline_line
@@ -26,12 +23,19 @@ from kgfilters.tui.halfblock import half_blocks
 from kgfilters.tui.messages import FilterChosen
 from kgfilters.tui.runview import RunView
 
+if TYPE_CHECKING:  # the explain modules import torch: they are imported when an image is explained,
+    # so that the app's first screen does not wait for torch
+    from kgfilters.explain import Explanation
+    from kgfilters.explain_masks import ImageMasks
+
 __all__ = ["FILTER_COLUMNS", "VOTE_COLUMNS", "ExplainPane", "filter_rows", "summary_text", "vote_rows"]
 
 
 def summary_text(e: Explanation, class_names: tuple[str, ...]) -> str:
     """The explanation in words (``explanation_sentences``), then the facts they rest on:
     confidence, verdict and Hits@n, as Rich markup."""
+    from kgfilters.explain_text import explanation_sentences
+
     what = f"held-out image {e.index}" if e.path is None else e.path
     lines = [f"[b]{escape(what)}[/b]", *(escape(s) for s in explanation_sentences(e, class_names)), ""]
     facts = f"predicted [b]{escape(class_names[e.predicted])}[/b]  confidence {e.confidence:.2%}"
@@ -77,6 +81,8 @@ FILTER_COLUMNS = ("layer", "filter", "activation ā", "separates", "tags")
 def vote_rows(e: Explanation, class_names: tuple[str, ...]) -> list[tuple[str, ...]]:
     """The tag ranking as table rows: rank, class (marked predicted / true), votes, summed
     activation (which orders classes with equal votes) and the model's probability."""
+    from kgfilters.explain_text import percent
+
     rows = []
     for r, v in enumerate(e.ranking, 1):
         marks = [m for m, c in (("predicted", e.predicted), ("true", e.true_class)) if c == v.class_index]
@@ -90,6 +96,8 @@ def filter_rows(e: Explanation, class_names: tuple[str, ...], *, hide_generic: b
     """The active filters as table rows, most active first per layer: ``separates`` names the
     class a filter carries without the other (``contrast``), or ``generic``; generic filters are
     left out when ``hide_generic``."""
+    from kgfilters.explain_text import contrast
+
     c = contrast(e)
     sep = {(f.layer, f.filter): class_names[k] for f, k in c.separating}
     generic = {(f.layer, f.filter) for f in c.generic}
@@ -174,6 +182,7 @@ class ExplainPane(Vertical):
         if not self.show_areas:
             return None
         from kgfilters.explain_masks import masks_for_image
+        from kgfilters.explain_text import contrast
 
         wanted = [(f.layer, f.filter) for f, _ in contrast(e).separating]
         with self.view.model_lock:
@@ -181,6 +190,8 @@ class ExplainPane(Vertical):
 
     @work(thread=True, exclusive=True, group="explain")
     def explain(self, index: int | None, path: str | None) -> None:
+        from kgfilters.explain import explain_image
+
         try:
             with self.view.model_lock:
                 e = explain_image(self.view.run, index=index, image=path)
@@ -198,6 +209,8 @@ class ExplainPane(Vertical):
 
     @work(thread=True, exclusive=True, group="explain")
     def find_wrong(self, start: int) -> None:
+        from kgfilters.explain import explain_image
+
         try:
             i = self.view.next_misclassified(start)
         except (KgfError, OSError) as exc:
@@ -242,6 +255,8 @@ class ExplainPane(Vertical):
         box.display = areas is not None
         if areas is None or self.explanation is None:
             return
+        from kgfilters.explain_text import contrast
+
         sep = {(f.layer, f.filter): k for f, k in contrast(self.explanation).separating}
         names = self.view.class_names
         panels = []

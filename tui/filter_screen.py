@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from rich.table import Table
@@ -18,11 +18,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from kgfilters.errors import KgfError
-from kgfilters.fsagn.panels import MaskPanels
 from kgfilters.stages import STAGES
 from kgfilters.tui.graphview import GraphView
 from kgfilters.tui.halfblock import bar, half_blocks, sparkline
 from kgfilters.tui.runview import MaskArea, RunView
+
+if TYPE_CHECKING:  # torch: imported when the panels are computed, not before the first screen
+    from kgfilters.fsagn.panels import MaskPanels
 
 __all__ = ["FilterScreen", "mask_caption", "panel_texts", "tags_table"]
 
@@ -148,6 +150,7 @@ class FilterScreen(Screen[None]):
 
     def show(self) -> None:
         layer, index = self.filter_layer, self.filter_index
+        self.view.load_stats()  # this view shows activity and responses: read them now if not yet
         row = self.view.filter_row(layer, index)
         act = "-" if row.activity is None else f"{row.activity:.4f}"
         self.query_one("#filter-title", Static).update(

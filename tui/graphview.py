@@ -11,7 +11,6 @@ import itertools
 import logging
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from kgfilters.atomic import atomic_path
 from kgfilters.errors import GraphError
 from kgfilters.ontology.namespace import KGF_IRI, MLS
 from kgfilters.queries.catalog import CatalogQuery, Param, bind_params, with_values
+from kgfilters.tui.threads import SerialDaemonExecutor
 
 __all__ = [
     "KGF",
@@ -113,7 +113,8 @@ class GraphView:
         self.path = path
         # pyoxigraph's result iterators belong to the thread that made them (they may not even be
         # dropped elsewhere), so open results live on one thread of their own, by handle.
-        self._cursor_thread = ThreadPoolExecutor(1, thread_name_prefix="kgf-cursor")
+        # A daemon thread: a query still running does not hold up quitting (tui/threads.py).
+        self._cursor_thread = SerialDaemonExecutor("kgf-cursor")
         self._open: dict[int, _Open] = {}
         self._handles = itertools.count(1)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
-__all__ = ["FilterChosen", "WorkFailed"]
+__all__ = ["FilterChosen", "StatsLoaded", "WorkFailed"]
 
 
 @dataclass
@@ -25,3 +25,10 @@ class WorkFailed(Message):
     where: str
     text: str
     detail: Any = None
+
+
+@dataclass
+class StatsLoaded(Message):
+    """The run's statistics were read (``RunView.load_stats``, in a worker after the first screen)."""
+
+    view: Any

@@ -12,17 +12,18 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from kgfilters.errors import DataError, KgfError, RunError
-from kgfilters.filtag import Tag
-from kgfilters.fsagn.backbone import Backbone
 from kgfilters.fsagn.masks_io import MaskSet, SensitiveArea
-from kgfilters.fsagn.panels import MaskPanels, mask_panels
 from kgfilters.run import Run, load_run
+
+if TYPE_CHECKING:  # torch (and what needs it) is imported on first use, not before the first screen
+    from kgfilters.filtag import Tag
+    from kgfilters.fsagn.panels import MaskPanels
+    from kgfilters.stats import ActivationStats
 
 __all__ = ["SORTS", "FilterRow", "LayerRow", "MaskArea", "RunView"]
 
@@ -69,25 +70,72 @@ MaskArea = SensitiveArea
 
 
 class RunView:
-    """A run opened for the TUI. Missing parts are recorded in ``missing`` instead of raising."""
+    """A run opened for the TUI. Missing parts are recorded in ``missing`` instead of raising.
 
-    def __init__(self, run: Run) -> None:
+    ``lazy_stats``: the statistics (and torch, which reading them needs) are not read here but by
+    ``load_stats``, which the app calls in a worker after its first screen; until then
+    ``stats_ready`` is False and filters show no activity. ``response`` reads them on demand.
+    """
+
+    def __init__(self, run: Run, *, lazy_stats: bool = False) -> None:
         self.run = run
         #: Held by every worker that runs the model: forward hooks are per module, not per thread,
         #: so two concurrent passes with hooks (explain, mask panels) would fill each other's captures.
         self.model_lock = threading.RLock()
+        self._stats_lock = threading.Lock()
         self.missing: dict[str, str] = {}
         self.tags = self._part("tags")
-        self.stats = self._part("stats")
-        self.mask_set: MaskSet | None = self._part("masks")
-        self.masks: tuple[MaskArea, ...] = self.mask_set.areas if self.mask_set is not None else ()
-        if self.mask_set is not None and not self.masks:
-            self.missing["masks"] = f"{run.paths.masks_metrics} lists no sensitive area"
+        self.stats: ActivationStats | None = None
+        self.stats_ready = False
+        self._activity: dict[str, np.ndarray] = {}
+        self._masks_lock = threading.Lock()
+        self._mask_set: MaskSet | None = None
+        self._masks: tuple[MaskArea, ...] | None = None
+        if not lazy_stats:
+            self.load_stats()
+            self.load_masks()
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str]) -> RunView:
+    def open(cls, root: str | os.PathLike[str], *, lazy_stats: bool = False) -> RunView:
         """Open a run directory; RunError when it has no run.json."""
-        return cls(load_run(root))
+        return cls(load_run(root), lazy_stats=lazy_stats)
+
+    def load_stats(self) -> ActivationStats | None:
+        """Read the statistics and each filter's activity once (any thread; later calls wait for
+        the first); None when the run has none (the reason in ``missing``)."""
+        with self._stats_lock:
+            if not self.stats_ready:
+                stats = self._part("stats")
+                if stats is not None:
+                    import torch
+
+                    self._activity = {n: torch.nanmean(stats.z(n), dim=0).numpy() for n in stats.layers}
+                self.stats, self.stats_ready = stats, True
+            return self.stats
+
+    def load_masks(self) -> tuple[MaskArea, ...]:
+        """Read masks/metrics.json once (any thread; later calls wait for the first): the sensitive
+        areas, () when there are none (the reason in ``missing``). With ``lazy_stats`` the app
+        reads them in its worker after the first screen, which does not show them."""
+        with self._masks_lock:
+            if self._masks is None:
+                mask_set = self._part("masks")
+                masks = mask_set.areas if mask_set is not None else ()
+                if mask_set is not None and not masks:
+                    self.missing["masks"] = f"{self.run.paths.masks_metrics} lists no sensitive area"
+                self._mask_set, self._masks = mask_set, masks
+            return self._masks
+
+    @property
+    def mask_set(self) -> MaskSet | None:
+        """The run's FSAGN masks (``load_masks`` on first use)."""
+        self.load_masks()
+        return self._mask_set
+
+    @property
+    def masks(self) -> tuple[MaskArea, ...]:
+        """The sensitive areas of ``masks/metrics.json`` (``load_masks`` on first use)."""
+        return self.load_masks()
 
     def _part(self, name: str) -> Any:
         try:
@@ -109,8 +157,8 @@ class RunView:
         """Filters per layer: from the tags, else the statistics, else the model's conv layers."""
         if self.tags is not None:
             return dict(self.tags.layer_sizes)
-        if self.stats is not None:
-            return {n: s.num_filters for n, s in self.stats.layers.items()}
+        if (stats := self.load_stats()) is not None:
+            return {n: s.num_filters for n, s in stats.layers.items()}
         from kgfilters.models import conv_layers
 
         try:
@@ -125,12 +173,6 @@ class RunView:
         for t in self.tags.tags if self.tags is not None else ():
             out.setdefault((t.layer, t.filter), []).append(t)
         return {k: tuple(sorted(v, key=lambda t: (-t.score, t.class_index))) for k, v in out.items()}
-
-    @cached_property
-    def _activity(self) -> dict[str, np.ndarray]:
-        if self.stats is None:
-            return {}
-        return {n: torch.nanmean(self.stats.z(n), dim=0).numpy() for n in self.stats.layers}
 
     def layers(self) -> tuple[LayerRow, ...]:
         tagged = {}
@@ -168,9 +210,10 @@ class RunView:
 
     def response(self, layer: str, index: int) -> tuple[float, ...] | None:
         """z_c(m, i) for every class c (FILTAG 2.1), or None without statistics for the layer."""
-        if self.stats is None or layer not in self.stats.layers:
+        stats = self.load_stats()
+        if stats is None or layer not in stats.layers:
             return None
-        return tuple(float(v) for v in self.stats.z(layer)[:, index])
+        return tuple(float(v) for v in stats.z(layer)[:, index])
 
     def masks_of(self, layer: str, index: int) -> tuple[MaskArea, ...]:
         return tuple(a for a in self.masks if a.layer == layer and a.filter == index)
@@ -179,6 +222,11 @@ class RunView:
         """The five panels of a sensitive area (Fig. 3, FSAGN): its held-out image, the filter's
         feature map, the saved mask, the masked image and the new feature map, the maps computed
         with the run's model. KgfError when the mask, the image or the layer cannot be had."""
+        import torch
+
+        from kgfilters.fsagn.backbone import Backbone
+        from kgfilters.fsagn.panels import mask_panels
+
         if self.mask_set is None:
             raise RunError(self.missing.get("masks", "no masks in this run"))
         if area.split != "heldout" or not 0 <= area.image < self.heldout_count():
@@ -205,6 +253,8 @@ class RunView:
     def next_misclassified(self, start: int, *, step: int = 1, batch: int = 256) -> int | None:
         """The first held-out index after ``start`` (before it when step is -1) the model gets
         wrong, or None; runs the model in batches."""
+        import torch
+
         held, model, spec = self.run.splits.heldout, self.run.model, self.run.spec
         device = next(model.parameters()).device
         n = len(held)

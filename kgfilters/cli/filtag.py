@@ -108,7 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "misclassified image, how the tags of the true and predicted classes compare (FILTAG 3.4).",
         epilog="examples:\n  kgfilters explain --run runs/fm --index 7\n"
         "  kgfilters explain --run runs/fm --image shoe.png --json\n"
-        "  kgfilters explain --run runs/fm --index 7 --areas",
+        "  kgfilters explain --run runs/fm --index 7 --areas\n"
+        "  kgfilters explain --run runs/fm --index 7 --save   # with its areas, into the graph",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run(p)
@@ -119,10 +120,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=probability, default=0.2,
                    help="share of a layer's filters that count as activated")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
-    p.add_argument("--save", action="store_true", help="also write explanations/heldout-INDEX.json")
+    p.add_argument("--save", action="store_true",
+                   help="also write explanations/heldout-INDEX.json (file-STEM-HASH.json for --image) and "
+                        "update the graph; implies --areas: the saved explanation carries its sensitive "
+                        "areas, emitted as kgf:SensitiveArea nodes of the image (held-out images)")
     p.add_argument("--areas", action="store_true",
                    help="also compute where the separating filters look in this image, with the run's "
-                        "trained FSAGN generators (masks/generators/)")
+                        "trained FSAGN generators (masks/generators/), and their fidelity figures")
     add_device(p)
     p.set_defaults(func=_explain)
 
@@ -211,30 +215,27 @@ def _explain(args: argparse.Namespace) -> int:
 
     with writing(args, "explain") if args.save else contextlib.nullcontext():
         e = explain_run(args.run, device=device_of(args), index=args.index, image=args.image,
-                        layers=_layers(args.layers), top_fraction=args.top, save=args.save)
+                        layers=_layers(args.layers), top_fraction=args.top, save=args.save,
+                        areas=True if args.areas else None)
         if args.save:
             refresh_graph(args, "explain", quiet=args.json)
-    areas = None
-    if args.areas:
-        from kgfilters import load_run
-        from kgfilters.explain_masks import explanation_areas
-
-        areas = explanation_areas(load_run(args.run, device=device_of(args)), e)
     if args.json:
         from kgfilters.explain import explanation_to_json
-        from kgfilters.explain_masks import areas_to_json
 
-        print(json.dumps({**explanation_to_json(e), **({} if areas is None else areas_to_json(areas))}, indent=2))
+        print(json.dumps(explanation_to_json(e), indent=2))
         return 0
     from kgfilters.cli.render import render_explanation
 
     print(render_explanation(e, class_names=_names(args)))
-    if areas is not None:
+    if e.areas is not None:
         print("  where the separating filters look (FSAGN masks by the run's trained generators):")
-        for a in areas.masks:
-            print(f"    {a.layer}:{a.filter} {a.strategy}: {a.area:.0%} of the image ({a.generator})")
-        if areas.missing:
-            print("    no trained generator for " + ", ".join(f"{lay}:{f}" for lay, f in areas.missing)
+        for a in e.areas.masks:
+            kept = a.metrics.get("correlation" if a.strategy == "reservation" else "response_ratio")
+            what = "" if kept is None else (f", response correlation {kept:.2f}" if a.strategy == "reservation"
+                                            else f", response left {kept:.0%}")
+            print(f"    {a.layer}:{a.filter} {a.strategy}: {a.area:.0%} of the image{what} ({a.generator})")
+        if e.areas.missing:
+            print("    no trained generator for " + ", ".join(f"{lay}:{f}" for lay, f in e.areas.missing)
                   + " (kgfilters sensitive --filter LAYER:INDEX trains one)")
     return 0
 

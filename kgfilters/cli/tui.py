@@ -33,5 +33,22 @@ def run(args: argparse.Namespace) -> int:
     if args.run_dir is not None and args.run is not None and args.run_dir != args.run:
         raise ConfigError(f"RUN {args.run_dir} and --run {args.run}: give the run directory once")
     root = args.run_dir or args.run or Path(DEFAULT_RUN)
-    KgfApp(root).run()
+    app = KgfApp(root)
+    app.run()
+    if app.return_code is not None:  # the app ran and was quit
+        _exit_now(app.return_code)
     return 0
+
+
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown, which takes over a second on a busy
+    machine once torch is loaded, and would wait for reading threads. Safe here: the graph store is
+    open read-only, the TUI writes nothing but CSV exports, and quitting waits for those."""
+    import logging
+    import os
+    import sys
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
