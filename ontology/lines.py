@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import pyoxigraph as ox
 
 from kgfilters.errors import GraphError
+from kgfilters.ontology.explanation_areas import explanation_area_triples
 from kgfilters.ontology.iris import Iris, num, quote
 from kgfilters.ontology.namespace import KGF
 
@@ -373,6 +374,8 @@ def explanation_lines(iris: Iris, expl: Mapping[str, Any]) -> Iterator[str]:
         for prop, d in ((P.isHitTrue, true_hits), (P.isHitPredicted, pred_hits)):
             if d.get(str(n)) is not None:
                 yield f"{node} {prop} {boolean(d[str(n)])}"
+    # explain --save: the image's kgf:SensitiveArea nodes (few per image: the reference's, converted)
+    yield from triple_lines(explanation_area_triples(iris, iris.explanation(split, index), expl))
 
 
 def area_lines(iris: Iris, metrics: Mapping[str, Any]) -> Iterator[str]:
