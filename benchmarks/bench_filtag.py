@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -114,18 +115,23 @@ def main() -> None:
         return time.perf_counter() - t
 
     run_forward(), run_truncated(), run_stats()  # warm-up (allocator, cuDNN autotuning)
+    load_before = os.getloadavg()[0]
     peak = {}
-    fwd, trunc, sts = [], [], []
-    for _ in range(args.repeats):
-        for name, fn, acc in (("forward", run_forward, fwd), ("truncated", run_truncated, trunc),
-                              ("stats", run_stats, sts)):
+    times: dict[str, list[float]] = {"forward": [], "truncated": [], "stats": []}
+    order = [("forward", run_forward), ("truncated", run_truncated), ("stats", run_stats)]
+    for rep in range(args.repeats):
+        # Interleaved, and the order turns every repeat, so a change of machine load (or of the
+        # allocator's state left by the previous pass) falls on all three passes alike.
+        for name, fn in order[rep % 3:] + order[:rep % 3]:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            acc.append(fn())
+            times[name].append(fn())
             if device.type == "cuda":
                 peak[name] = torch.cuda.max_memory_allocated(device) / 2**20
+    fwd, trunc, sts = times["forward"], times["truncated"], times["stats"]
     t_fwd, t_sts = statistics.median(fwd), statistics.median(sts)
     t_trunc = statistics.median(trunc)
+    paired = [s / t for s, t in zip(sts, trunc, strict=True)]
     n = len(ds)
     out = {
         "bench": "filtag_stats",
@@ -145,7 +151,11 @@ def main() -> None:
         "stats_images_per_s": round(n / t_sts, 1),
         "stats_over_forward_ratio": round(t_sts / t_fwd, 3),
         "stats_over_truncated_forward_ratio": round(t_sts / t_trunc, 3),
+        # the same ratio per repeat (stats over the truncated forward of the same repeat), median
+        "stats_over_truncated_paired_median": round(statistics.median(paired), 3),
+        "seconds": {k: [round(t, 3) for t in v] for k, v in times.items()},
         "repeats": args.repeats,
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if device.type == "cuda":
