@@ -74,31 +74,76 @@ def _scaled_filter_means(act: torch.Tensor, relu_out: torch.Tensor) -> torch.Ten
 
 
 class FilterMeans:
-    """``scaled_filter_means`` as a hook reduction that reuses one float32 buffer for ReLU(act).
+    """``scaled_filter_means`` as a hook reduction, without a full-size ReLU'd copy per call.
 
-    A fresh (B, C, H, W) ReLU'd copy per layer and batch is what made the statistics pass cost
-    more than the forward pass it rides on: on CPU a large allocation is page-faulted in and
-    unmapped again on every call (about 60 ms per 100 MB), and it disturbs the allocator for the
-    forward pass too. The buffer grows to the largest layer seen and is shared by all layers
-    (hooks run one after another). Results are bit-identical to ``scaled_filter_means``: same
-    values, same memory layout, same reductions.
+    Results are bit-identical to ``scaled_filter_means`` (same float32 values, each filter map
+    reduced by the same kernel over the same memory layout); only the work is arranged for speed:
+
+    - No fresh (B, C, H, W) ReLU'd copy per layer and batch: on CPU such an allocation is
+      page-faulted in and unmapped again on every call (about 60 ms per 100 MB here) and it
+      disturbs the allocator for the forward pass too. ReLU goes into one reused float32 buffer.
+    - On a CPU with at most ``chunked_up_to_threads`` intra-op threads (default 2) the tensor is
+      reduced in chunks of about ``chunk_elements`` values (whole filter maps, or whole images
+      for a channels_last tensor) on one thread: min, max, ReLU and sum of a chunk all read it
+      from the cache, so the layer output is read from memory once instead of four times, and
+      no parallel region waits at a barrier for a thread the OS has descheduled (on the loaded
+      2-core machine of docs/benchmarks.md those waits cost more than the reductions). The
+      reductions are memory-bound, so a second thread gains little. Results do not depend on
+      the thread count (each output is one thread's inner loop).
+    Elsewhere (GPUs, CPUs with more threads, where one thread would fall behind a forward pass
+    that scales with the cores; not measured here) the whole tensor is reduced at once with all
+    threads, by ``scaled_filter_means``'s kernels, into the reused buffer.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, chunk_elements: int = 1 << 19, chunked_up_to_threads: int = 2) -> None:
+        self.chunk_elements = chunk_elements
+        self.chunked_up_to_threads = chunked_up_to_threads
         self._flat: torch.Tensor | None = None
 
-    def _buffer_like(self, act: torch.Tensor) -> torch.Tensor:
-        dense = act.is_contiguous() or act.is_contiguous(memory_format=torch.channels_last)
-        if not dense:  # a strided view: no layout to copy, allocate as scaled_filter_means does
-            return torch.empty_like(act, dtype=torch.float32)
-        n = act.numel()
-        if self._flat is None or self._flat.numel() < n or self._flat.device != act.device:
-            self._flat = torch.empty(n, dtype=torch.float32, device=act.device)
-        return self._flat[:n].as_strided(act.shape, act.stride())
+    def _buffer(self, like: torch.Tensor) -> torch.Tensor:
+        """A float32 tensor of ``like``'s shape and strides (``like`` dense), on reused memory."""
+        n = like.numel()
+        if self._flat is None or self._flat.numel() < n or self._flat.device != like.device:
+            self._flat = torch.empty(n, dtype=torch.float32, device=like.device)
+        return self._flat[:n].as_strided(like.shape, like.stride())
 
     def __call__(self, act: torch.Tensor) -> torch.Tensor:
         """(B, C) float32 ā of ``act`` (B, C, H, W); see ``scaled_filter_means``."""
-        return _scaled_filter_means(act, self._buffer_like(act))
+        channels_last = not act.is_contiguous() and act.is_contiguous(memory_format=torch.channels_last)
+        if not (act.is_contiguous() or channels_last):  # a strided view: as scaled_filter_means
+            return scaled_filter_means(act)
+        threads = torch.get_num_threads()
+        if act.device.type != "cpu" or threads > self.chunked_up_to_threads:
+            return _scaled_filter_means(act, self._buffer(act))
+        torch.set_num_threads(1)
+        try:
+            return self._chunked(act, channels_last)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _chunked(self, act: torch.Tensor, channels_last: bool) -> torch.Tensor:
+        b, c, h, w = act.shape
+        if channels_last:  # chunks of whole images, reduced over (H, W) into (images, C)
+            src, dims, unit = act, (2, 3), c * h * w
+        else:  # chunks of whole filter maps: rows of (B*C, H*W), reduced over the row
+            src, dims, unit = act.view(b * c, h * w), (1,), h * w
+        step = max(1, self.chunk_elements // max(unit, 1))
+        mins = torch.empty(src.shape[:1] + ((c,) if channels_last else ()), dtype=act.dtype)
+        maxs, means = torch.empty_like(mins), torch.empty_like(mins, dtype=torch.float32)
+        for i in range(0, src.shape[0], step):
+            part = src[i:i + step]
+            torch.amin(part, dims, out=mins[i:i + step])
+            torch.amax(part, dims, out=maxs[i:i + step])
+            relu = self._buffer(part)
+            if part.dtype == torch.float32:
+                torch.clamp_min(part, 0, out=relu)
+            else:
+                relu.copy_(part).clamp_min_(0)
+            torch.mean(relu, dims, out=means[i:i + step])
+        lo = mins.view(b, c).amin(1, keepdim=True).float().clamp_min(0)
+        span = maxs.view(b, c).amax(1, keepdim=True).float().clamp_min(0) - lo
+        return torch.where(span > 0, (means.view(b, c) - lo) / span.clamp_min(torch.finfo(span.dtype).tiny),
+                           0.0)
 
 
 @dataclass(frozen=True)

@@ -183,21 +183,30 @@ def _scaled_filter_means_reference(act: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (means - lo) / span.clamp_min(torch.finfo(span.dtype).tiny), 0.0)
 
 
-def test_filter_means_is_bit_identical_and_reuses_its_buffer() -> None:
+@pytest.mark.parametrize("chunk", [1 << 19, 300, 1, 0])
+def test_filter_means_is_bit_identical_and_reuses_its_buffer(chunk: int) -> None:
+    """Chunked: whole tensor, chunks of two filter maps / one image (300 values), one row at a
+    time; 0: the unchunked path (GPUs, CPUs with many threads), whole tensor in the buffer."""
     from kgfilters.stats import FilterMeans
 
     torch.manual_seed(0)
-    reduce = FilterMeans()
+    reduce = FilterMeans(chunk_elements=chunk or 1, chunked_up_to_threads=1 << 20 if chunk else 0)
     big = torch.randn(6, 8, 12, 12)
     assert torch.equal(reduce(big), _scaled_filter_means_reference(big))
-    ptr = reduce._flat.data_ptr()
+    ptr, size = reduce._flat.data_ptr(), reduce._flat.numel()
     cases = [torch.randn(3, 4, 5, 7), big[:2], torch.randn(6, 8, 12, 12).to(torch.bfloat16),
              torch.randn(2, 3, 6, 6, dtype=torch.float64), torch.randn(4, 8, 9, 9).to(torch.float16),
              torch.randn(5, 8, 12, 12).contiguous(memory_format=torch.channels_last),
-             torch.randn(5, 6, 8, 8)[:, :, ::2, 1:], torch.full((2, 3, 4, 4), -1.0)]
+             torch.randn(5, 6, 8, 8)[:, :, ::2, 1:], torch.full((2, 3, 4, 4), -1.0),
+             torch.rand(3, 5, 4, 4) + 0.5]  # all positive: the layer minimum is not 0
+    threads = torch.get_num_threads()
     for act in cases:
         assert torch.equal(reduce(act), _scaled_filter_means_reference(act)), (act.dtype, act.shape)
         assert torch.equal(scaled_filter_means(act), _scaled_filter_means_reference(act))
-    assert reduce._flat.data_ptr() == ptr  # no layer was larger than the first: never reallocated
-    reduce(torch.randn(7, 8, 12, 12))
-    assert reduce._flat.numel() == 7 * 8 * 12 * 12
+        assert torch.get_num_threads() == threads  # the single-threaded reduction restores it
+    if chunk in (1 << 19, 0):
+        assert reduce._flat.data_ptr() == ptr  # no layer was larger than the first: never reallocated
+        reduce(torch.randn(7, 8, 12, 12))
+        assert reduce._flat.numel() == 7 * 8 * 12 * 12
+    else:
+        assert size == max(1, chunk // 144) * 144  # one chunk of whole 12x12 maps, not the layer
