@@ -7,10 +7,11 @@ together with per-class image counts. Memory is O(classes x filters), whatever t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,17 @@ def _scaled_filter_means(act: torch.Tensor, relu_out: torch.Tensor) -> torch.Ten
     return torch.where(span > 0, (means - lo) / span.clamp_min(torch.finfo(span.dtype).tiny), 0.0)
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block's torch CPU ops on one intra-op thread; the thread count is restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class FilterMeans:
     """``scaled_filter_means`` as a hook reduction, without a full-size ReLU'd copy per call.
 
@@ -112,14 +124,14 @@ class FilterMeans:
         channels_last = not act.is_contiguous() and act.is_contiguous(memory_format=torch.channels_last)
         if not (act.is_contiguous() or channels_last):  # a strided view: as scaled_filter_means
             return scaled_filter_means(act)
-        threads = torch.get_num_threads()
-        if act.device.type != "cpu" or threads > self.chunked_up_to_threads:
+        if not self.serial(act.device):
             return _scaled_filter_means(act, self._buffer(act))
-        torch.set_num_threads(1)
-        try:
+        with one_thread():
             return self._chunked(act, channels_last)
-        finally:
-            torch.set_num_threads(threads)
+
+    def serial(self, device: torch.device) -> bool:
+        """Whether work on ``device`` is done on one thread (a CPU with few threads, see above)."""
+        return device.type == "cpu" and torch.get_num_threads() <= self.chunked_up_to_threads
 
     def _chunked(self, act: torch.Tensor, channels_last: bool) -> torch.Tensor:
         b, c, h, w = act.shape
@@ -188,8 +200,6 @@ class Collected:
 def _forward_ctx(device: torch.device, bf16: bool):  # type: ignore[no-untyped-def]
     if bf16 and device.type in ("cuda", "cpu"):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    import contextlib
-
     return contextlib.nullcontext()
 
 
@@ -260,7 +270,9 @@ def compute_stats(
     bar = tqdm(total=hi - lo, initial=done, desc="statistics", unit="img", disable=not progress)
     batch_no = done // batch_size
     # Statistics need no logits: the forward pass stops after the last hooked layer.
-    with capture(model, layers, FilterMeans(), stop=True) as out:
+    reduce = FilterMeans()
+    serial = reduce.serial(device)
+    with capture(model, layers, reduce, stop=True) as out:
         for x, y in iter_batches(ds, batch_size, start=done, indices=range(lo, hi) if world > 1 else None,
                                  num_workers=num_workers):
             x = spec.prepare(x.to(device, non_blocking=True))
@@ -269,11 +281,14 @@ def compute_stats(
             with _forward_ctx(device, bf16):
                 forward_until_captured(model, x, out)
             y = y.to(device, non_blocking=True)
-            for name in layers:
-                if name not in sums:
-                    sums[name] = torch.zeros(k, out[name].shape[1], dtype=torch.float64, device=device)
-                sums[name].index_add_(0, y, out[name].double())
-            counts.index_add_(0, y, torch.ones_like(y))  # bincount would wait for the GPU (max)
+            # On few CPU threads index_add_ is parallel yet tiny: a loaded machine made each call
+            # wait up to 0.1 s for the second thread. One thread, as for the reductions.
+            with one_thread() if serial else contextlib.nullcontext():
+                for name in layers:
+                    if name not in sums:
+                        sums[name] = torch.zeros(k, out[name].shape[1], dtype=torch.float64, device=device)
+                    sums[name].index_add_(0, y, out[name].double())
+                counts.index_add_(0, y, torch.ones_like(y))  # bincount would wait for the GPU (max)
             done += x.shape[0]
             batch_no += 1
             bar.update(x.shape[0])
