@@ -3,8 +3,8 @@
 Prints one JSON line: images/s of each, and two ratios: ``stats_over_forward_ratio`` (time of the
 statistics pass / time of the whole network's forward pass) and
 ``stats_over_truncated_forward_ratio`` (/ time of the forward pass cut short after the last hooked
-layer, with hooks that only keep the outputs: what the statistics pass must at least compute, the
-true limit), and peak memory.
+layer, with hooks that keep nothing: what the statistics pass must at least compute, the true
+limit), and peak memory.
 
     python benchmarks/bench_filtag.py                              # small network, Fashion-MNIST, CPU
     python benchmarks/bench_filtag.py --model vgg16 --device cuda --bf16 --channels-last
@@ -47,8 +47,14 @@ def forward_pass(model, spec, ds, device, batch_size, bf16, channels_last) -> No
 @torch.no_grad()
 def truncated_forward_pass(model, spec, ds, device, batch_size, bf16, channels_last,  # type: ignore[no-untyped-def]
                            layers) -> None:
-    """The forward pass up to the last of ``layers`` and no further (outputs kept, not reduced)."""
-    with capture(model, layers, lambda t: t, stop=True) as out:
+    """The forward pass up to the last of ``layers`` and no further.
+
+    The hooks keep nothing (an empty tensor each, not the output): hooks that kept the outputs
+    held every hooked layer's output until the next batch (on VGG16 about 430 MB per batch of 8),
+    work the statistics pass does not do; in one VGG16 run that baseline was the slower of the
+    two (docs/benchmarks.md).
+    """
+    with capture(model, layers, lambda t: t.new_empty(0), stop=True) as out:
         for x, _ in iter_batches(ds, batch_size):
             x = spec.prepare(x.to(device, non_blocking=True))
             if channels_last:
