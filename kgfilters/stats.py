@@ -34,6 +34,7 @@ __all__ = [
     "compute_stats",
     "default_checkpoint_every",
     "load_stats",
+    "one_thread",
     "save_stats",
     "scaled_filter_means",
 ]
@@ -100,8 +101,8 @@ class FilterMeans:
       from the cache, so the layer output is read from memory once instead of four times, and
       no parallel region waits at a barrier for a thread the OS has descheduled (on the loaded
       2-core machine of docs/benchmarks.md those waits cost more than the reductions). The
-      reductions are memory-bound, so a second thread gains little. Results do not depend on
-      the thread count (each output is one thread's inner loop).
+      reductions are memory-bound, so a second thread gains little. The results were the same
+      bit for bit on one and two threads for the benchmarks' layer shapes.
     Elsewhere (GPUs, CPUs with more threads, where one thread would fall behind a forward pass
     that scales with the cores; not measured here) the whole tensor is reduced at once with all
     threads, by ``scaled_filter_means``'s kernels, into the reused buffer.
