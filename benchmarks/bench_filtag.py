@@ -3,8 +3,8 @@
 Prints one JSON line: images/s of each, and two ratios: ``stats_over_forward_ratio`` (time of the
 statistics pass / time of the whole network's forward pass) and
 ``stats_over_truncated_forward_ratio`` (/ time of the forward pass cut short after the last hooked
-layer, with hooks that only keep the outputs: what the statistics pass must at least compute, the
-true limit), and peak memory.
+layer, with hooks that keep nothing: what the statistics pass must at least compute, the true
+limit), and peak memory.
 
     python benchmarks/bench_filtag.py                              # small network, Fashion-MNIST, CPU
     python benchmarks/bench_filtag.py --model vgg16 --device cuda --bf16 --channels-last
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -46,8 +47,14 @@ def forward_pass(model, spec, ds, device, batch_size, bf16, channels_last) -> No
 @torch.no_grad()
 def truncated_forward_pass(model, spec, ds, device, batch_size, bf16, channels_last,  # type: ignore[no-untyped-def]
                            layers) -> None:
-    """The forward pass up to the last of ``layers`` and no further (outputs kept, not reduced)."""
-    with capture(model, layers, lambda t: t, stop=True) as out:
+    """The forward pass up to the last of ``layers`` and no further.
+
+    The hooks keep nothing (an empty tensor each, not the output): hooks that kept the outputs
+    held every hooked layer's output until the next batch (on VGG16 about 430 MB per batch of 8),
+    work the statistics pass does not do; in one VGG16 run that baseline was the slower of the
+    two (docs/benchmarks.md).
+    """
+    with capture(model, layers, lambda t: t.new_empty(0), stop=True) as out:
         for x, _ in iter_batches(ds, batch_size):
             x = spec.prepare(x.to(device, non_blocking=True))
             if channels_last:
@@ -114,18 +121,23 @@ def main() -> None:
         return time.perf_counter() - t
 
     run_forward(), run_truncated(), run_stats()  # warm-up (allocator, cuDNN autotuning)
+    load_before = os.getloadavg()[0]
     peak = {}
-    fwd, trunc, sts = [], [], []
-    for _ in range(args.repeats):
-        for name, fn, acc in (("forward", run_forward, fwd), ("truncated", run_truncated, trunc),
-                              ("stats", run_stats, sts)):
+    times: dict[str, list[float]] = {"forward": [], "truncated": [], "stats": []}
+    order = [("forward", run_forward), ("truncated", run_truncated), ("stats", run_stats)]
+    for rep in range(args.repeats):
+        # Interleaved, and the order turns every repeat, so a change of machine load (or of the
+        # allocator's state left by the previous pass) falls on all three passes alike.
+        for name, fn in order[rep % 3:] + order[:rep % 3]:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            acc.append(fn())
+            times[name].append(fn())
             if device.type == "cuda":
                 peak[name] = torch.cuda.max_memory_allocated(device) / 2**20
+    fwd, trunc, sts = times["forward"], times["truncated"], times["stats"]
     t_fwd, t_sts = statistics.median(fwd), statistics.median(sts)
     t_trunc = statistics.median(trunc)
+    paired = [s / t for s, t in zip(sts, trunc, strict=True)]
     n = len(ds)
     out = {
         "bench": "filtag_stats",
@@ -145,7 +157,11 @@ def main() -> None:
         "stats_images_per_s": round(n / t_sts, 1),
         "stats_over_forward_ratio": round(t_sts / t_fwd, 3),
         "stats_over_truncated_forward_ratio": round(t_sts / t_trunc, 3),
+        # the same ratio per repeat (stats over the truncated forward of the same repeat), median
+        "stats_over_truncated_paired_median": round(statistics.median(paired), 3),
+        "seconds": {k: [round(t, 3) for t in v] for k, v in times.items()},
         "repeats": args.repeats,
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if device.type == "cuda":

@@ -7,10 +7,11 @@ together with per-class image counts. Memory is O(classes x filters), whatever t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,13 @@ from kgfilters.models import ModelSpec
 __all__ = [
     "ActivationStats",
     "Collected",
+    "FilterMeans",
     "LayerStats",
     "collect",
     "compute_stats",
     "default_checkpoint_every",
     "load_stats",
+    "one_thread",
     "save_stats",
     "scaled_filter_means",
 ]
@@ -50,14 +53,110 @@ def scaled_filter_means(act: torch.Tensor) -> torch.Tensor:
         (B, C) float32 in [0, 1]: each image's activations min-max scaled over the whole layer
         tensor (all C x H x W values), then averaged per filter. Scaling is affine, so this equals
         (mean - min) / (max - min) of the raw values. An image whose layer is constant gets 0.
+        ``FilterMeans`` computes the same values without allocating a ReLU'd copy per call.
     """
-    x = act.float()
-    means = torch.relu(x).mean((2, 3))
-    # ReLU is monotone, so the scaled tensor's min and max are ReLU of the raw ones. Reducing the
-    # spatial dims first, then the channels, is several times faster on CPU than one flat reduction.
-    lo = x.amin((2, 3)).amin(1, keepdim=True).clamp_min(0)
-    span = x.amax((2, 3)).amax(1, keepdim=True).clamp_min(0) - lo
+    return _scaled_filter_means(act, torch.empty_like(act, dtype=torch.float32))
+
+
+def _scaled_filter_means(act: torch.Tensor, relu_out: torch.Tensor) -> torch.Tensor:
+    """``scaled_filter_means`` with ReLU(act) written into ``relu_out`` (float32, act's shape and
+    strides): the only full-size write. Reads act three times (ReLU, min, max) and relu_out once."""
+    if act.dtype == relu_out.dtype:
+        torch.clamp_min(act, 0, out=relu_out)
+    else:  # bf16/fp16/fp64 activations: the float32 values the means have always been taken over
+        relu_out.copy_(act).clamp_min_(0)
+    means = relu_out.mean((2, 3))
+    # ReLU is monotone, so the scaled tensor's min and max are ReLU of the raw ones; min/max of
+    # another float dtype converted to float32 are the float32 values' min/max (rounding is
+    # monotone). Reducing the spatial dims first, then the channels, is several times faster on
+    # CPU than one flat reduction.
+    lo = act.amin((2, 3)).amin(1, keepdim=True).float().clamp_min(0)
+    span = act.amax((2, 3)).amax(1, keepdim=True).float().clamp_min(0) - lo
     return torch.where(span > 0, (means - lo) / span.clamp_min(torch.finfo(span.dtype).tiny), 0.0)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block's torch CPU ops on one intra-op thread; the thread count is restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class FilterMeans:
+    """``scaled_filter_means`` as a hook reduction, without a full-size ReLU'd copy per call.
+
+    Results are bit-identical to ``scaled_filter_means`` (same float32 values, each filter map
+    reduced by the same kernel over the same memory layout); only the work is arranged for speed:
+
+    - No fresh (B, C, H, W) ReLU'd copy per layer and batch: on CPU such an allocation is
+      page-faulted in and unmapped again on every call (about 60 ms per 100 MB here) and it
+      disturbs the allocator for the forward pass too. ReLU goes into one reused float32 buffer.
+    - On a CPU with at most ``chunked_up_to_threads`` intra-op threads (default 2) the tensor is
+      reduced in chunks of about ``chunk_elements`` values (whole filter maps, or whole images
+      for a channels_last tensor) on one thread: min, max, ReLU and sum of a chunk all read it
+      from the cache, so the layer output is read from memory once instead of four times, and
+      no parallel region waits at a barrier for a thread the OS has descheduled (on the loaded
+      2-core machine of docs/benchmarks.md those waits cost more than the reductions). The
+      reductions are memory-bound, so a second thread gains little. The results were the same
+      bit for bit on one and two threads for the benchmarks' layer shapes.
+    Elsewhere (GPUs, CPUs with more threads, where one thread would fall behind a forward pass
+    that scales with the cores; not measured here) the whole tensor is reduced at once with all
+    threads, by ``scaled_filter_means``'s kernels, into the reused buffer.
+    """
+
+    def __init__(self, chunk_elements: int = 1 << 19, chunked_up_to_threads: int = 2) -> None:
+        self.chunk_elements = chunk_elements
+        self.chunked_up_to_threads = chunked_up_to_threads
+        self._flat: torch.Tensor | None = None
+
+    def _buffer(self, like: torch.Tensor) -> torch.Tensor:
+        """A float32 tensor of ``like``'s shape and strides (``like`` dense), on reused memory."""
+        n = like.numel()
+        if self._flat is None or self._flat.numel() < n or self._flat.device != like.device:
+            self._flat = torch.empty(n, dtype=torch.float32, device=like.device)
+        return self._flat[:n].as_strided(like.shape, like.stride())
+
+    def __call__(self, act: torch.Tensor) -> torch.Tensor:
+        """(B, C) float32 ā of ``act`` (B, C, H, W); see ``scaled_filter_means``."""
+        channels_last = not act.is_contiguous() and act.is_contiguous(memory_format=torch.channels_last)
+        if not (act.is_contiguous() or channels_last):  # a strided view: as scaled_filter_means
+            return scaled_filter_means(act)
+        if not self.serial(act.device):
+            return _scaled_filter_means(act, self._buffer(act))
+        with one_thread():
+            return self._chunked(act, channels_last)
+
+    def serial(self, device: torch.device) -> bool:
+        """Whether work on ``device`` is done on one thread (a CPU with few threads, see above)."""
+        return device.type == "cpu" and torch.get_num_threads() <= self.chunked_up_to_threads
+
+    def _chunked(self, act: torch.Tensor, channels_last: bool) -> torch.Tensor:
+        b, c, h, w = act.shape
+        if channels_last:  # chunks of whole images, reduced over (H, W) into (images, C)
+            src, dims, unit = act, (2, 3), c * h * w
+        else:  # chunks of whole filter maps: rows of (B*C, H*W), reduced over the row
+            src, dims, unit = act.view(b * c, h * w), (1,), h * w
+        step = max(1, self.chunk_elements // max(unit, 1))
+        mins = torch.empty(src.shape[:1] + ((c,) if channels_last else ()), dtype=act.dtype)
+        maxs, means = torch.empty_like(mins), torch.empty_like(mins, dtype=torch.float32)
+        for i in range(0, src.shape[0], step):
+            part = src[i:i + step]
+            torch.amin(part, dims, out=mins[i:i + step])
+            torch.amax(part, dims, out=maxs[i:i + step])
+            relu = self._buffer(part)
+            if part.dtype == torch.float32:
+                torch.clamp_min(part, 0, out=relu)
+            else:
+                relu.copy_(part).clamp_min_(0)
+            torch.mean(relu, dims, out=means[i:i + step])
+        lo = mins.view(b, c).amin(1, keepdim=True).float().clamp_min(0)
+        span = maxs.view(b, c).amax(1, keepdim=True).float().clamp_min(0) - lo
+        return torch.where(span > 0, (means.view(b, c) - lo) / span.clamp_min(torch.finfo(span.dtype).tiny),
+                           0.0)
 
 
 @dataclass(frozen=True)
@@ -102,8 +201,6 @@ class Collected:
 def _forward_ctx(device: torch.device, bf16: bool):  # type: ignore[no-untyped-def]
     if bf16 and device.type in ("cuda", "cpu"):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    import contextlib
-
     return contextlib.nullcontext()
 
 
@@ -174,7 +271,9 @@ def compute_stats(
     bar = tqdm(total=hi - lo, initial=done, desc="statistics", unit="img", disable=not progress)
     batch_no = done // batch_size
     # Statistics need no logits: the forward pass stops after the last hooked layer.
-    with capture(model, layers, scaled_filter_means, stop=True) as out:
+    reduce = FilterMeans()
+    serial = reduce.serial(device)
+    with capture(model, layers, reduce, stop=True) as out:
         for x, y in iter_batches(ds, batch_size, start=done, indices=range(lo, hi) if world > 1 else None,
                                  num_workers=num_workers):
             x = spec.prepare(x.to(device, non_blocking=True))
@@ -183,11 +282,14 @@ def compute_stats(
             with _forward_ctx(device, bf16):
                 forward_until_captured(model, x, out)
             y = y.to(device, non_blocking=True)
-            for name in layers:
-                if name not in sums:
-                    sums[name] = torch.zeros(k, out[name].shape[1], dtype=torch.float64, device=device)
-                sums[name].index_add_(0, y, out[name].double())
-            counts += torch.bincount(y, minlength=k)
+            # On few CPU threads index_add_ is parallel yet tiny: a loaded machine made each call
+            # wait up to 0.1 s for the second thread. One thread, as for the reductions.
+            with one_thread() if serial else contextlib.nullcontext():
+                for name in layers:
+                    if name not in sums:
+                        sums[name] = torch.zeros(k, out[name].shape[1], dtype=torch.float64, device=device)
+                    sums[name].index_add_(0, y, out[name].double())
+                counts.index_add_(0, y, torch.ones_like(y))  # bincount would wait for the GPU (max)
             done += x.shape[0]
             batch_no += 1
             bar.update(x.shape[0])

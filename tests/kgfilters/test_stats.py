@@ -132,3 +132,81 @@ def test_bf16_autocast_is_close_to_float32() -> None:
     for name in ("0", "2"):
         assert half.layers[name].sums.dtype == torch.float64
         assert torch.allclose(half.z(name), full.z(name), atol=0.02)
+
+
+def _reference_sums(model: nn.Module, spec: ModelSpec, ds: TensorImages, layers: list[str],
+                    classes: int) -> dict[str, torch.Tensor]:
+    """FILTAG 2.1 straight from its definition, in float64, one image at a time: ReLU, min-max
+    scale over the image's whole layer tensor, mean per filter, sum per class."""
+    sums: dict[str, torch.Tensor] = {}
+    with torch.no_grad(), capture(model, layers) as out:
+        for i in range(len(ds)):
+            x, y = ds.batch(i, i + 1)
+            model(spec.prepare(x))
+            for name in layers:
+                a = torch.relu(out[name][0].double())  # (C, H, W)
+                lo, hi = a.min(), a.max()
+                scaled = (a - lo) / (hi - lo) if hi > lo else torch.zeros_like(a)
+                s = sums.setdefault(name, torch.zeros(classes, a.shape[0], dtype=torch.float64))
+                s[int(y)] += scaled.mean((1, 2))
+    return sums
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_statistics_pass_equals_a_direct_float64_computation(channels_last: bool) -> None:
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(2, 5, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(5, 7, 3), nn.Conv2d(7, 4, 1), nn.Flatten(), nn.LazyLinear(3))
+    model(torch.zeros(1, 2, 10, 10))  # materialise the lazy layer
+    spec = ModelSpec("t", lambda n: model, 2, 10, (0.5, 0.5), (0.25, 0.5))
+    ds = TensorImages(torch.randint(0, 256, (23, 2, 10, 10), dtype=torch.uint8), torch.arange(23) % 3)
+    layers = ["0", "3", "4"]
+    ref = _reference_sums(model, spec, ds, layers, 3)
+    stats = compute_stats(model, spec, ds, layers=layers, class_names=("a", "b", "c"),
+                          device=torch.device("cpu"), batch_size=4, channels_last=channels_last,
+                          progress=False)
+    assert stats.layers["0"].counts.tolist() == [8, 8, 7] and stats.num_images == 23
+    for name in layers:
+        got = stats.layers[name].sums
+        assert got.dtype == torch.float64 and got.shape == ref[name].shape
+        # each image's 5-7 filter means are float32 before they are summed in float64
+        assert torch.allclose(got, ref[name], rtol=0, atol=8 * 2e-7), name
+        assert (got > 0).any()
+
+
+def _scaled_filter_means_reference(act: torch.Tensor) -> torch.Tensor:
+    """The pre-FilterMeans code, verbatim: ReLU'd float32 copy, then mean, min and max."""
+    x = act.float()
+    means = torch.relu(x).mean((2, 3))
+    lo = x.amin((2, 3)).amin(1, keepdim=True).clamp_min(0)
+    span = x.amax((2, 3)).amax(1, keepdim=True).clamp_min(0) - lo
+    return torch.where(span > 0, (means - lo) / span.clamp_min(torch.finfo(span.dtype).tiny), 0.0)
+
+
+@pytest.mark.parametrize("chunk", [1 << 19, 300, 1, 0])
+def test_filter_means_is_bit_identical_and_reuses_its_buffer(chunk: int) -> None:
+    """Chunked: whole tensor, chunks of two filter maps / one image (300 values), one row at a
+    time; 0: the unchunked path (GPUs, CPUs with many threads), whole tensor in the buffer."""
+    from kgfilters.stats import FilterMeans
+
+    torch.manual_seed(0)
+    reduce = FilterMeans(chunk_elements=chunk or 1, chunked_up_to_threads=1 << 20 if chunk else 0)
+    big = torch.randn(6, 8, 12, 12)
+    assert torch.equal(reduce(big), _scaled_filter_means_reference(big))
+    ptr, size = reduce._flat.data_ptr(), reduce._flat.numel()
+    cases = [torch.randn(3, 4, 5, 7), big[:2], torch.randn(6, 8, 12, 12).to(torch.bfloat16),
+             torch.randn(2, 3, 6, 6, dtype=torch.float64), torch.randn(4, 8, 9, 9).to(torch.float16),
+             torch.randn(5, 8, 12, 12).contiguous(memory_format=torch.channels_last),
+             torch.randn(5, 6, 8, 8)[:, :, ::2, 1:], torch.full((2, 3, 4, 4), -1.0),
+             torch.rand(3, 5, 4, 4) + 0.5]  # all positive: the layer minimum is not 0
+    threads = torch.get_num_threads()
+    for act in cases:
+        assert torch.equal(reduce(act), _scaled_filter_means_reference(act)), (act.dtype, act.shape)
+        assert torch.equal(scaled_filter_means(act), _scaled_filter_means_reference(act))
+        assert torch.get_num_threads() == threads  # the single-threaded reduction restores it
+    if chunk in (1 << 19, 0):
+        assert reduce._flat.data_ptr() == ptr  # no layer was larger than the first: never reallocated
+        reduce(torch.randn(7, 8, 12, 12))
+        assert reduce._flat.numel() == 7 * 8 * 12 * 12
+    else:
+        assert size == max(1, chunk // 144) * 144  # one chunk of whole 12x12 maps, not the layer
