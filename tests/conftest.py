@@ -87,11 +87,14 @@ PIPELINE_SENSITIVE = {"num_images": 2, "train_images": 16, "steps": 2, "batch_si
 
 def build_pipeline_run(root: Path) -> Path:
     """Run every stage after ``train`` on the trained run at ``root`` through the functions the CLI
-    calls, in the registry's order, with small settings: stats and k-best (k = 5) tags, the Hits@n
-    study, saved explanations of held-out images 0 and 1, ``select`` (64 samples, 2 targets),
-    ``sensitive`` (``PIPELINE_SENSITIVE``), ``link`` (WordNet, offline), ``coarsen``, ``evaluate``
-    (200 random-tags draws; the ablation and FSAGN sections left out: they retrain or re-mask and
-    cost most of its time) and the graph. ``kgfilters status`` shows every stage done."""
+    calls, in an order the registry allows, with small settings: stats and k-best (k = 5) tags, the
+    Hits@n study, ``select`` (64 samples, 2 targets), ``sensitive`` (``PIPELINE_SENSITIVE``) on the
+    selected filters and the most active separating filter of the first held-out image that has
+    one (``explain_text.contrast``, ``separating_filter``), saved explanations of held-out images 0,
+    1 and that image (after ``sensitive``, so they carry the trained generators' areas,
+    ``sensitive_areas``), ``link`` (WordNet, offline), ``coarsen``, ``evaluate`` (200 random-tags
+    draws; the ablation and FSAGN sections left out: they retrain or re-mask and cost most of its
+    time) and the graph. ``kgfilters status`` shows every stage done."""
     from kgfilters.evaluate.run import evaluate_run
     from kgfilters.fsagn.stage import SensitiveOptions, select_stage, sensitive_stage
     from kgfilters.ontology.build import build_graph
@@ -101,15 +104,32 @@ def build_pipeline_run(root: Path) -> Path:
     cpu = torch.device("cpu")
     tag_run(root, device=cpu, progress=False)  # computes the statistics first (stage stats)
     hits_run(root, device=cpu, progress=False)
-    for index in (0, 1):
-        explain_run(root, device=cpu, index=index, save=True)
-    select_stage(root, num_samples=64, k=2, device=cpu)
-    sensitive_stage(root, options=SensitiveOptions(**PIPELINE_SENSITIVE), device=cpu)
+    sel = select_stage(root, num_samples=64, k=2, device=cpu)
+    index, extra = separating_filter(root, sel.layer)
+    filters = [(sel.layer, int(f)) for f in sel.targets] + [(sel.layer, extra)]
+    sensitive_stage(root, filters=filters, options=SensitiveOptions(**PIPELINE_SENSITIVE), device=cpu)
+    for i in dict.fromkeys((0, 1, index)):  # after ``sensitive``: they carry its generators' areas
+        explain_run(root, device=cpu, index=i, save=True)
     link_run(root)
     coarsen_run(root)
     evaluate_run(root, device=cpu, draws=200, ablation=False, fsagn=False)
     build_graph(root)
     return root
+
+
+def separating_filter(root: Path, layer: str, *, first: int = 16) -> tuple[int, int]:
+    """(held-out index, filter): the first of the run's first ``first`` held-out images with a
+    separating filter in ``layer``, and its most active one there. AssertionError if none has."""
+    from kgfilters.explain import explain_image
+    from kgfilters.explain_text import contrast
+    from kgfilters.run import load_run
+
+    run = load_run(root)
+    for index in range(first):
+        sep = [f.filter for f, _ in contrast(explain_image(run, index=index)).separating if f.layer == layer]
+        if sep:
+            return index, int(sep[0])  # most active first
+    raise AssertionError(f"none of the first {first} held-out images has a separating filter in {layer}")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from kgfilters.errors import GraphError
 from kgfilters.ontology import lines
 from kgfilters.ontology.build import EMITTERS, FAST, build_graph, stage_lines
 from kgfilters.ontology.iris import Iris
+from kgfilters.ontology.namespace import KGF_IRI
 from kgfilters.ontology.store import open_store, replace_graph, to_ox
 from kgfilters.run import read_run_json
 from tests.graph.conftest import write_run
@@ -24,6 +25,7 @@ from tests.run_checks import assert_run_unchanged
 
 G = ox.NamedNode("https://ex.org/g")
 XSD = "http://www.w3.org/2001/XMLSchema#"
+RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 #: The files the emitters read (copied from the pipeline run; its model weights are not needed).
 RUN_FILES = ("run.json", "tags.json", "hits.json", "explanations", "masks/metrics.json",
              "concepts.json", "coarse.json", "evaluation.json")
@@ -77,6 +79,12 @@ def test_fast_emitters_equal_the_reference_on_the_demo_run(tmp_path: Path, pipel
             shutil.copy2(src, dst)
     sizes = _assert_same_as_reference(root)
     assert all(sizes[s] > 0 for s in EMITTERS if s != "model"), sizes  # model: needs the weights
+    # the saved explanations carry sensitive areas (explain --save after sensitive), so the
+    # comparison above covered the fast emitter's kgf:SensitiveArea nodes too
+    iris, config = Iris.for_run(root), read_run_json(root)
+    areas = [q for q in _parsed(stage_lines(root, iris, config, "explanations"))
+             if q.predicate == RDF_TYPE and q.object == ox.NamedNode(f"{KGF_IRI}SensitiveArea")]
+    assert areas, "no kgf:SensitiveArea in the explanations graph of the pipeline run"
 
 
 @pytest.mark.parametrize(("value", "lexical"), [
