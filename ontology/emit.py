@@ -360,7 +360,7 @@ def concept_triples(iris: Iris, concepts: Mapping[str, Any]) -> Iterator[Triple]
     """The ``concepts`` graph from concepts.json (written by ``kgfilters link``).
 
     ``<class> kgf:denotes <concept>``; each concept ``a skos:Concept`` with ``skos:prefLabel``
-    (``@en``) and ``skos:notation``; ``skos:broader`` edges (IsA, hypernyms); every other edge
+    (``@en``), ``skos:notation`` and ``skos:hiddenLabel`` (the label without a language tag); ``skos:broader`` edges (IsA, hypernyms); every other edge
     (ConceptNet PartOf, HasA, ...; ``skos:closeMatch`` to WordNet) with its own predicate IRI.
     Concept IRIs are external (WordNet, ConceptNet) and kept as written.
     """
@@ -371,6 +371,9 @@ def concept_triples(iris: Iris, concepts: Mapping[str, Any]) -> Iterator[Triple]
         yield node, RDF.type, SKOS.Concept
         yield node, SKOS.prefLabel, Literal(str(c["label"]), lang="en")
         yield node, SKOS.notation, Literal(str(c["notation"]))
+        # the label's plain form, for exact lookups by a user's string (an index hit, where
+        # matching STR(?prefLabel) scans every label: filters-under-concept at ImageNet scale)
+        yield node, SKOS.hiddenLabel, Literal(str(c["label"]))
     for narrower, broader in concepts.get("broader") or ():
         yield URIRef(str(narrower)), SKOS.broader, URIRef(str(broader))
     for r in concepts.get("related") or ():

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 from rdflib import RDF, Literal, URIRef
+from rdflib.namespace import SKOS
 
 from kgfilters.cli import main
 from kgfilters.errors import GraphError
@@ -170,7 +171,9 @@ def test_concepts_and_coarsening_are_emitted_from_their_files(built_run: Path) -
     boot = URIRef("http://wordnet-rdf.princeton.edu/wn30/02854739-n")
     footwear = URIRef("http://wordnet-rdf.princeton.edu/wn30/03381126-n")
     assert (i.class_label(9), KGF.denotes, boot) in concepts
-    assert len(concepts) == 3 + 4 * 3 + 3 + 1  # links, concepts (type, label, notation), edges
+    assert len(concepts) == 3 + 4 * 4 + 3 + 1  # links, concepts (type, label, notation, hiddenLabel), edges
+    hidden, label = concepts.value(boot, SKOS.hiddenLabel), concepts.value(boot, SKOS.prefLabel)
+    assert str(hidden) == str(label) and hidden.language is None and label.language == "en"
     node = i.coarse_concept("conv1", 3, str(footwear))
     assert (i.filter("conv1", 3), KGF.coarseConcept, footwear) in coarse
     assert coarse.value(node, KGF.support).toPython() == pytest.approx(0.75)  # 3 of 4 classes
