@@ -44,6 +44,17 @@ async def settle(app: KgfApp, pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.pause()
 
 
+async def panels(app: KgfApp, pilot, timeout: float = 20.0) -> int:  # type: ignore[no-untyped-def]
+    """The number of mask panels shown, once the panel worker's result is mounted (its message
+    and the mount may land after the worker ends, later on a busy machine)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while not (n := len(app.screen.query(".panel"))) and time.monotonic() < end:
+        await settle(app, pilot)
+    return n
+
+
 async def test_browse_layer_and_filter_shows_its_tags(tagged_run: Path) -> None:
     run = load_run(tagged_run)
     tagged = next(t for t in run.tags.tags if t.layer == "conv2")
@@ -170,13 +181,13 @@ async def test_masks_and_concepts_in_the_filter_view(full_run: Path) -> None:
         await settle(app, pilot)
         assert "mask 1/2: fsagn reservation, heldout image 3" in text_of(app, "#filter-mask-caption")
         assert "correlation 0.8750  response_ratio 0.2500" in text_of(app, "#filter-mask-caption")
-        assert len(app.screen.query(".panel")) == 5
+        assert await panels(app, pilot) == 5
         titles = [plain(w.content).splitlines()[0] for w in app.screen.query(".panel")]
         assert titles == ["image", "feature map", "mask", "masked image", "new feature map"]
         await pilot.press("m")
         await settle(app, pilot)
         assert "mask 2/2: fsagn occlusion" in text_of(app, "#filter-mask-caption")
-        assert len(app.screen.query(".panel")) == 5
+        assert await panels(app, pilot) == 5
         concepts = text_of(app, "#filter-concepts")
         assert "coarse: garment (covers 2 tags)   garment > clothing" in concepts
         assert "linked: zero -> http://conceptnet.io/c/en/shirt" in concepts
