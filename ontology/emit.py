@@ -360,7 +360,8 @@ def concept_triples(iris: Iris, concepts: Mapping[str, Any]) -> Iterator[Triple]
     """The ``concepts`` graph from concepts.json (written by ``kgfilters link``).
 
     ``<class> kgf:denotes <concept>``; each concept ``a skos:Concept`` with ``skos:prefLabel``
-    (``@en``), ``skos:notation`` and ``skos:hiddenLabel`` (the label without a language tag); ``skos:broader`` edges (IsA, hypernyms); every other edge
+    (``@en``), ``skos:notation`` and ``skos:hiddenLabel`` (the label without a language tag);
+    ``skos:broader`` edges (IsA, hypernyms); every other edge
     (ConceptNet PartOf, HasA, ...; ``skos:closeMatch`` to WordNet) with its own predicate IRI.
     Concept IRIs are external (WordNet, ConceptNet) and kept as written.
     """
