@@ -38,6 +38,7 @@ __all__ = [
     "explanation_triples",
     "hits_triples",
     "integer",
+    "measurement_triples",
     "model_triples",
     "provenance_triples",
     "tag_triples",
@@ -280,14 +281,20 @@ def area_triples(iris: Iris, metrics: Mapping[str, Any]) -> Iterator[Triple]:
             yield node, KGF.maskFile, Literal(str(a["mask_file"]))
         if a.get("mask_key"):
             yield node, KGF.maskKey, Literal(str(a["mask_key"]))
-        for name, value in sorted((a.get("metrics") or {}).items()):
-            if (lit := dbl(value)) is None:
-                continue
-            mnode = iris.measurement(node, name)
-            yield node, KGF.hasMeasurement, mnode
-            yield mnode, RDF.type, KGF.Measurement
-            yield mnode, KGF.metricName, Literal(str(name))
-            yield mnode, KGF.value, lit
+        yield from measurement_triples(iris, node, a.get("metrics") or {})
+
+
+def measurement_triples(iris: Iris, node: URIRef, metrics: Mapping[str, Any]) -> Iterator[Triple]:
+    """``node kgf:hasMeasurement m`` and each ``m`` (a ``kgf:Measurement`` with ``kgf:metricName``
+    and a double ``kgf:value``) for the finite numbers of ``metrics`` {name: value}, by name."""
+    for name, value in sorted(metrics.items()):
+        if (lit := dbl(value)) is None:
+            continue
+        m = iris.measurement(node, name)
+        yield node, KGF.hasMeasurement, m
+        yield m, RDF.type, KGF.Measurement
+        yield m, KGF.metricName, Literal(str(name))
+        yield m, KGF.value, lit
 
 
 def _value(value: Any) -> Literal | None:

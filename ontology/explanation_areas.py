@@ -31,7 +31,7 @@ def explanation_area_triples(
     """The ``kgf:SensitiveArea`` nodes of one saved explanation object (``expl``) whose node is
     ``explanation``; nothing when it has no ``sensitive_areas``. GraphError for an unknown strategy."""
     # emit imports this module: its helpers are taken at call time, not at import time
-    from kgfilters.ontology.emit import KGF, STRATEGIES, dbl, integer
+    from kgfilters.ontology.emit import KGF, STRATEGIES, dbl, integer, measurement_triples
 
     split, index = Literal(str(expl["split"])), integer(expl["index"])
     for a in expl.get("sensitive_areas") or ():
@@ -49,11 +49,4 @@ def explanation_area_triples(
         yield node, KGF.imageIndex, index
         if (frac := dbl(a.get("area"))) is not None:
             yield node, KGF.areaFraction, frac
-        for name, value in sorted((a.get("metrics") or {}).items()):
-            if (lit := dbl(value)) is None:
-                continue
-            m = iris.measurement(node, name)
-            yield node, KGF.hasMeasurement, m
-            yield m, RDF.type, KGF.Measurement
-            yield m, KGF.metricName, Literal(str(name))
-            yield m, KGF.value, lit
+        yield from measurement_triples(iris, node, a.get("metrics") or {})
