@@ -29,6 +29,7 @@ from kgfilters.run import RunPaths, read_run_json, sha256_file
 
 __all__ = [
     "GRAPHS",
+    "GRAPH_FORMAT",
     "LEGACY_NAMES",
     "STAGES",
     "RunStatus",
@@ -95,6 +96,13 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
 
 #: The named graphs of a run: one per stage that has one, and the provenance graph (run.json).
 GRAPHS: tuple[str, ...] = (*(s.graph for s in STAGES.values() if s.graph), "provenance")
+
+#: What ``ontology``'s emitters write into each named graph, as a number recorded per graph in
+#: run.json (``graph.formats``) when the graph is written. Raise it when an emitter adds or changes
+#: triples that queries read, so a graph written by an older kgfilters shows as stale instead of
+#: answering those queries with nothing. 2: query aids (tags, coarsening), concepts'
+#: ``skos:hiddenLabel``, an explanation's sensitive areas.
+GRAPH_FORMAT = 2
 
 #: Record names of runs written before the registry, read as the stage they were.
 LEGACY_NAMES: dict[str, str] = {"concepts": "link", "coarsening": "coarsen", "masks": "sensitive"}
@@ -310,12 +318,18 @@ def _graph_state(paths: RunPaths, config: Mapping[str, Any], rec: dict[str, Any]
     emitted = (rec or {}).get("emitted")
     if not isinstance(emitted, Mapping):
         return DONE, ""  # a store built before graphs were fingerprinted
+    formats = (rec or {}).get("formats")
+    formats = formats if isinstance(formats, Mapping) else {}
     for st in done.values():
         stage = STAGES[st.name]
         if stage.graph is None or st.state == MISSING or not stage.outputs:
             continue
         if stage.graph in emitted and emitted[stage.graph] != now(stage.outputs[0]):
             return STALE, f"the {stage.graph} graph is older than `kgfilters {stage.name}`'s output"
+    old = sorted(g for g in emitted if formats.get(g) != GRAPH_FORMAT)
+    if old:
+        what = f"the {', '.join(old)} graph" + ("s were" if len(old) > 1 else " was")
+        return STALE, f"{what} written by an older kgfilters (graph format {GRAPH_FORMAT} now)"
     return DONE, ""
 
 
@@ -363,7 +377,8 @@ def mark_stale(data: dict[str, Any], after: str, reason: str) -> list[str]:
 
 def note_graphs(root: str | os.PathLike[str], graphs: list[str] | tuple[str, ...]) -> None:
     """Record, under the run lock, that ``graphs`` were just (re)emitted into the store: run.json's
-    ``graph.emitted`` keeps the fingerprint of each graph's source file and ``graph.updated`` the
+    ``graph.emitted`` keeps the fingerprint of each graph's source file, ``graph.formats`` the
+    ``GRAPH_FORMAT`` it was written in, and ``graph.updated`` the
     time (outside ``stages``, so the provenance graph stays a function of the stage records), and
     ``generation`` goes up (readers such as the TUI and ``serve`` watch it)."""
     from kgfilters.run import now_iso, update_run_json
@@ -372,8 +387,10 @@ def note_graphs(root: str | os.PathLike[str], graphs: list[str] | tuple[str, ...
         graph = data.get("graph")
         graph = data["graph"] = dict(graph) if isinstance(graph, dict) else {}
         emitted = dict(graph.get("emitted") or {})
-        emitted.update(graph_sources(root, graphs, data))
-        graph.update(emitted=emitted, updated=now_iso())
+        emitted.update(sources := graph_sources(root, graphs, data))
+        formats = dict(graph.get("formats") or {})
+        formats.update(dict.fromkeys(sources, GRAPH_FORMAT))
+        graph.update(emitted=emitted, formats=formats, updated=now_iso())
 
     update_run_json(root, change)
 

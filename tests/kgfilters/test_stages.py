@@ -369,3 +369,19 @@ def test_serve_says_when_the_run_changed(demo_copy: Path, capsys: pytest.Capture
         proc.kill()
         waiter.join(timeout=20)
     assert closed == [True] and result and result[0] != 0
+
+
+def test_a_graph_written_by_an_older_kgfilters_is_stale_until_rebuilt(
+    demo_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_status(demo_copy)["graph"].state == "done"
+    path = demo_copy / "run.json"
+    data = json.loads(path.read_text())
+    assert set(data["graph"]["formats"]) == set(data["graph"]["emitted"])  # one per graph written
+    data["graph"]["formats"].pop("tags")  # as a kgfilters before the query aids wrote it
+    path.write_text(json.dumps(data))
+    st = run_status(demo_copy)["graph"]
+    assert st.state == "stale" and st.reason.startswith("the tags graph was written by an older kgfilters")
+    code, _, err = _run(capsys, "graph", "--run", str(demo_copy), "--stage", "tags")
+    assert code == 0, err
+    assert run_status(demo_copy)["graph"].state == "done"
