@@ -58,13 +58,19 @@ def scaled_filter_means(act: torch.Tensor) -> torch.Tensor:
     return _scaled_filter_means(act, torch.empty_like(act, dtype=torch.float32))
 
 
-def _scaled_filter_means(act: torch.Tensor, relu_out: torch.Tensor) -> torch.Tensor:
+def _scaled_filter_means(act: torch.Tensor, relu_out: torch.Tensor, relu_done: bool = False) -> torch.Tensor:
     """``scaled_filter_means`` with ReLU(act) written into ``relu_out`` (float32, act's shape and
-    strides): the only full-size write. Reads act three times (ReLU, min, max) and relu_out once."""
-    if act.dtype == relu_out.dtype:
+    strides): the only full-size write. Reads act three times (ReLU, min, max) and relu_out once.
+    With ``relu_done`` act is already rectified (a ReLU module's output): a float32 act is
+    averaged in place of the copy and nothing is written."""
+    if relu_done and act.dtype == torch.float32:
+        relu_out = act
+    elif act.dtype == relu_out.dtype:
         torch.clamp_min(act, 0, out=relu_out)
     else:  # bf16/fp16/fp64 activations: the float32 values the means have always been taken over
-        relu_out.copy_(act).clamp_min_(0)
+        relu_out.copy_(act)
+        if not relu_done:
+            relu_out.clamp_min_(0)
     means = relu_out.mean((2, 3))
     # ReLU is monotone, so the scaled tensor's min and max are ReLU of the raw ones; min/max of
     # another float dtype converted to float32 are the float32 values' min/max (rounding is
@@ -120,21 +126,30 @@ class FilterMeans:
             self._flat = torch.empty(n, dtype=torch.float32, device=like.device)
         return self._flat[:n].as_strided(like.shape, like.stride())
 
-    def __call__(self, act: torch.Tensor) -> torch.Tensor:
-        """(B, C) float32 ā of ``act`` (B, C, H, W); see ``scaled_filter_means``."""
+    def __call__(self, act: torch.Tensor, *, relu_done: bool = False) -> torch.Tensor:
+        """(B, C) float32 ā of ``act`` (B, C, H, W); see ``scaled_filter_means``.
+
+        ``relu_done``: ``act`` is ReLU(conv output) already (``after_relu``), so it is not
+        rectified again: a float32 act is averaged where it lies, without the copy into the
+        buffer. The values are the same bit for bit (ReLU is idempotent; up to the sign of zeros,
+        which the per-class float64 sums do not keep)."""
         channels_last = not act.is_contiguous() and act.is_contiguous(memory_format=torch.channels_last)
         if not (act.is_contiguous() or channels_last):  # a strided view: as scaled_filter_means
             return scaled_filter_means(act)
         if not self.serial(act.device):
-            return _scaled_filter_means(act, self._buffer(act))
+            return _scaled_filter_means(act, self._buffer(act), relu_done)
         with one_thread():
-            return self._chunked(act, channels_last)
+            return self._chunked(act, channels_last, relu_done)
+
+    def after_relu(self, act: torch.Tensor) -> torch.Tensor:
+        """``self(t)`` from ``act = ReLU(t)``: the ``after_relu`` reduction of ``capture``."""
+        return self(act, relu_done=True)
 
     def serial(self, device: torch.device) -> bool:
         """Whether work on ``device`` is done on one thread (a CPU with few threads, see above)."""
         return device.type == "cpu" and torch.get_num_threads() <= self.chunked_up_to_threads
 
-    def _chunked(self, act: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    def _chunked(self, act: torch.Tensor, channels_last: bool, relu_done: bool = False) -> torch.Tensor:
         b, c, h, w = act.shape
         if channels_last:  # chunks of whole images, reduced over (H, W) into (images, C)
             src, dims, unit = act, (2, 3), c * h * w
@@ -147,11 +162,14 @@ class FilterMeans:
             part = src[i:i + step]
             torch.amin(part, dims, out=mins[i:i + step])
             torch.amax(part, dims, out=maxs[i:i + step])
-            relu = self._buffer(part)
-            if part.dtype == torch.float32:
-                torch.clamp_min(part, 0, out=relu)
+            if relu_done and part.dtype == torch.float32:
+                relu = part
+            elif part.dtype == torch.float32:
+                relu = torch.clamp_min(part, 0, out=self._buffer(part))
             else:
-                relu.copy_(part).clamp_min_(0)
+                relu = self._buffer(part).copy_(part)
+                if not relu_done:
+                    relu.clamp_min_(0)
             torch.mean(relu, dims, out=means[i:i + step])
         lo = mins.view(b, c).amin(1, keepdim=True).float().clamp_min(0)
         span = maxs.view(b, c).amax(1, keepdim=True).float().clamp_min(0) - lo
@@ -273,7 +291,9 @@ def compute_stats(
     # Statistics need no logits: the forward pass stops after the last hooked layer.
     reduce = FilterMeans()
     serial = reduce.serial(device)
-    with capture(model, layers, reduce, stop=True) as out:
+    # A layer whose output goes straight into an nn.ReLU module (VGG's features) is reduced from
+    # that ReLU's output, which the forward computes anyway, instead of rectifying it again.
+    with capture(model, layers, reduce, stop=True, after_relu=reduce.after_relu) as out:
         for x, y in iter_batches(ds, batch_size, start=done, indices=range(lo, hi) if world > 1 else None,
                                  num_workers=num_workers):
             x = spec.prepare(x.to(device, non_blocking=True))

@@ -210,3 +210,139 @@ def test_filter_means_is_bit_identical_and_reuses_its_buffer(chunk: int) -> None
         assert reduce._flat.numel() == 7 * 8 * 12 * 12
     else:
         assert size == max(1, chunk // 144) * 144  # one chunk of whole 12x12 maps, not the layer
+
+
+class _Spy:
+    """FilterMeans, counting which path each layer took."""
+
+    def __init__(self, **kw) -> None:  # type: ignore[no-untyped-def]
+        from kgfilters.stats import FilterMeans
+
+        self.inner, self.calls, self.relu_calls = FilterMeans(**kw), 0, 0
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.inner(t)
+
+    def after_relu(self, t: torch.Tensor) -> torch.Tensor:
+        self.relu_calls += 1
+        assert (t >= 0).all()  # it is given the rectified values
+        return self.inner.after_relu(t)
+
+
+def _relu_net() -> nn.Sequential:
+    """conv+ReLU(in place), conv+ReLU, conv+max-pool (no ReLU module after it), conv+ReLU last."""
+    torch.manual_seed(5)
+    return nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(6, 5, 3), nn.ReLU(),
+                         nn.Conv2d(5, 4, 1), nn.MaxPool2d(2), nn.Conv2d(4, 3, 3, padding=1),
+                         nn.ReLU(inplace=True), nn.Flatten()).eval()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("chunked", [True, False])
+def test_relu_output_gives_the_layer_output_means_bit_for_bit(dtype, channels_last, chunked) -> None:  # type: ignore[no-untyped-def]
+    """A conv followed by an nn.ReLU (in place or not) is reduced from the ReLU's output: the same
+    values bit for bit as from the conv's own output, in every dtype, layout and path."""
+    from kgfilters.hooks import forward_until_captured
+
+    net = _relu_net().to(dtype)
+    x = torch.randn(7, 2, 12, 12, dtype=dtype)
+    if channels_last:
+        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    kw = dict(chunk_elements=100) if chunked else dict(chunked_up_to_threads=0)
+    layers = ["0", "2", "4", "6"]
+    with torch.no_grad():
+        with capture(net, layers, scaled_filter_means) as ref:  # the conv outputs, ReLU applied by the reduction
+            net(x)
+        ref = dict(ref)
+        spy = _Spy(**kw)
+        with capture(net, layers, spy, stop=True, after_relu=spy.after_relu) as got:
+            forward_until_captured(net, x, got)
+    assert (spy.relu_calls, spy.calls) == (3, 1)  # "4" is followed by a max-pool: its own output
+    assert set(got) == set(layers)
+    for name in layers:
+        assert got[name].dtype == torch.float32
+        assert torch.equal(got[name], ref[name]), name
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())
+
+
+def test_relu_after_only_where_the_relu_certainly_gets_the_layer_output() -> None:
+    from kgfilters.hooks import relu_after
+
+    net = _relu_net()
+    assert relu_after(net, "0") is net[1] and relu_after(net, "2") is net[3] and relu_after(net, "6") is net[7]
+    assert relu_after(net, "4") is None and relu_after(net, "8") is None and relu_after(net, "") is None
+
+    class Custom(nn.Sequential):  # its own forward: children need not run in order
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self[1](self[0](x) * 2)
+
+    assert relu_after(nn.Sequential(Custom(nn.Conv2d(1, 1, 1), nn.ReLU())), "0.0") is None
+    shared = nn.ReLU()  # one ReLU after two convs, or a conv used twice: not certain
+    assert relu_after(nn.Sequential(nn.Conv2d(1, 1, 1), shared, nn.Conv2d(1, 1, 1), shared), "0") is None
+    conv = nn.Conv2d(1, 1, 1)
+    assert relu_after(nn.Sequential(conv, nn.ReLU(), conv, nn.ReLU()), "0") is None
+    assert relu_after(nn.Sequential(nn.Conv2d(1, 1, 1), nn.LeakyReLU()), "0") is None
+
+    class MyReLU(nn.ReLU):  # a subclass may do anything
+        pass
+
+    assert relu_after(nn.Sequential(nn.Conv2d(1, 1, 1), MyReLU()), "0") is None
+
+
+def test_a_hook_after_ours_or_on_the_relu_keeps_the_layer_output_path() -> None:
+    """A hook registered later on the conv (edit_output) or a pre-hook on the ReLU may change what
+    the ReLU sees: the conv's output is reduced as it was returned, as without after_relu."""
+    from kgfilters.hooks import edit_output
+
+    net, x = _relu_net(), torch.randn(3, 2, 12, 12)
+    with torch.no_grad():
+        with capture(net, ["0"], scaled_filter_means) as ref:
+            net(x)
+        ref = dict(ref)
+        spy = _Spy()
+        with capture(net, ["0"], spy, after_relu=spy.after_relu) as got, edit_output(net, "0", lambda o: o * -1):
+            net(x)
+        assert torch.equal(got["0"], ref["0"]) and (spy.calls, spy.relu_calls) == (1, 0)
+        h = net[1].register_forward_pre_hook(lambda m, inp: (inp[0] + 1,))
+        try:
+            spy = _Spy()
+            with capture(net, ["0"], spy, after_relu=spy.after_relu) as got:
+                net(x)
+        finally:
+            h.remove()
+        assert torch.equal(got["0"], ref["0"]) and (spy.calls, spy.relu_calls) == (1, 0)
+
+
+class _Odd(nn.Module):
+    """Runs its Sequential's children by hand, with something in between."""
+
+    def __init__(self, between) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        torch.manual_seed(2)
+        self.seq, self.between = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU()), between
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.seq[1](self.between(self.seq[0](x)))
+
+
+def test_another_tensor_at_the_relu_falls_back_and_an_in_place_change_is_an_error() -> None:
+    x = torch.randn(2, 1, 6, 6)
+    net = _Odd(lambda t: t + 1)  # the ReLU gets another tensor: the conv output is reduced
+    with torch.no_grad():
+        want = scaled_filter_means(net.seq[0](x))
+        spy = _Spy()
+        with capture(net, ["seq.0"], spy, after_relu=spy.after_relu) as got:
+            net(x)
+        assert torch.equal(got["seq.0"], want) and (spy.calls, spy.relu_calls) == (1, 0)
+        net.forward = lambda t: net.seq[0](t).sum()  # the ReLU never runs: reduced as the pass ends
+        spy = _Spy()
+        with capture(net, ["seq.0"], spy, after_relu=spy.after_relu) as got:
+            net(x)
+        assert torch.equal(got["seq.0"], want) and (spy.calls, spy.relu_calls) == (1, 0)
+        net = _Odd(lambda t: t.mul_(2))  # the same tensor, changed in place: its values are gone
+        with pytest.raises(RuntimeError, match=r"layer seq\.0: its output was changed in place"), \
+                capture(net, ["seq.0"], spy, after_relu=spy.after_relu):
+            net(x)
+    assert not net.seq[0]._forward_hooks and not net.seq[1]._forward_hooks and not net._forward_hooks
