@@ -6,7 +6,15 @@ statistics pass / time of the whole network's forward pass) and
 layer, with hooks that keep nothing: what the statistics pass must at least compute, the true
 limit), and peak memory.
 
-    python benchmarks/bench_filtag.py                              # small network, Fashion-MNIST, CPU
+The passes are interleaved, the order turning every repeat. On a shared machine the headline is
+``stats_over_truncated_paired_median``: the median over repeats of (statistics pass / truncated
+forward of the same repeat), with a 95% bootstrap interval over the repeats
+(``..._paired_ci95``); beside it the same from process CPU time (both passes' threads), the ratio
+of the fastest repeats (least disturbed by other jobs) and the 1-minute load average at every
+repeat.
+
+    python benchmarks/bench_filtag.py --images 2048 --repeats 15   # small network, Fashion-MNIST, CPU
+    python benchmarks/bench_filtag.py --model vgg16 --images 16 --batch-size 8 --repeats 7
     python benchmarks/bench_filtag.py --model vgg16 --device cuda --bf16 --channels-last
 """
 
@@ -19,11 +27,13 @@ import platform
 import resource
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
 from kgfilters.data import TensorImages, iter_batches, load_splits
 from kgfilters.device import pick_device
+from kgfilters.evaluate.resampling import bootstrap_stat_ci
 from kgfilters.hooks import capture, forward_until_captured
 from kgfilters.models import build_model, conv_layers, get_model_spec
 from kgfilters.stats import compute_stats
@@ -69,7 +79,8 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--images", type=int, default=None, help="default: the tag split (small net), 4096 (others)")
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=11)
+    ap.add_argument("--no-whole", action="store_true", help="skip the whole network's forward pass")
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--channels-last", action="store_true")
     args = ap.parse_args()
@@ -96,48 +107,52 @@ def main() -> None:
         model = model.to(memory_format=torch.channels_last)
     layers = list(conv_layers(model))
 
-    def run_forward() -> float:
-        _sync(device)
-        t = time.perf_counter()
-        forward_pass(model, spec, ds, device, args.batch_size, args.bf16, args.channels_last)
-        _sync(device)
-        return time.perf_counter() - t
+    def timed(fn: Callable[[], None]) -> Callable[[], tuple[float, float]]:
+        def run() -> tuple[float, float]:
+            """(wall seconds, process CPU seconds) of one pass."""
+            _sync(device)
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            _sync(device)
+            return time.perf_counter() - t, time.process_time() - c
+        return run
 
-    def run_truncated() -> float:
-        _sync(device)
-        t = time.perf_counter()
-        truncated_forward_pass(model, spec, ds, device, args.batch_size, args.bf16,
-                               args.channels_last, layers)
-        _sync(device)
-        return time.perf_counter() - t
-
-    def run_stats() -> float:
-        _sync(device)
-        t = time.perf_counter()
-        compute_stats(model, spec, ds, layers=layers, class_names=classes, device=device,
-                      batch_size=args.batch_size, bf16=args.bf16, channels_last=args.channels_last,
-                      progress=False)
-        _sync(device)
-        return time.perf_counter() - t
-
-    run_forward(), run_truncated(), run_stats()  # warm-up (allocator, cuDNN autotuning)
+    run_forward = timed(lambda: forward_pass(model, spec, ds, device, args.batch_size, args.bf16,
+                                             args.channels_last))
+    run_truncated = timed(lambda: truncated_forward_pass(model, spec, ds, device, args.batch_size, args.bf16,
+                                                         args.channels_last, layers))
+    run_stats = timed(lambda: compute_stats(model, spec, ds, layers=layers, class_names=classes, device=device,
+                                            batch_size=args.batch_size, bf16=args.bf16,
+                                            channels_last=args.channels_last, progress=False))
+    order = [("truncated", run_truncated), ("stats", run_stats)]
+    if not args.no_whole:
+        order.insert(0, ("forward", run_forward))
+    for _, fn in order:  # warm-up (allocator, cuDNN autotuning)
+        fn()
     load_before = os.getloadavg()[0]
+    loads = []
     peak = {}
-    times: dict[str, list[float]] = {"forward": [], "truncated": [], "stats": []}
-    order = [("forward", run_forward), ("truncated", run_truncated), ("stats", run_stats)]
+    times: dict[str, list[float]] = {name: [] for name, _ in order}
+    cpu: dict[str, list[float]] = {name: [] for name, _ in order}
     for rep in range(args.repeats):
         # Interleaved, and the order turns every repeat, so a change of machine load (or of the
-        # allocator's state left by the previous pass) falls on all three passes alike.
-        for name, fn in order[rep % 3:] + order[:rep % 3]:
+        # allocator's state left by the previous pass) falls on all passes alike.
+        loads.append(round(os.getloadavg()[0], 2))
+        k = rep % len(order)
+        for name, fn in order[k:] + order[:k]:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            times[name].append(fn())
+            wall, cpu_s = fn()
+            times[name].append(wall)
+            cpu[name].append(cpu_s)
             if device.type == "cuda":
                 peak[name] = torch.cuda.max_memory_allocated(device) / 2**20
-    fwd, trunc, sts = times["forward"], times["truncated"], times["stats"]
-    t_fwd, t_sts = statistics.median(fwd), statistics.median(sts)
-    t_trunc = statistics.median(trunc)
-    paired = [s / t for s, t in zip(sts, trunc, strict=True)]
+    trunc, sts = times["truncated"], times["stats"]
+    t_sts, t_trunc = statistics.median(sts), statistics.median(trunc)
+    t_fwd = statistics.median(times["forward"]) if "forward" in times else float("nan")
+    paired = torch.tensor([s / t for s, t in zip(sts, trunc, strict=True)], dtype=torch.float64)
+    paired_cpu = [s / t for s, t in zip(cpu["stats"], cpu["truncated"], strict=True)]
+    ci = bootstrap_stat_ci(paired, lambda r: r.median(dim=1).values, seed=0)
     n = len(ds)
     out = {
         "bench": "filtag_stats",
@@ -152,20 +167,28 @@ def main() -> None:
         "batch_size": args.batch_size,
         "bf16": args.bf16,
         "channels_last": args.channels_last,
-        "forward_images_per_s": round(n / t_fwd, 1),
+        "forward_images_per_s": round(n / t_fwd, 1) if "forward" in times else None,
         "truncated_forward_images_per_s": round(n / t_trunc, 1),
         "stats_images_per_s": round(n / t_sts, 1),
-        "stats_over_forward_ratio": round(t_sts / t_fwd, 3),
+        "stats_over_forward_ratio": round(t_sts / t_fwd, 3) if "forward" in times else None,
         "stats_over_truncated_forward_ratio": round(t_sts / t_trunc, 3),
-        # the same ratio per repeat (stats over the truncated forward of the same repeat), median
-        "stats_over_truncated_paired_median": round(statistics.median(paired), 3),
+        # the same ratio per repeat (stats over the truncated forward of the same repeat): median
+        # (the headline on a shared machine), its 95% bootstrap interval over the repeats
+        "stats_over_truncated_paired_median": round(float(paired.median()), 3),
+        "stats_over_truncated_paired_ci95": [round(ci.low, 3), round(ci.high, 3)],
+        # process CPU time (all threads) instead of wall time, paired the same way
+        "stats_over_truncated_cpu_paired_median": round(statistics.median(paired_cpu), 3),
+        # fastest repeat of each pass: the least disturbed by other jobs
+        "stats_over_truncated_min_ratio": round(min(sts) / min(trunc), 3),
         "seconds": {k: [round(t, 3) for t in v] for k, v in times.items()},
+        "cpu_seconds": {k: [round(t, 3) for t in v] for k, v in cpu.items()},
         "repeats": args.repeats,
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "load_average_1min_per_repeat": loads,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if device.type == "cuda":
-        out["peak_gpu_mib_forward"] = round(peak["forward"], 1)
+        out["peak_gpu_mib_forward"] = round(peak["forward"], 1) if "forward" in peak else None
         out["peak_gpu_mib_truncated"] = round(peak["truncated"], 1)
         out["peak_gpu_mib_stats"] = round(peak["stats"], 1)
     out["torch"] = torch.__version__
