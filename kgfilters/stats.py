@@ -151,17 +151,24 @@ class FilterMeans:
 
     def _chunked(self, act: torch.Tensor, channels_last: bool, relu_done: bool = False) -> torch.Tensor:
         b, c, h, w = act.shape
+        per_image = c * h * w <= self.chunk_elements
         if channels_last:  # chunks of whole images, reduced over (H, W) into (images, C)
             src, dims, unit = act, (2, 3), c * h * w
-        else:  # chunks of whole filter maps: rows of (B*C, H*W), reduced over the row
-            src, dims, unit = act.view(b * c, h * w), (1,), h * w
+            # each image's (H, W, C) values are contiguous: its min and max in one reduction
+            flat = act.permute(0, 2, 3, 1).reshape(b, c * h * w)
+        elif per_image:  # chunks of whole images: filter maps as rows of (B*C, H*W)
+            src, dims, unit, flat = act.view(b * c, h * w), (1,), c * h * w, act.view(b, c * h * w)
+        else:  # an image is larger than a chunk: chunks of whole filter maps
+            src, dims, unit, flat = act.view(b * c, h * w), (1,), h * w, act.view(b * c, h * w)
         step = max(1, self.chunk_elements // max(unit, 1))
-        mins = torch.empty(src.shape[:1] + ((c,) if channels_last else ()), dtype=act.dtype)
-        maxs, means = torch.empty_like(mins), torch.empty_like(mins, dtype=torch.float32)
-        for i in range(0, src.shape[0], step):
-            part = src[i:i + step]
-            torch.amin(part, dims, out=mins[i:i + step])
-            torch.amax(part, dims, out=maxs[i:i + step])
+        # minimum and maximum of each image (or, above, of each filter map), and each filter's mean
+        mins = torch.empty(flat.shape[0], dtype=act.dtype)
+        maxs, means = torch.empty_like(mins), torch.empty(b, c, dtype=torch.float32)
+        rows = 1 if channels_last or not per_image else c  # rows of src per unit of flat
+        for i in range(0, flat.shape[0], step):
+            part, fpart = src[i * rows:(i + step) * rows], flat[i:i + step]
+            torch.amin(fpart, 1, out=mins[i:i + step])
+            torch.amax(fpart, 1, out=maxs[i:i + step])
             if relu_done and part.dtype == torch.float32:
                 relu = part
             elif part.dtype == torch.float32:
@@ -170,11 +177,11 @@ class FilterMeans:
                 relu = self._buffer(part).copy_(part)
                 if not relu_done:
                     relu.clamp_min_(0)
-            torch.mean(relu, dims, out=means[i:i + step])
-        lo = mins.view(b, c).amin(1, keepdim=True).float().clamp_min(0)
-        span = maxs.view(b, c).amax(1, keepdim=True).float().clamp_min(0) - lo
-        return torch.where(span > 0, (means.view(b, c) - lo) / span.clamp_min(torch.finfo(span.dtype).tiny),
-                           0.0)
+            out = means[i:i + step] if channels_last else means.view(-1)[i * rows:(i + step) * rows]
+            torch.mean(relu, dims, out=out)
+        lo = mins.view(b, -1).amin(1, keepdim=True).float().clamp_min(0)
+        span = maxs.view(b, -1).amax(1, keepdim=True).float().clamp_min(0) - lo
+        return torch.where(span > 0, (means - lo) / span.clamp_min(torch.finfo(span.dtype).tiny), 0.0)
 
 
 @dataclass(frozen=True)
