@@ -102,9 +102,11 @@ class FilterMeans:
       page-faulted in and unmapped again on every call (about 60 ms per 100 MB here) and it
       disturbs the allocator for the forward pass too. ReLU goes into one reused float32 buffer.
     - On a CPU with at most ``chunked_up_to_threads`` intra-op threads (default 2) the tensor is
-      reduced in chunks of about ``chunk_elements`` values (whole filter maps, or whole images
-      for a channels_last tensor) on one thread: min, max, ReLU and sum of a chunk all read it
-      from the cache, so the layer output is read from memory once instead of four times, and
+      reduced in chunks of about ``chunk_elements`` values (whole images, or whole filter maps
+      where one image is larger than a chunk) on one thread: min, max, ReLU and sum of a chunk
+      all read it from the cache, so the layer output is read from memory once instead of four
+      times (each image's min and max over its contiguous values in one reduction: rows as
+      short as one filter map, 196 values, cost about twice as much per value), and
       no parallel region waits at a barrier for a thread the OS has descheduled (on the loaded
       2-core machine of docs/benchmarks.md those waits cost more than the reductions). The
       reductions are memory-bound, so a second thread gains little. The results were the same
@@ -112,6 +114,8 @@ class FilterMeans:
     Elsewhere (GPUs, CPUs with more threads, where one thread would fall behind a forward pass
     that scales with the cores; not measured here) the whole tensor is reduced at once with all
     threads, by ``scaled_filter_means``'s kernels, into the reused buffer.
+    ``after_relu`` takes a ReLU module's output instead (``capture(after_relu=)``): nothing to
+    rectify, so a float32 tensor is averaged where it lies and nothing is written.
     """
 
     def __init__(self, chunk_elements: int = 1 << 19, chunked_up_to_threads: int = 2) -> None:
