@@ -67,21 +67,25 @@ def save_explanation(root: str | os.PathLike[str], e: Explanation, *,
     under the run lock, and record stage ``explain``.
 
     ``status``: the run's status read before ``e`` was made (read now if None). When the stage
-    was stale then and other explanations are saved, the record keeps it stale, naming them and
-    why: they were made from the old inputs (``explain --resave`` re-makes them)."""
+    was stale then, or had no record (files saved by an older kgfilters), and other explanations
+    are saved, the record keeps it stale, naming them and why: they were made from other inputs
+    (``explain --resave`` re-makes them)."""
     from kgfilters.explain import explanation_file_name
-    from kgfilters.stages import STALE, run_status
+    from kgfilters.run import read_run_json
+    from kgfilters.stages import STALE, records, run_status
 
     paths = RunPaths(Path(root))
     name = explanation_file_name(e)
     with run_lock(root):
         before = (status or run_status(root))["explain"]
+        unrecorded = "explain" not in records(read_run_json(root))
         others = [p for p in paths.explanations.glob("*.json") if p.name != name]
         out = _write(paths, name, e)
         info = {"last": name, "explanations": len(others) + 1}
-        if before.state == STALE and others:
+        if others and (before.state == STALE or unrecorded):
             what = "explanation was" if len(others) == 1 else "explanations were"
-            info["stale"] = f"{len(others)} other saved {what} made before it ({before.reason})"
+            why = before.reason if before.state == STALE else "no record of what they were made from"
+            info["stale"] = f"{len(others)} other saved {what} made before it ({why})"
         record_stage(root, "explain", info)
     return out
 

@@ -212,3 +212,28 @@ def test_the_registry_says_how_to_make_explanations_and_retrain() -> None:
     assert STAGES["explain"].command("R", stale=True) == "kgfilters explain --run R --resave"
     assert STAGES["train"].command("R", stale=True) == "kgfilters train --run R --force"
     assert STAGES["tag"].command("R", stale=True) == "kgfilters tag --run R"
+
+
+def test_saving_one_explanation_beside_unrecorded_ones_keeps_the_stage_stale(
+    pipeline_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Explanations saved by an older kgfilters (no record: ``done (files present, no record in
+    run.json)``) may lack their areas: saving one more does not vouch for them."""
+    run = pipeline_run
+
+    def forget(data: dict) -> None:
+        del data["stages"]["explain"]
+
+    update_run_json(run, forget)
+    st = run_status(run)["explain"]
+    assert st.state == "done" and st.reason == "files present, no record in run.json"
+    others = len(list(RunPaths(run).explanations.glob("*.json"))) - 1
+    code, _, err = _run(capsys, "explain", "--run", str(run), "--index", "0", "--save", "--device", "cpu")
+    assert code == 0, err
+    st = run_status(run)["explain"]
+    assert st.state == "stale" and st.reason == (
+        f"{others} other saved explanation{'s were' if others > 1 else ' was'} made before it "
+        "(no record of what they were made from)")
+    code, _, err = _run(capsys, "explain", "--run", str(run), "--resave", "--device", "cpu")
+    assert code == 0, err
+    assert run_status(run)["explain"].state == "done"
