@@ -46,16 +46,17 @@ def explain_run(
     ``areas``: compute where the separating filters look (``Explanation.areas``, by the run's
     trained FSAGN generators); None (default) computes them when saving, so a saved explanation
     carries them into the graph as ``kgf:SensitiveArea`` nodes of its image. Refused (RunError
-    naming the command to rerun) when the model, the tags or, when the run has trained
-    generators, the ``sensitive`` stage are stale."""
+    naming the command to rerun) when the model or the tags are stale, or, when areas are
+    computed and the run has trained generators, the ``sensitive`` stage."""
     from kgfilters.explain import explain_image
     from kgfilters.stages import require_fresh
 
+    want_areas = save if areas is None else areas
     with run_lock(root) if save else contextlib.nullcontext():
-        status = require_fresh(root, "explain")
+        status = require_fresh(root, "explain", optional=want_areas)
         run = _open(root, device)
         e = explain_image(run, index=index, image=image, layers=layers, top_fraction=top_fraction,
-                          areas=save if areas is None else areas)
+                          areas=want_areas)
         if save:
             save_explanation(root, e, status=status)
     return e

@@ -396,15 +396,17 @@ def graph_sources(root: str | os.PathLike[str], graphs: list[str] | tuple[str, .
 
 
 def require_fresh(root: str | os.PathLike[str], name: str, *,
-                  allow_missing: tuple[str, ...] = ()) -> RunStatus:
+                  allow_missing: tuple[str, ...] = (), optional: bool = True) -> RunStatus:
     """Refuse to run stage ``name`` on stale or missing inputs (one-line RunError naming the
     command to rerun); return the run's status. ``allow_missing``: needs the caller makes itself.
     An optional input that is there counts like a need: a stale producing stage is refused; an
-    absent one is no reason to refuse."""
+    absent one is no reason to refuse. ``optional=False``: the caller will not read its optional
+    inputs this time (``explain`` without areas)."""
     stage = get_stage(name)
     status = run_status(root)
     paths = RunPaths(Path(root))
-    present = tuple(p for key in stage.optional if getattr(paths, key).exists() and (p := producer(key)))
+    present = tuple(p for key in (stage.optional if optional else ())
+                    if getattr(paths, key).exists() and (p := producer(key)))
     for need in dict.fromkeys((*stage.needs, *present)):
         st = status[need]
         product = STAGES[need].product

@@ -160,10 +160,14 @@ def test_stale_sensitive_areas_are_refused_like_any_stale_input(
     assert st["explain"].reason == "sensitive areas are stale"
     want = ("sensitive areas are stale (model changed since `kgfilters sensitive`); "
             f"run `kgfilters sensitive --run {run}`")
-    for argv in (("--index", "0", "--save"), ("--resave",)):
+    for argv in (("--index", "0", "--save"), ("--resave",), ("--index", "0", "--areas")):
         with assert_run_unchanged(run):
             code, _, err = _run(capsys, "explain", "--run", str(run), *argv, "--device", "cpu")
         assert code != 0 and want in err and len(err.strip().splitlines()) == 1, err
+    # an explanation that reads no generator (printed, no areas) is not refused
+    with assert_run_unchanged(run):
+        code, out, err = _run(capsys, "explain", "--run", str(run), "--index", "0", "--device", "cpu")
+    assert code == 0 and "held-out image 0" in out, err
     # without generators the stale stage no longer matters: explain runs
     shutil.rmtree(RunPaths(run).generators)
     code, _, err = _run(capsys, "explain", "--run", str(run), "--resave", "--device", "cpu")
