@@ -18,7 +18,7 @@ from kgfilters.lock import run_lock
 from kgfilters.run import RunPaths
 from kgfilters.stages import get_stage
 
-__all__ = ["STAGES", "evaluate_stage", "filtag_stage", "run_demo", "train_stage"]
+__all__ = ["STAGES", "evaluate_stage", "explain_stage", "filtag_stage", "run_demo", "train_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +38,14 @@ def train_stage(root: Path, *, device: torch.device, progress: bool, data_root: 
 
 
 def filtag_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
-    """Statistics, k-best tags, the Hits@n study, and explanations of one correct and one
-    misclassified held-out image."""
-    from kgfilters.data import targets_of
-    from kgfilters.explain import explain_image
-    from kgfilters.pipeline import hits_run, save_explanation, tag_run
-    from kgfilters.run import load_run
-    from kgfilters.train import predict
+    """Statistics, k-best tags and the Hits@n study."""
+    from kgfilters.pipeline import hits_run, tag_run
 
     paths = RunPaths(root)
     tags = tag_run(root, device=device, progress=progress)
     study = hits_run(root, device=device, progress=progress)
     best = max((c for c in study.grid if c.n == 3), key=lambda c: c.hits_true)
-    run = load_run(root, device=device)
-    probs = predict(run.model, run.spec, run.splits.heldout, device=device)
-    labels = targets_of(run.splits.heldout)
-    wrong = (probs.argmax(1) != labels).nonzero().flatten()
-    right = (probs.argmax(1) == labels).nonzero().flatten()
-    lines = [
+    return [
         f"statistics: {paths.stats}",
         f"tags: {paths.tags} ({len(tags.tags)} tags, {tags.method} {tags.param:g})",
         f"Hits@n: {paths.hits_csv}, {paths.figures / 'hits.png'} (best Hits@3 "
@@ -63,17 +53,35 @@ def filtag_stage(root: Path, *, device: torch.device, progress: bool) -> list[st
         f"themselves; random tags {best.random_tags_mean or 0:.1%}, 95th "
         f"{best.random_tags_p95 or 0:.1%}; random tie-break {best.hits_random_tie or 0:.1%})",
     ]
+
+
+def explain_stage(root: Path, *, device: torch.device, progress: bool) -> list[str]:
+    """Save the explanations of the first correct and the first misclassified held-out image
+    (``explain --save``, after ``sensitive``: each carries the sensitive areas of its separating
+    filters that the trained generators cover, and lists the ones they do not)."""
+    from kgfilters.data import targets_of
+    from kgfilters.explain import explanation_file_name
+    from kgfilters.explain_stage import explain_run
+    from kgfilters.run import load_run
+    from kgfilters.train import predict
+
+    run = load_run(root, device=device)
+    probs = predict(run.model, run.spec, run.splits.heldout, device=device)
+    labels = targets_of(run.splits.heldout)
+    wrong = (probs.argmax(1) != labels).nonzero().flatten()
+    right = (probs.argmax(1) == labels).nonzero().flatten()
+    lines = []
     for kind, pool in (("correct", right), ("misclassified", wrong)):
         if pool.numel() == 0:
             lines.append(f"explanation: no {kind} held-out image")
             continue
-        index = int(pool[0])
-        e = explain_image(run, index=index)
-        out = save_explanation(root, e)
+        e = explain_run(root, device=device, index=int(pool[0]), save=True)
+        masks, missing = (e.areas.masks, e.areas.missing) if e.areas is not None else ((), ())
         lines.append(
-            f"explanation ({kind}): {out} (true {run.class_names[e.true_class or 0]}, predicted "
-            f"{run.class_names[e.predicted]}, tag ranking top: "
-            f"{e.ranking[0].label if e.ranking else '-'})"
+            f"explanation ({kind}): {RunPaths(root).explanations / explanation_file_name(e)} (true "
+            f"{run.class_names[e.true_class or 0]}, predicted {run.class_names[e.predicted]}, tag "
+            f"ranking top: {e.ranking[0].label if e.ranking else '-'}; sensitive areas of "
+            f"{len(masks)} of its {len(masks) + len(missing)} separating filters)"
         )
     return lines
 
@@ -105,10 +113,12 @@ def _graph_stage(root: Path, *, device: torch.device, progress: bool) -> list[st
     return demo_stage(root, device=device, progress=progress)
 
 
-# The graph stage comes last: it emits what every earlier stage wrote and exports the union.
+# Explanations are saved after ``sensitive``, so they carry its generators' areas. The graph stage
+# comes last: it emits what every earlier stage wrote and exports the union.
 STAGES: list[tuple[tuple[str, ...], Stage]] = [
-    (("stats", "tag", "hits", "explain"), filtag_stage),
+    (("stats", "tag", "hits"), filtag_stage),
     (("select", "sensitive"), _fsagn_stage),
+    (("explain",), explain_stage),
     (("link", "coarsen"), _concepts_stage),
     (("evaluate",), evaluate_stage),
     (("graph",), _graph_stage),

@@ -65,7 +65,9 @@ def trained_generators(root: str | Path) -> dict[tuple[str, str], tuple[Path, tu
     """The run's trained generators: (layer, strategy) -> (weights file, the filters it covers),
     read from the metadata beside each ``masks/generators/*.safetensors``."""
     out: dict[tuple[str, str], tuple[Path, tuple[int, ...]]] = {}
-    for meta_path in sorted((Path(root) / "masks" / "generators").glob("*.json")):
+    from kgfilters.run import RunPaths
+
+    for meta_path in sorted(RunPaths(Path(root)).generators.glob("*.json")):
         weights = meta_path.with_suffix(".safetensors")
         try:
             meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ import torch
 from kgfilters.atomic import atomic_path, atomic_write_json
 from kgfilters.data import DEFAULT_DATA_ROOT, load_splits
 from kgfilters.errors import ConfigError, ModelError, RunError
+from kgfilters.explain_stage import explain_run, save_explanation  # re-exported: the explain stage
 from kgfilters.lock import run_lock
 from kgfilters.models import build_model, file_sha256, get_model_spec
 from kgfilters.run import RunPaths, now_iso, read_run_json, record_stage, versions
@@ -474,47 +475,3 @@ def _hits(root: str | os.PathLike[str], *, device: torch.device, layers: list[st
                                 "random_tags_draws": draws,
                                 "images": int(col.labels.numel()), "finished": now_iso()})
     return study
-
-
-def explain_run(
-    root: str | os.PathLike[str],
-    *,
-    device: torch.device,
-    index: int | None = None,
-    image: str | None = None,
-    layers: list[str] | None = None,
-    top_fraction: float = 0.2,
-    save: bool = False,
-    areas: bool | None = None,
-):  # type: ignore[no-untyped-def]
-    """Explain one held-out image or image file (FILTAG 2.2); with ``save``, write
-    ``explanations/heldout-<index>.json`` (or ``file-<stem>-<hash>.json``).
-
-    ``areas``: compute where the separating filters look (``Explanation.areas``, by the run's
-    trained FSAGN generators); None (default) computes them when saving, so a saved explanation
-    carries them into the graph as ``kgf:SensitiveArea`` nodes of its image."""
-    from kgfilters.explain import explain_image
-    from kgfilters.stages import require_fresh
-
-    with run_lock(root) if save else contextlib.nullcontext():
-        require_fresh(root, "explain")
-        run = _open(root, device)
-        e = explain_image(run, index=index, image=image, layers=layers, top_fraction=top_fraction,
-                          areas=save if areas is None else areas)
-        if save:
-            save_explanation(root, e)
-    return e
-
-
-def save_explanation(root: str | os.PathLike[str], e):  # type: ignore[no-untyped-def]
-    """Write ``explanations/heldout-<index>.json`` (or ``file-<stem>-<hash>.json``) atomically,
-    under the run lock, and record stage ``explain``."""
-    from kgfilters.explain import explanation_file_name, explanation_to_json
-
-    paths = RunPaths(Path(root))
-    name = explanation_file_name(e)
-    with run_lock(root):
-        out = atomic_write_json(paths.explanations / name, explanation_to_json(e))
-        saved = len(list(paths.explanations.glob("*.json")))
-        record_stage(root, "explain", {"last": name, "explanations": saved})
-    return out

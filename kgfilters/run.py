@@ -96,6 +96,12 @@ class RunPaths:
         return self.masks / "metrics.json"
 
     @property
+    def generators(self) -> Path:
+        """``masks/generators/``: the trained FSAGN generators (``kgfilters sensitive``), one
+        ``<layer>_<strategy>.safetensors`` and its ``.json`` metadata each."""
+        return self.masks / "generators"
+
+    @property
     def concepts(self) -> Path:
         """``concepts.json``: the class labels' concept links (``kgfilters link``)."""
         return self.root / "concepts.json"

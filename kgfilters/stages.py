@@ -6,10 +6,17 @@ graph build's ``AFTER_STAGE`` and the name the demo, the CLI's hints and the TUI
 Each stage lists its inputs and outputs (``RunPaths`` attribute names), its named graph and the
 stages it depends on.
 
+An *optional* input is one a stage reads when it is there and runs without (``explain`` computes
+its explanations' sensitive areas with the trained generators of ``sensitive`` when the run has
+them). It counts in the fingerprints like an input (absent: ``None``), so its appearance, change or
+removal makes the stage stale, and a stale producing stage makes it stale when the input is there;
+its absence never makes the stage unrunnable.
+
 Fingerprints: when a stage is recorded (``kgfilters.run.record_stage``) the fingerprints of its
-inputs are kept with it (``stages.<name>.fingerprints``): the model's sha256 (from run.json), else a
-file's or folder's sha256. A stage whose recorded fingerprints differ from the current ones, or
-that depends on a stale stage, or that ``train --force`` marked (``stages.<name>.stale``), is
+inputs and optional inputs are kept with it (``stages.<name>.fingerprints``): the model's sha256
+(from run.json), else a file's or folder's sha256, ``None`` for an absent optional input. A stage
+whose recorded fingerprints differ from the current ones, or that depends on a stale stage, or that
+``train --force`` (or a partial ``explain --save``) marked (``stages.<name>.stale``), is
 **stale**. ``run_status(root)`` reports each stage as done / stale / missing with the command that
 makes it; ``require_fresh(root, name)`` refuses to run a stage on stale inputs.
 """
@@ -45,6 +52,7 @@ __all__ = [
     "hint",
     "mark_stale",
     "note_graphs",
+    "producer",
     "records",
     "require_fresh",
     "run_status",
@@ -60,7 +68,9 @@ class Stage:
     name: the CLI command and the run.json ``stages`` key. product: what it makes, in words
     (plural, for messages: "statistics are stale"). inputs / outputs: ``RunPaths`` attribute names
     (``model`` is the model's weights, fingerprinted by run.json's sha256). graph: its named graph,
-    or None. needs: the stages whose outputs it reads.
+    or None. needs: the stages whose outputs it reads. optional: inputs it reads when they are
+    there (``RunPaths`` names, each the output of a stage not in ``needs``). make / rerun: the
+    arguments its command takes to make it the first time / again over stale outputs.
     """
 
     name: str
@@ -69,23 +79,32 @@ class Stage:
     outputs: tuple[str, ...] = ()
     graph: str | None = None
     needs: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    make: str = ""
+    rerun: str = ""
 
-    def command(self, run: str | os.PathLike[str] | None = None) -> str:
-        """The command that makes this stage: ``kgfilters tag --run RUN`` (``RUN`` left out if None)."""
-        return f"kgfilters {self.name}" + ("" if run is None else f" --run {run}")
+    def command(self, run: str | os.PathLike[str] | None = None, *, stale: bool = False) -> str:
+        """The command that makes this stage (``stale``: that makes it again over stale outputs):
+        ``kgfilters tag --run RUN``, ``kgfilters train --run RUN --force`` (``RUN`` left out if
+        None)."""
+        extra = self.rerun if stale else self.make
+        return (f"kgfilters {self.name}" + ("" if run is None else f" --run {run}")
+                + (f" {extra}" if extra else ""))
 
 
-#: Every stage, in an order where a stage comes after the stages it needs.
+#: Every stage, in an order where a stage comes after the stages it needs and the stages that make
+#: its optional inputs.
 STAGES: dict[str, Stage] = {s.name: s for s in (
-    Stage("train", "the model weights", (), ("model",), "model"),
+    Stage("train", "the model weights", (), ("model",), "model", rerun="--force"),
     Stage("stats", "statistics", ("model",), ("stats",), None, ("train",)),
     Stage("tag", "tags", ("stats",), ("tags",), "tags", ("stats",)),
     Stage("hits", "Hits@n results", ("model", "stats"), ("hits_json", "hits_csv"), "hits",
           ("train", "stats")),
-    Stage("explain", "saved explanations", ("model", "tags"), ("explanations",), "explanations",
-          ("train", "tag")),
     Stage("select", "filter selections", ("model",), (), None, ("train",)),
-    Stage("sensitive", "sensitive areas", ("model",), ("masks_metrics",), "areas", ("train",)),
+    Stage("sensitive", "sensitive areas", ("model",), ("masks_metrics", "generators"), "areas",
+          ("train",)),
+    Stage("explain", "saved explanations", ("model", "tags"), ("explanations",), "explanations",
+          ("train", "tag"), optional=("generators",), make="--index 0 --save", rerun="--resave"),
     Stage("link", "concept links", (), ("concepts",), "concepts"),
     Stage("coarsen", "coarse concepts", ("tags", "concepts"), ("coarse",), "coarsening",
           ("tag", "link")),
@@ -108,7 +127,8 @@ GRAPH_FORMAT = 2
 LEGACY_NAMES: dict[str, str] = {"concepts": "link", "coarsening": "coarsen", "masks": "sensitive"}
 
 #: Input keys as they read in messages.
-_INPUT_WORDS = {"model": "model", "stats": "statistics", "tags": "tags", "concepts": "concept links"}
+_INPUT_WORDS = {"model": "model", "stats": "statistics", "tags": "tags", "concepts": "concept links",
+                "generators": "trained generators"}
 
 
 def get_stage(name: str) -> Stage:
@@ -122,6 +142,11 @@ def get_stage(name: str) -> Stage:
 def hint(name: str, run: str | os.PathLike[str] | None = None) -> str:
     """``run `kgfilters tag --run RUN` first``: the hint for a missing stage, for messages."""
     return f"run `{get_stage(name).command(run)}` first"
+
+
+def producer(key: str) -> str | None:
+    """The stage whose outputs include ``key`` (a ``RunPaths`` attribute name); None if none."""
+    return next((s.name for s in STAGES.values() if key in s.outputs), None)
 
 
 def dependants(name: str) -> tuple[str, ...]:
@@ -164,17 +189,21 @@ def fingerprint(paths: RunPaths, key: str, config: Mapping[str, Any]) -> str | N
 
 def fingerprints(root: str | os.PathLike[str], name: str,
                  config: Mapping[str, Any] | None = None) -> dict[str, str | None]:
-    """{input key: fingerprint} of stage ``name``'s inputs as they are now."""
+    """{input key: fingerprint} of stage ``name``'s inputs and optional inputs as they are now
+    (None: an optional input the run does not have)."""
     config = read_run_json(root) if config is None else config
     paths = RunPaths(Path(root))
-    return {k: fingerprint(paths, k, config) for k in get_stage(name).inputs}
+    stage = get_stage(name)
+    return {k: fingerprint(paths, k, config) for k in (*stage.inputs, *stage.optional)}
 
 
 # -- status ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class StageStatus:
-    """A stage's state: ``done``, ``stale`` (with why) or ``missing``; the command that makes it."""
+    """A stage's state: ``done``, ``stale`` (with why) or ``missing``; the command that makes it
+    (again, when stale); ``note``: what a done stage was made without (its optional inputs the
+    run did not have then, e.g. ``without trained generators``)."""
 
     name: str
     state: str
@@ -182,6 +211,7 @@ class StageStatus:
     command: str
     finished: str | None = None
     graph: str | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,7 +232,8 @@ class RunStatus:
     def to_json(self) -> dict[str, Any]:
         return {"run": str(self.root), "generation": self.generation,
                 "stages": [{"name": s.name, "state": s.state, "reason": s.reason,
-                            "command": s.command, "finished": s.finished, "graph": s.graph}
+                            "command": s.command, "finished": s.finished, "graph": s.graph,
+                            "note": s.note}
                            for s in self.stages]}
 
 
@@ -284,8 +315,9 @@ def run_status(root: str | os.PathLike[str]) -> RunStatus:
             state, reason = MISSING, gone
         else:
             state, reason = _record_state(stage, rec, recs, out, now)
-        out[stage.name] = StageStatus(stage.name, state, reason, stage.command(root),
-                                      finished if isinstance(finished, str) else None, stage.graph)
+        out[stage.name] = StageStatus(stage.name, state, reason, stage.command(root, stale=state == STALE),
+                                      finished if isinstance(finished, str) else None, stage.graph,
+                                      _note(stage, rec) if state == DONE else "")
     generation = config.get("generation", 0)
     return RunStatus(root, generation if isinstance(generation, int) else 0, tuple(out.values()))
 
@@ -296,11 +328,15 @@ def _record_state(stage: Stage, rec: dict[str, Any], recs: Mapping[str, dict[str
         return STALE, str(rec["stale"])
     recorded = rec.get("fingerprints")
     if isinstance(recorded, Mapping):
-        for key in stage.inputs:
+        for key in (*stage.inputs, *stage.optional):
             if key in recorded and recorded[key] != now(key):
-                word = _INPUT_WORDS.get(key, key)
-                return STALE, f"{word} changed since `kgfilters {stage.name}`"
-    for need in stage.needs:
+                return STALE, _changed(stage, key, recorded[key], now(key))
+        for key in stage.optional:  # a record made before ``key`` was an optional input
+            if key not in recorded and now(key) is not None:
+                return STALE, (f"{_INPUT_WORDS.get(key, key)} are not in the record of "
+                               f"`kgfilters {stage.name}` (made by an older kgfilters)")
+    present = tuple(p for key in stage.optional if now(key) is not None and (p := producer(key)))
+    for need in (*stage.needs, *present):
         st = done.get(need)
         if st is not None and st.state == STALE:
             return STALE, f"{STAGES[need].product} are stale"
@@ -309,6 +345,24 @@ def _record_state(stage: Stage, rec: dict[str, Any], recs: Mapping[str, dict[str
             if mine is not None and theirs is not None and theirs > mine:
                 return STALE, f"`kgfilters {need}` ran after `kgfilters {stage.name}`"
     return DONE, ""
+
+
+def _changed(stage: Stage, key: str, was: Any, now: str | None) -> str:
+    """Why ``stage`` is stale when input ``key``'s fingerprint went from ``was`` to ``now``."""
+    word, since = _INPUT_WORDS.get(key, key), f"since `kgfilters {stage.name}`"
+    if was is None:
+        return f"{word} appeared {since}" + (f" (`kgfilters {producer(key)}`)" if producer(key) else "")
+    if now is None:
+        return f"{word} were removed {since}"
+    return f"{word} changed {since}"
+
+
+def _note(stage: Stage, rec: Mapping[str, Any] | None) -> str:
+    recorded = (rec or {}).get("fingerprints")
+    if not isinstance(recorded, Mapping):
+        return ""
+    absent = [_INPUT_WORDS.get(k, k) for k in stage.optional if k in recorded and recorded[k] is None]
+    return f"without {', '.join(absent)}" if absent else ""
 
 
 def _graph_state(paths: RunPaths, config: Mapping[str, Any], rec: dict[str, Any] | None,
@@ -342,18 +396,23 @@ def graph_sources(root: str | os.PathLike[str], graphs: list[str] | tuple[str, .
 
 
 def require_fresh(root: str | os.PathLike[str], name: str, *,
-                  allow_missing: tuple[str, ...] = ()) -> RunStatus:
+                  allow_missing: tuple[str, ...] = (), optional: bool = True) -> RunStatus:
     """Refuse to run stage ``name`` on stale or missing inputs (one-line RunError naming the
-    command to rerun); return the run's status. ``allow_missing``: needs the caller makes itself."""
+    command to rerun); return the run's status. ``allow_missing``: needs the caller makes itself.
+    An optional input that is there counts like a need: a stale producing stage is refused; an
+    absent one is no reason to refuse. ``optional=False``: the caller will not read its optional
+    inputs this time (``explain`` without areas)."""
     stage = get_stage(name)
     status = run_status(root)
-    for need in stage.needs:
+    paths = RunPaths(Path(root))
+    present = tuple(p for key in (stage.optional if optional else ())
+                    if getattr(paths, key).exists() and (p := producer(key)))
+    for need in dict.fromkeys((*stage.needs, *present)):
         st = status[need]
         product = STAGES[need].product
         if st.state == STALE:
-            cmd = st.command + (" --force" if need == "train" else "")
-            raise RunError(f"{product} are stale ({st.reason}); run `{cmd}`")
-        if st.state == MISSING and need not in allow_missing:
+            raise RunError(f"{product} are stale ({st.reason}); run `{st.command}`")
+        if st.state == MISSING and need not in allow_missing and need in stage.needs:
             raise RunError(f"{root}: no {product} yet ({st.reason}); run `{st.command}` first")
     return status
 
@@ -369,7 +428,8 @@ def mark_stale(data: dict[str, Any], after: str, reason: str) -> list[str]:
     marked = []
     for key, info in stages.items():
         name = LEGACY_NAMES.get(key, key)
-        if name in STAGES and isinstance(info, dict) and produced & set(STAGES[name].inputs):
+        if name in STAGES and isinstance(info, dict) and produced & {*STAGES[name].inputs,
+                                                                      *STAGES[name].optional}:
             info["stale"] = reason.format(stage=name)
             marked.append(name)
     return marked

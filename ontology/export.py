@@ -1,9 +1,11 @@
 """Export a run's graph to a file: Turtle, N-Triples, N-Quads, TriG, JSON-LD or RDF/XML (atomic).
 
 Dataset formats (N-Quads, TriG, JSON-LD) keep the named graphs; graph formats (Turtle, N-Triples,
-RDF/XML) hold their union. Oxigraph serialises all but JSON-LD, which ``ontology/jsonld.py``
-streams itself, one node object per subject, compacted with ``context.jsonld`` (plus a ``run:``
-prefix for the run's base IRI) and lossless (every literal keeps its datatype and written form).
+RDF/XML) hold their union, each distinct triple once. Every format is streamed from the store:
+Oxigraph serialises all but JSON-LD, which ``ontology/jsonld.py`` streams itself, one node object
+per subject, compacted with ``context.jsonld`` (plus a ``run:`` prefix for the run's base IRI) and
+lossless (every literal keeps its datatype and written form). The graph formats' union is made
+without holding its triples (``distinct_triples``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,8 +30,8 @@ from kgfilters.ontology.iris import Iris
 from kgfilters.ontology.store import open_store
 from kgfilters.run import RunPaths
 
-__all__ = ["FORMATS", "ExportFormat", "ExportResult", "check_output", "export_graph", "jsonld_context",
-           "prefixes", "write_store"]
+__all__ = ["FORMATS", "ExportFormat", "ExportResult", "check_output", "distinct_triples", "export_graph",
+           "jsonld_context", "prefixes", "write_store"]
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +110,31 @@ class _Counter:
             yield item
 
 
-def _union_query(graph_iris: Sequence[str] | None) -> str:
-    """CONSTRUCT of the distinct triples of the named graphs (all, or those listed) and the
-    default graph."""
-    if graph_iris is None:
-        where = "{ GRAPH ?g { ?s ?p ?o } } UNION { ?s ?p ?o }"
-    else:
-        values = " ".join(f"<{g}>" for g in graph_iris)
-        where = f"VALUES ?g {{ {values} }} GRAPH ?g {{ ?s ?p ?o }}"
-    return f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ SELECT DISTINCT ?s ?p ?o WHERE {{ {where} }} }}"
+def distinct_triples(store: ox.Store, graph_iris: Sequence[str] | None = None) -> Iterator[ox.Triple]:
+    """The distinct triples of the default graph and every named graph (or of the named graphs
+    ``graph_iris`` only), streamed: their union as an RDF graph, each triple once.
+
+    Graph by graph, and in each graph subject by subject (the store's graph-subject index): a
+    subject that no earlier graph has is written as it is (a graph holds each triple once); one
+    that an earlier graph has gets each triple looked up in those graphs, and written unless found.
+    Memory: one subject's list of earlier graphs, never the union (a ``SELECT DISTINCT`` held every
+    triple: 880 MB for the 962,809 of the ImageNet-scale benchmark run). Cost: one index lookup per
+    (subject, earlier graph) and per triple of a subject that several graphs share.
+    """
+    graphs: list[ox.NamedNode | ox.DefaultGraph] = (
+        [ox.DefaultGraph(), *store.named_graphs()] if graph_iris is None
+        else [ox.NamedNode(g) for g in dict.fromkeys(graph_iris)])
+    for k, graph in enumerate(graphs):
+        earlier = graphs[:k]
+        for subject, quads in groupby(store.quads_for_pattern(None, None, None, graph),
+                                      key=attrgetter("subject")):
+            seen = [g for g in earlier
+                    if next(iter(store.quads_for_pattern(subject, None, None, g)), None) is not None]
+            for quad in quads:
+                triple = quad.triple
+                if not seen or not any(ox.Quad(subject, triple.predicate, triple.object, g) in store
+                                       for g in seen):
+                    yield triple
 
 
 def _quads(store: ox.Store, graph_iris: Sequence[str] | None) -> Iterable[ox.Quad]:
@@ -147,7 +167,7 @@ def write_store(store: ox.Store, target: str | os.PathLike[str], fmt: str, *,
                 ox.serialize(items, str(tmp), spec.oxigraph, prefixes=prefixes())
                 count = items.n
             else:
-                items = _Counter(store.query(_union_query(graph_iris)))
+                items = _Counter(distinct_triples(store, graph_iris))
                 ox.serialize(items, str(tmp), spec.oxigraph, prefixes=prefixes())
                 count = items.n
     except OSError as exc:

@@ -13,8 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="run every stage end to end on Fashion-MNIST (what `make demo` runs)",
         description="Train the small network if the run has no model, compute FILTAG statistics "
-        "and tags, run the Hits@n study, explain a correct and a misclassified held-out image, "
-        "then run the later stages, printing where every output is.",
+        "and tags, run the Hits@n study, select filters and train their FSAGN generators, save the "
+        "explanations of a correct and a misclassified held-out image (with the sensitive areas "
+        "of their separating filters that the generators cover), then link, coarsen, evaluate and "
+        "build the graph, printing where every output is.",
         epilog="example: kgfilters demo --run runs/fashion-mnist",
     )
     add_run(p)

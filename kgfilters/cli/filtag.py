@@ -109,13 +109,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n  kgfilters explain --run runs/fm --index 7\n"
         "  kgfilters explain --run runs/fm --image shoe.png --json\n"
         "  kgfilters explain --run runs/fm --index 7 --areas\n"
-        "  kgfilters explain --run runs/fm --index 7 --save   # with its areas, into the graph",
+        "  kgfilters explain --run runs/fm --index 7 --save   # with its areas, into the graph\n"
+        "  kgfilters explain --run runs/fm --resave   # every saved one again (after `sensitive`)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run(p)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--index", type=nonnegative_int, help="index of a held-out image")
     g.add_argument("--image", help="path of an image file")
+    g.add_argument("--resave", action="store_true",
+                   help="explain every saved explanation's image again, with its areas, and save each "
+                        "over its own file (what `kgfilters status` asks for when saved explanations "
+                        "are stale: the tags or the trained generators changed); --layers/--top apply")
     p.add_argument("--layers", default=None, help="tagged layers that vote (default: all tagged)")
     p.add_argument("--top", type=probability, default=0.2,
                    help="share of a layer's filters that count as activated")
@@ -213,6 +218,8 @@ def _explain(args: argparse.Namespace) -> int:
 
     from kgfilters.pipeline import explain_run
 
+    if args.resave:
+        return _resave(args)
     with writing(args, "explain") if args.save else contextlib.nullcontext():
         e = explain_run(args.run, device=device_of(args), index=args.index, image=args.image,
                         layers=_layers(args.layers), top_fraction=args.top, save=args.save,
@@ -237,6 +244,25 @@ def _explain(args: argparse.Namespace) -> int:
         if e.areas.missing:
             print("    no trained generator for " + ", ".join(f"{lay}:{f}" for lay, f in e.areas.missing)
                   + " (kgfilters sensitive --filter LAYER:INDEX trains one)")
+    return 0
+
+
+def _resave(args: argparse.Namespace) -> int:
+    from kgfilters.explain_stage import resave_explanations
+    from kgfilters.run import read_json
+
+    with writing(args, "explain"):
+        files = resave_explanations(args.run, device=device_of(args), layers=_layers(args.layers),
+                                    top_fraction=args.top)
+        refresh_graph(args, "explain", quiet=True)
+    if args.json:
+        print(json.dumps({"resaved": [str(f) for f in files]}, indent=2))
+        return 0
+    for f in files:
+        saved = read_json(f, expect=dict)
+        areas, missing = saved.get("sensitive_areas") or [], saved.get("no_generator") or []
+        print(f"re-saved: {f} ({len(areas)} sensitive areas, {len(missing)} filters without a generator)")
+    print(f"{len(files)} explanations re-saved; graph updated")
     return 0
 
 

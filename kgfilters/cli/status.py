@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="show each stage of a run: done, stale or missing, with the command that makes it",
         description="Read run.json and the run's files (nothing is written) and show every stage "
         "of the stage registry: done, stale (an input changed since the stage ran: the model, the "
-        "statistics, the tags, ...; or a stage it depends on is stale) or missing, with why and the "
-        "command that makes it. Exit status 0 even when stages are stale or missing.",
+        "statistics, the tags, the trained generators of a saved explanation's areas, ...; or a stage "
+        "it depends on is stale) or missing, with why and the command that makes it (again). Exit "
+        "status 0 even when stages are stale or missing.",
         epilog="examples:\n  kgfilters status --run runs/fm\n  kgfilters status --run runs/fm --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -37,8 +38,7 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(s.name) for s in status)
     for s in status:
         when = f"  {s.finished}" if s.state != "missing" and s.finished else ""
-        why = f"  ({s.reason})" if s.reason else ""
-        todo = "" if s.state == "done" else f"  -> {s.command}" + (
-            " --force" if s.name == "train" and s.state == "stale" else "")
+        why = f"  ({s.reason or s.note})" if s.reason or s.note else ""
+        todo = "" if s.state == "done" else f"  -> {s.command}"
         print(f"  {s.name:<{width}}  {s.state:<7}{when}{why}{todo}")
     return 0

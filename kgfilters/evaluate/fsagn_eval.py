@@ -303,7 +303,7 @@ def _saved_generators(run: Run, strategies: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"by_strategy": {}}
     for layer in run.masks.summary.get("filters", {}):
         for s in strategies:
-            path = run.paths.masks / "generators" / f"{layer.replace('/', '_')}_{s}.safetensors"
+            path = run.paths.generators / f"{layer.replace('/', '_')}_{s}.safetensors"
             if path.is_file():
                 gen, meta = load_generator(path)
                 out["by_strategy"][s] = (gen.to(run.device), meta)

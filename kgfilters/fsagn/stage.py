@@ -227,7 +227,7 @@ def sensitive_stage(
             gen = new_generator(design, feats.shape[1], bb.num_filters, strategy).to(device)
             fit = fit_generator(bb, gen, x_train, cfg, progress=progress)
             save_generator(
-                paths.masks / "generators" / f"{layer}_{strategy}.safetensors",
+                paths.generators / f"{layer}_{strategy}.safetensors",
                 gen,
                 {
                     "layer": layer,

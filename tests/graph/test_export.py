@@ -86,3 +86,46 @@ def test_no_graph_yet(tmp_path: Path) -> None:
     root = write_run(tmp_path / "fresh")
     with pytest.raises(GraphError, match="no graph yet"):
         export_graph(root, "ttl")
+
+
+@pytest.mark.parametrize("fmt", ["ttl", "nt", "xml"])
+def test_graph_formats_write_each_distinct_triple_once(run_copy: Path, tmp_path: Path, fmt: str) -> None:
+    """A triple in the default graph and two named graphs, a subject in two graphs with a triple
+    only the later one has: the streamed union (``distinct_triples``) writes every distinct triple
+    once, whatever graph holds it, and counts them; a subset export takes only the graphs named."""
+    import pyoxigraph as ox
+
+    from kgfilters.ontology.export import distinct_triples
+    from kgfilters.ontology.iris import Iris
+    from kgfilters.ontology.store import open_store
+
+    iris = Iris.for_run(run_copy)
+    tags, hits = (ox.NamedNode(str(iris.graph(g))) for g in ("tags", "hits"))
+    s, p = ox.NamedNode(f"{iris.base}probe/1"), ox.NamedNode(f"{KGF_IRI}score")
+    shared = ox.Triple(s, p, ox.Literal("1.5", datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#double")))
+    later = ox.Triple(s, p, ox.Literal("2"))
+    store = open_store(run_copy)
+    before = list(store)
+    for g in (ox.DefaultGraph(), tags, hits):
+        store.add(ox.Quad(*shared, g))
+    store.add(ox.Quad(*later, hits))
+    store.flush()
+    quads = list(store)
+    store_triples = {(q.subject, q.predicate, q.object) for q in quads}
+    assert len(quads) == len(before) + 4  # the shared triple is there three times
+    assert len(store_triples) == len({(q.subject, q.predicate, q.object) for q in before}) + 2
+    streamed = list(distinct_triples(store))
+    assert len(streamed) == len(set(streamed)) == len(store_triples)
+    assert set(streamed) == {ox.Triple(*t) for t in store_triples}
+    only_hits = list(distinct_triples(store, [hits.value, hits.value]))
+    assert set(only_hits) == {ox.Triple(q.subject, q.predicate, q.object) for q in quads
+                              if q.graph_name == hits}
+    del store
+
+    result = export_graph(run_copy, fmt, tmp_path / f"g.{FORMATS[fmt].extension}")
+    assert result.triples == len(store_triples)
+    back = Graph().parse(result.path, format=FORMATS[fmt].rdflib_format)
+    assert len(back) == len(store_triples)
+    if fmt == "nt":  # one line per triple: none written twice
+        lines = result.path.read_text().splitlines()
+        assert len(lines) == len(set(lines)) == len(store_triples)

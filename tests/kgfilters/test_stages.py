@@ -51,10 +51,13 @@ def test_registry_is_consistent() -> None:
             assert hasattr(RunPaths, key), f"{s.name}: {key} is not a RunPaths path"
         for key in s.inputs:  # a stage depends on the stage that makes each of its inputs
             assert producers[key] in s.needs, (s.name, key)
+        for key in s.optional:  # an optional input is made by a stage it does not need
+            assert hasattr(RunPaths, key) and producers[key] not in s.needs, (s.name, key)
+            assert names.index(producers[key]) < names.index(s.name)
         for need in s.needs:  # needs come first: the table is in dependency order
             assert names.index(need) < names.index(s.name)
     assert len(set(GRAPHS)) == len(GRAPHS) and GRAPHS[-1] == "provenance"
-    assert dependants("train") == ("stats", "tag", "hits", "explain", "select", "sensitive",
+    assert dependants("train") == ("stats", "tag", "hits", "select", "sensitive", "explain",
                                    "coarsen", "evaluate")
     assert dependants("link") == ("coarsen",)
     assert get_stage("coarsening").name == "coarsen"  # a record name of older runs
