@@ -21,8 +21,7 @@ to the process gone, quitting as ``kgfilters tui`` does). The first screen waits
 statistics (the browser's activity figures) are read in a worker after it, and
 ``activity_shown_s`` is when they are shown. Nor does it wait for the tags (tags.json: 65,000 on
 the kg-bench run): they are read in the same worker, first, and ``tags_shown_s`` is when the
-browser shows them (its layers: ``tags_shown_layers``; ``process_tags_shown_s`` in a fresh
-process). No figure waits for Textual's idle detection (which
+browser shows them (its layers: ``tags_shown_layers``). No figure waits for Textual's idle detection (which
 sleeps up to 1 s while a worker thread computes).
 
     python benchmarks/bench_tui.py                        # generated run, 100k triples
@@ -391,13 +390,12 @@ async def measure_start(root: Path, repeats: int) -> dict[str, float | int]:
             "first_screen_layers": layers[0], "tags_shown_layers": layers[1]}
 
 
-#: A fresh process: start the app headless, note the first frame and the browser showing the tags,
-#: press the quit key then (the statistics are still being read), and end the process as
-#: ``kgfilters tui`` does (``_exit_now``); prints wall-clock times as JSON.
+#: A fresh process: start the app headless, note the first frame, press the quit key at once (the
+#: worker reading the tags and statistics has just started), and end the process as ``kgfilters
+#: tui`` does (``_exit_now``); prints wall-clock times as JSON.
 _CHILD = """
 import asyncio, json, sys, time
 from kgfilters.tui import KgfApp
-from kgfilters.tui.browser import BrowserPane
 from kgfilters.cli.tui import _exit_now
 marks = {}
 async def main():
@@ -406,21 +404,10 @@ async def main():
     def hook():
         marks["first"] = time.time()
         marks["layers"] = len(app.query_one("#browser-tree").root.children)
-        browser = app.query_one(BrowserPane)
-        shown = getattr(browser, "tags_loaded", None)
-        if shown is None or getattr(app.view, "tags_ready", True):
-            marks["tags"] = marks["first"]
-        else:
-            def tags():
-                shown()
-                marks["tags"] = time.time()
-            browser.tags_loaded = tags
         original()
     app.after_first_screen = hook
     async with app.run_test(size=(120, 40)):
         while "first" not in marks:
-            await asyncio.sleep(0.001)
-        while "tags" not in marks:
             await asyncio.sleep(0.001)
         marks["quit"] = time.time()
         app.simulate_key("ctrl+q")
@@ -436,7 +423,7 @@ def process_times(root: Path, repeats: int) -> dict[str, float | int]:
     from the quit key to the process gone."""
     import subprocess
 
-    first, tags, quit_, layers = [], [], [], 0
+    first, quit_, layers = [], [], 0
     for _ in range(repeats):
         t0 = time.time()
         p = subprocess.run([sys.executable, "-c", _CHILD, str(root)], capture_output=True, text=True)
@@ -445,11 +432,10 @@ def process_times(root: Path, repeats: int) -> dict[str, float | int]:
             raise SystemExit(f"bench_tui: the fresh TUI process failed: {p.stderr.strip()[-500:]}")
         marks = json.loads(p.stdout.strip().splitlines()[-1])
         first.append(marks["first"] - t0)
-        tags.append(marks["tags"] - t0)
         quit_.append(end - marks["quit"])
         layers = marks["layers"]
-    return {"process_first_screen_s": statistics.median(first), "process_tags_shown_s": statistics.median(tags),
-            "process_quit_s": statistics.median(quit_), "process_first_screen_layers": layers}
+    return {"process_first_screen_s": statistics.median(first), "process_quit_s": statistics.median(quit_),
+            "process_first_screen_layers": layers}
 
 
 def import_seconds(repeats: int) -> float:
