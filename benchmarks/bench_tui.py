@@ -31,6 +31,11 @@ sleeps up to 1 s while a worker thread computes).
     python benchmarks/bench_tui.py --run runs/fashion-mnist --repeats 5
     python benchmarks/bench_tui.py --start-only /work/demo-run /tmp/final-kgb --repeats 5  # start/quit only,
                                                           # the runs in turns (one load for both)
+
+``--start-only`` prints per run: ``first_screen_s``, ``tags_shown_s``, ``activity_shown_s`` and
+``quit_busy_s`` (the quit key right after the activity figures, with the concept tree or masks
+possibly still loading) of one app per repeat, ``quit_first_frame_s`` of a second app quit at its
+first frame, and ``process_first_screen_s`` / ``process_quit_s`` of a fresh process (medians).
 """
 
 from __future__ import annotations
