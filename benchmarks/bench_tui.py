@@ -19,7 +19,9 @@ and the same two for a fresh process as a user starts it: ``process_first_screen
 starting ``python`` to the first frame, imports included) and ``process_quit_s`` (from the quit key
 to the process gone, quitting as ``kgfilters tui`` does). The first screen waits for no torch: the
 statistics (the browser's activity figures) are read in a worker after it, and
-``activity_shown_s`` is when they are shown. No figure waits for Textual's idle detection (which
+``activity_shown_s`` is when they are shown. Nor does it wait for the tags (tags.json: 65,000 on
+the kg-bench run): they are read in the same worker, first, and ``tags_shown_s`` is when the
+browser shows them (its layers: ``tags_shown_layers``). No figure waits for Textual's idle detection (which
 sleeps up to 1 s while a worker thread computes).
 
     python benchmarks/bench_tui.py                        # generated run, 100k triples
@@ -27,6 +29,13 @@ sleeps up to 1 s while a worker thread computes).
     python benchmarks/bench_tui.py --kg-bench --keep /tmp/kgb   # ... kept for later --run
     python benchmarks/bench_tui.py --kg-bench --run /tmp/kgb    # a run bench_graph.py --keep kept
     python benchmarks/bench_tui.py --run runs/fashion-mnist --repeats 5
+    python benchmarks/bench_tui.py --start-only /work/demo-run /tmp/final-kgb --repeats 5  # start/quit only,
+                                                          # the runs in turns (one load for both)
+
+``--start-only`` prints per run: ``first_screen_s``, ``tags_shown_s``, ``activity_shown_s`` and
+``quit_busy_s`` (the quit key right after the activity figures, with the concept tree or masks
+possibly still loading) of one app per repeat, ``quit_first_frame_s`` of a second app quit at its
+first frame, and ``process_first_screen_s`` / ``process_quit_s`` of a fresh process (medians).
 """
 
 from __future__ import annotations
@@ -182,6 +191,9 @@ async def measure(root: Path, repeats: int, query: str) -> dict[str, float | Non
         await first.wait()
         out["first_screen_s"] = first.at - t0  # type: ignore[attr-defined]
         out["first_screen_layers"] = first.layers  # type: ignore[attr-defined]
+        await first.tags.wait()  # type: ignore[attr-defined]
+        out["tags_shown_s"] = first.tags_at - t0  # type: ignore[attr-defined]
+        out["tags_shown_layers"] = first.tags_layers  # type: ignore[attr-defined]
         from kgfilters.tui.browser import BrowserPane
 
         browser = app.query_one(BrowserPane)
@@ -310,22 +322,93 @@ async def measure(root: Path, repeats: int, query: str) -> dict[str, float | Non
 
 def _mark_first_screen(app: object) -> asyncio.Event:
     """An event set when ``app`` paints its first frame, with ``.at`` (perf_counter) and
-    ``.layers`` (the browser's layer rows then). Wraps the app's own ``after_first_screen``."""
+    ``.layers`` (the browser's layer rows then). Wraps the app's own ``after_first_screen``.
+
+    ``.tags`` is set (``.tags_at``, ``.tags_layers``) when the browser shows the tags the app reads
+    after its first screen (at once when the first screen already had them, as before that change)."""
     event = asyncio.Event()
+    event.tags = asyncio.Event()  # type: ignore[attr-defined]
     original = app.after_first_screen  # type: ignore[attr-defined]
+
+    def layers() -> int:
+        return len(app.query_one("#browser-tree").root.children)  # type: ignore[attr-defined]
 
     def hook() -> None:
         event.at = time.perf_counter()  # type: ignore[attr-defined]
-        event.layers = len(app.query_one("#browser-tree").root.children)  # type: ignore[attr-defined]
+        event.layers = layers()  # type: ignore[attr-defined]
         event.set()
+        from kgfilters.tui.browser import BrowserPane
+
+        browser = app.query_one(BrowserPane)  # type: ignore[attr-defined]
+        shown = getattr(browser, "tags_loaded", None)
+        if shown is None or getattr(app.view, "tags_ready", True):  # type: ignore[attr-defined]
+            event.tags_at, event.tags_layers = event.at, event.layers  # type: ignore[attr-defined]
+            event.tags.set()  # type: ignore[attr-defined]
+        else:
+            def tags() -> None:
+                shown()
+                event.tags_at, event.tags_layers = time.perf_counter(), layers()  # type: ignore[attr-defined]
+                event.tags.set()  # type: ignore[attr-defined]
+
+            browser.tags_loaded = tags
         original()
 
     app.after_first_screen = hook  # type: ignore[attr-defined]
     return event
 
 
-#: A fresh process: start the app headless, note the first frame, press the quit key at once, and
-#: end the process as ``kgfilters tui`` does (``_exit_now``); prints wall-clock times as JSON.
+async def measure_start(root: Path, repeats: int) -> dict[str, float | int]:
+    """Medians over ``repeats`` apps started in this process: the first frame, the browser
+    showing the tags, the activity figures shown, and quitting at once after that
+    (``quit_busy_s``: the concept tree and the masks may still be loading); and per repeat a second
+    app quit at its first frame (``quit_first_frame_s``, as the fresh process does)."""
+    from kgfilters.tui import KgfApp
+    from kgfilters.tui.browser import BrowserPane
+
+    marks: dict[str, list[float]] = {"first_screen_s": [], "tags_shown_s": [], "activity_shown_s": [],
+                                     "quit_busy_s": [], "quit_first_frame_s": []}
+    layers = (0, 0)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        app = KgfApp(root)
+        first = _mark_first_screen(app)
+        async with app.run_test(size=(120, 40)):
+            await first.wait()
+            browser = app.query_one(BrowserPane)
+            done = asyncio.Event()
+            shown = browser.refresh_activity
+
+            def activity(shown=shown, done=done, t0=t0) -> None:  # type: ignore[no-untyped-def]
+                shown()
+                marks["activity_shown_s"].append(time.perf_counter() - t0)
+                done.set()
+
+            browser.refresh_activity = activity  # type: ignore[method-assign]
+            await first.tags.wait()  # type: ignore[attr-defined]
+            if not app.view.stats_ready:
+                await done.wait()
+            marks["first_screen_s"].append(first.at - t0)  # type: ignore[attr-defined]
+            marks["tags_shown_s"].append(first.tags_at - t0)  # type: ignore[attr-defined]
+            layers = (first.layers, first.tags_layers)  # type: ignore[attr-defined]
+            t_quit = time.perf_counter()
+            app.simulate_key("ctrl+q")
+            await app._task  # type: ignore[misc]
+            marks["quit_busy_s"].append(time.perf_counter() - t_quit)
+        app = KgfApp(root)
+        first = _mark_first_screen(app)
+        async with app.run_test(size=(120, 40)):
+            await first.wait()
+            t_quit = time.perf_counter()
+            app.simulate_key("ctrl+q")
+            await app._task  # type: ignore[misc]
+            marks["quit_first_frame_s"].append(time.perf_counter() - t_quit)
+    return {**{k: statistics.median(v) for k, v in marks.items() if v},
+            "first_screen_layers": layers[0], "tags_shown_layers": layers[1]}
+
+
+#: A fresh process: start the app headless, note the first frame, press the quit key at once (the
+#: worker reading the tags and statistics has just started), and end the process as ``kgfilters
+#: tui`` does (``_exit_now``); prints wall-clock times as JSON.
 _CHILD = """
 import asyncio, json, sys, time
 from kgfilters.tui import KgfApp
@@ -397,6 +480,25 @@ def _count_triples(path: Path) -> int | None:
     return len(ox.Store.read_only(str(path)))
 
 
+def start_only(runs: list[Path], repeats: int) -> None:
+    """``--start-only``: in-process and fresh-process start-up and quit figures of each run,
+    measured in turns (run A, run B, A, B, ...) so that a change in load hits every run alike."""
+    for root in runs:
+        if not (root / "run.json").is_file():
+            raise SystemExit(f"bench_tui: --start-only {root}: no run.json (expected an existing run)")
+    got: dict[Path, list[dict[str, float | int]]] = {root: [] for root in runs}
+    for _ in range(repeats):
+        for root in runs:
+            got[root].append({**asyncio.run(measure_start(root, 1)), **process_times(root, 1)})
+    for root in runs:
+        rows = got[root]
+        print(json.dumps({"benchmark": "tui-start", "run": str(root), "repeats": repeats,
+                          **{k: round(statistics.median(r[k] for r in rows), 4) if isinstance(rows[0][k], float)
+                             else rows[-1][k] for k in rows[0]},
+                          "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), "
+                                     f"load {os.getloadavg()[0]:.1f}"}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, default=None, help="an existing run (default: generate one)")
@@ -410,7 +512,13 @@ def main() -> None:
                     help="with --kg-bench: build the run in DIR (must not exist) and keep it, with its "
                          "images in DIR-images beside it")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--start-only", type=Path, nargs="+", default=None, metavar="RUN",
+                    help="time only starting and quitting the TUI on each RUN (existing runs), the runs "
+                         "taking turns in each repeat (one load for all); one JSON line per run")
     args = ap.parse_args()
+    if args.start_only is not None:
+        start_only(args.start_only, args.repeats)
+        return
     if args.keep is not None and (not args.kg_bench or args.keep.exists()):
         ap.error(f"--keep {args.keep}: needs --kg-bench and a directory that does not exist yet")
     if args.kg_bench and args.run is not None and args.keep is not None:

@@ -217,6 +217,24 @@ def save_tags(tags: TagSet, path: str | os.PathLike[str]) -> Path:
     return atomic_write_json(path, obj)
 
 
+#: The keys of a tag in tags.json: Tag's fields.
+_TAG_FIELDS = frozenset(Tag.__dataclass_fields__)
+
+
+def _tags_of(entries: list[dict[str, object]]) -> tuple[Tag, ...]:
+    """``Tag(**entry)`` for each entry, in half the time (65,000 tags on an ImageNet-sized run, read
+    by the TUI): each entry's keys are checked to be exactly Tag's fields (TypeError otherwise, as
+    ``Tag(**entry)`` raises), then set at once. Tag has no ``__post_init__`` to bypass."""
+    new, fields, out = object.__new__, _TAG_FIELDS, []
+    for entry in entries:
+        if entry.keys() != fields:
+            raise TypeError(f"tag {entry!r}: expected the keys {', '.join(sorted(fields))}")
+        tag = new(Tag)
+        tag.__dict__.update(entry)
+        out.append(tag)
+    return tuple(out)
+
+
 def load_tags(path: str | os.PathLike[str]) -> TagSet:
     """Read ``tags.json``; RunError when it is missing or malformed (naming the field)."""
     from kgfilters.run import read_json
@@ -228,9 +246,9 @@ def load_tags(path: str | os.PathLike[str]) -> TagSet:
         if method not in METHODS:
             raise RunError(f"{p}: method {method!r}: expected one of {', '.join(METHODS)}")
         param = obj["k"] if method in K_METHODS else obj["q"]
-        tags = tuple(Tag(**t) for t in obj["tags"])
+        tags = _tags_of(obj["tags"])
         return TagSet(method, float(param), tuple(obj["class_names"]), dict(obj["layers"]), tags)
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise RunError(f"{p}: malformed tags file ({type(exc).__name__}: {exc})") from None
 
 

@@ -189,15 +189,30 @@ class BrowserPane(Vertical):
     def _notes(self, has_layers: bool) -> None:
         """What the run lacks, above the tree (nothing when it has everything)."""
         notes = []
-        if not has_layers:
-            notes.append("This run has no layers to show: " + self.view.missing.get("model", "no model"))
-        if self.view.tags is None:
-            notes.append(f"No tags yet: run `{STAGES['tag'].command()}` (filters show untagged).")
+        if not self.view.tags_ready:  # the app reads them in a worker after its first screen
+            notes.append("Reading the run's tags…")
+        else:
+            if not has_layers:
+                notes.append("This run has no layers to show: " + self.view.missing.get("model", "no model"))
+            if self.view.tags is None:
+                notes.append(f"No tags yet: run `{STAGES['tag'].command()}` (filters show untagged).")
         if self.view.stats_ready and self.view.stats is None:
             notes.append("No statistics yet: activity is unknown.")
         empty = self.query_one("#browser-empty", Static)
         empty.update("\n".join(notes))
         empty.display = bool(notes)
+
+    def tags_loaded(self) -> None:
+        """The tags arrived (after the first screen): show the layers and filters, and search
+        again for what was typed meanwhile (concept hits include tagged classes)."""
+        self._shown = None
+        self.rebuild()
+        tree = self.query_one(Tree)
+        if tree.cursor_line < 0 and tree.last_line >= 0:  # the cursor of a tree that was empty
+            tree.cursor_line = 0
+        if self.graph is not None and self.query.strip():
+            self._no_concepts.clear()
+            self.search_concepts(self.query.strip())
 
     def refresh_activity(self) -> None:
         """The statistics arrived (after the first screen): put each shown filter's activity in

@@ -46,9 +46,12 @@ class ConceptPane(Vertical):
         forest: ConceptForest | None
         error: str | None = None
 
-    def __init__(self, graph: GraphView | None, **kw: object) -> None:
+    def __init__(self, graph: GraphView | None, *, autoload: bool = True, **kw: object) -> None:
+        """``autoload``: read the concept tree (in a worker) after this view's first refresh;
+        without it, when ``start_loading`` is called (the app: once the run's tags are read)."""
         super().__init__(**kw)  # type: ignore[arg-type]
         self.graph = graph
+        self.autoload = autoload
         self.forest: ConceptForest | None = None
         self.loading_started = False
 
@@ -63,10 +66,12 @@ class ConceptPane(Vertical):
             self.set_status("No knowledge graph in this run yet (graph/): build it to browse concepts.")
             tree.display = False
             return
-        self.set_status("loading concepts…")  # the app starts ``load`` after its first screen
+        self.set_status("loading concepts…")
+        if self.autoload:
+            self.call_after_refresh(self.start_loading)
 
     def start_loading(self) -> None:
-        """Start loading the concept tree (once): the app calls this after its first screen."""
+        """Start loading the concept tree (once)."""
         if self.graph is not None and self.forest is None and not self.loading_started:
             self.loading_started = True
             self.load()

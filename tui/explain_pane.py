@@ -144,6 +144,8 @@ class ExplainPane(Vertical):
         self.hide_generic = False
         self.show_areas = False
         self.shown_areas: ImageMasks | None = None
+        #: An explanation asked for before the tags were read: (index, path), started when they are.
+        self.pending: tuple[int | None, str | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="explain-status")
@@ -159,16 +161,32 @@ class ExplainPane(Vertical):
         self.query_one("#explain-votes", DataTable).add_columns(*VOTE_COLUMNS)
         self.query_one("#explain-filters", DataTable).add_columns(*FILTER_COLUMNS)
         self.query_one("#explain-baseline", Static).update(baseline_line(self.view.root))
-        if self.view.tags is None:
+        self.tags_loaded()
+
+    def tags_loaded(self) -> None:
+        """Say what the view can do now that the tags are read (or that they are being read), and
+        start an explanation asked for meanwhile."""
+        if not self.view.tags_ready:
+            self.status("reading the run's tags…")
+        elif self.view.tags is None:
             self.status(f"No tags yet: explanations need `{STAGES['tag'].command()}` first.")
-        else:
+        elif self.pending is not None:
+            index, path = self.pending
+            self.pending = None
+            self.start(index=index, path=path)
+        elif not self.started:
             self.status("press n / p to step, m for the next misclassified, g to go to an index, o for a file")
 
     def status(self, text: str | Text) -> None:
         self.query_one("#explain-status", Static).update(text)
 
     def start(self, *, index: int | None = None, path: str | None = None) -> None:
-        """Explain held-out image ``index`` or the image file ``path`` (in a worker)."""
+        """Explain held-out image ``index`` or the image file ``path`` (in a worker; once the tags
+        are read when they are not yet)."""
+        if not self.view.tags_ready:
+            self.pending = (index, path)
+            self.status(f"reading the run's tags… then explaining {path or f'held-out image {index}'}")
+            return
         if self.view.tags is None:
             self.status(f"[red]No tags yet: explanations need `{STAGES['tag'].command()}` first.[/red]")
             return

@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
-__all__ = ["FilterChosen", "StatsLoaded", "WorkFailed"]
+__all__ = ["FilterChosen", "StatsLoaded", "TagsLoaded", "WorkFailed"]
 
 
 @dataclass
@@ -30,5 +30,12 @@ class WorkFailed(Message):
 @dataclass
 class StatsLoaded(Message):
     """The run's statistics were read (``RunView.load_stats``, in a worker after the first screen)."""
+
+    view: Any
+
+
+@dataclass
+class TagsLoaded(Message):
+    """The run's tags were read (``RunView.load_tags``, in a worker after the first screen)."""
 
     view: Any

@@ -10,7 +10,6 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from kgfilters.fsagn.masks_io import MaskSet, SensitiveArea
 from kgfilters.run import Run, load_run
 
 if TYPE_CHECKING:  # torch (and what needs it) is imported on first use, not before the first screen
-    from kgfilters.filtag import Tag
+    from kgfilters.filtag import Tag, TagSet
     from kgfilters.fsagn.panels import MaskPanels
     from kgfilters.stats import ActivationStats
 
@@ -75,30 +74,61 @@ class RunView:
     ``lazy_stats``: the statistics (and torch, which reading them needs) are not read here but by
     ``load_stats``, which the app calls in a worker after its first screen; until then
     ``stats_ready`` is False and filters show no activity. ``response`` reads them on demand.
+
+    ``lazy_tags``: tags.json (65,000 tags on an ImageNet-sized run, about half a second) is not
+    read here but by ``load_tags``, which the app calls in the same worker before the statistics;
+    until then ``tags_ready`` is False, ``tags`` is None, and there are no layers or filters
+    (``layer_sizes`` is empty): views show a loading state, not "no tags".
     """
 
-    def __init__(self, run: Run, *, lazy_stats: bool = False) -> None:
+    def __init__(self, run: Run, *, lazy_stats: bool = False, lazy_tags: bool = False) -> None:
         self.run = run
         #: Held by every worker that runs the model: forward hooks are per module, not per thread,
         #: so two concurrent passes with hooks (explain, mask panels) would fill each other's captures.
         self.model_lock = threading.RLock()
         self._stats_lock = threading.Lock()
         self.missing: dict[str, str] = {}
-        self.tags = self._part("tags")
+        self._tags_lock = threading.Lock()
+        self._tags: TagSet | None = None
+        self._by_filter: dict[tuple[str, int], tuple[Tag, ...]] = {}
+        self._layer_sizes: dict[str, int] | None = None
+        self.tags_ready = False
         self.stats: ActivationStats | None = None
         self.stats_ready = False
         self._activity: dict[str, np.ndarray] = {}
         self._masks_lock = threading.Lock()
         self._mask_set: MaskSet | None = None
         self._masks: tuple[MaskArea, ...] | None = None
+        if not lazy_tags:
+            self.load_tags()
         if not lazy_stats:
             self.load_stats()
             self.load_masks()
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str], *, lazy_stats: bool = False) -> RunView:
+    def open(cls, root: str | os.PathLike[str], *, lazy_stats: bool = False, lazy_tags: bool = False) -> RunView:
         """Open a run directory; RunError when it has no run.json."""
-        return cls(load_run(root), lazy_stats=lazy_stats)
+        return cls(load_run(root), lazy_stats=lazy_stats, lazy_tags=lazy_tags)
+
+    @property
+    def tags(self) -> TagSet | None:
+        """The run's tags; None when it has none (the reason in ``missing``) or, with
+        ``lazy_tags``, before ``load_tags`` has read them (``tags_ready`` False). Never blocks."""
+        return self._tags
+
+    def load_tags(self) -> TagSet | None:
+        """Read tags.json once and group its tags by filter (any thread; later calls wait for the
+        first); None when the run has none (the reason in ``missing``)."""
+        with self._tags_lock:
+            if not self.tags_ready:
+                tags = self._part("tags")
+                out: dict[tuple[str, int], list[Tag]] = {}
+                for t in tags.tags if tags is not None else ():
+                    out.setdefault((t.layer, t.filter), []).append(t)
+                self._by_filter = {k: tuple(sorted(v, key=lambda t: (-t.score, t.class_index)))
+                                   for k, v in out.items()}
+                self._tags, self.tags_ready = tags, True  # ready last: readers on other threads
+            return self._tags
 
     def load_stats(self) -> ActivationStats | None:
         """Read the statistics and each filter's activity once (any thread; later calls wait for
@@ -152,9 +182,17 @@ class RunView:
     def class_names(self) -> tuple[str, ...]:
         return self.run.class_names
 
-    @cached_property
+    @property
     def layer_sizes(self) -> dict[str, int]:
-        """Filters per layer: from the tags, else the statistics, else the model's conv layers."""
+        """Filters per layer: from the tags, else the statistics, else the model's conv layers;
+        empty (and not remembered) while the tags are not read yet."""
+        if self._layer_sizes is None:
+            if not self.tags_ready:
+                return {}
+            self._layer_sizes = self._sizes()
+        return self._layer_sizes
+
+    def _sizes(self) -> dict[str, int]:
         if self.tags is not None:
             return dict(self.tags.layer_sizes)
         if (stats := self.load_stats()) is not None:
@@ -167,16 +205,9 @@ class RunView:
             self.missing["model"] = str(exc)
             return {}
 
-    @cached_property
-    def _tags_by_filter(self) -> dict[tuple[str, int], tuple[Tag, ...]]:
-        out: dict[tuple[str, int], list[Tag]] = {}
-        for t in self.tags.tags if self.tags is not None else ():
-            out.setdefault((t.layer, t.filter), []).append(t)
-        return {k: tuple(sorted(v, key=lambda t: (-t.score, t.class_index))) for k, v in out.items()}
-
     def layers(self) -> tuple[LayerRow, ...]:
         tagged = {}
-        for layer, _ in self._tags_by_filter:
+        for layer, _ in self._by_filter:
             tagged[layer] = tagged.get(layer, 0) + 1
         return tuple(LayerRow(n, k, tagged.get(n, 0)) for n, k in self.layer_sizes.items())
 
@@ -185,7 +216,7 @@ class RunView:
             raise RunError(f"filter {layer}:{index}: not in this run (layers: {self._sizes_text()})")
         act = self._activity.get(layer)
         return FilterRow(layer, index, None if act is None else float(act[index]),
-                         self._tags_by_filter.get((layer, index), ()))
+                         self._by_filter.get((layer, index), ()))
 
     def _sizes_text(self) -> str:
         return ", ".join(f"{n} 0..{k - 1}" for n, k in self.layer_sizes.items()) or "none"

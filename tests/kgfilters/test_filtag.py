@@ -72,6 +72,27 @@ def test_unknown_method_and_malformed_file(tmp_path) -> None:  # type: ignore[no
         load_tags(tmp_path / "none.json")
 
 
+def test_loaded_tags_are_the_dataclass_and_bad_entries_are_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+    import json
+
+    from kgfilters.filtag import Tag
+
+    entry = {"layer": "conv", "filter": 2, "class_index": 1, "label": "dog", "score": 0.25, "rank": 3,
+             "method": "k-best", "param": 2.0}
+    doc = {"method": "k-best", "k": 2, "class_names": ["cat", "dog"], "layers": {"conv": 3}, "tags": [entry]}
+    path = tmp_path / "tags.json"
+    path.write_text(json.dumps(doc))
+    (tag,) = load_tags(path).tags
+    assert tag == Tag(**entry) and hash(tag) == hash(Tag(**entry)) and dataclasses.asdict(tag) == entry
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tag.score = 1.0  # type: ignore[misc]
+    for bad in ({k: v for k, v in entry.items() if k != "rank"}, {**entry, "extra": 1}, ["conv", 2]):
+        path.write_text(json.dumps({**doc, "tags": [entry, bad]}))
+        with pytest.raises(RunError, match="malformed tags file"):
+            load_tags(path)
+
+
 def test_generic_filters_known_answer() -> None:
     from kgfilters.filtag import generic_filters
 

@@ -84,6 +84,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
+async def loaded(pilot, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the app has read what it reads after its first screen (tags, statistics and
+    masks, in ``KgfApp.load_run_data``), its views show them, and its other workers are done."""
+    import time
+
+    app, end = pilot.app, time.monotonic() + timeout
+    while not (app.view.tags_ready and app.view.stats_ready):  # the worker reads the masks next
+        assert time.monotonic() < end, f"the run's data were not read within {timeout} s"
+        await pilot.pause(0.01)
+    await pilot.pause()  # the TagsLoaded / StatsLoaded messages handled (workers they start included)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def build_graph(path: Path) -> Path:
     """Write the graph into a persistent store at ``path`` (one named graph per stage, through
     the store's own ``replace_graph``, as ``kgfilters graph`` does) and close it."""

@@ -19,7 +19,7 @@ from kgfilters.tui.explain_pane import ExplainPane, summary_text
 from kgfilters.tui.filter_screen import FilterScreen
 from kgfilters.tui.param_form import ParamForm
 from kgfilters.tui.query_pane import QueryPane
-from tests.tui.conftest import GRAPH_TRIPLES
+from tests.tui.conftest import GRAPH_TRIPLES, loaded
 
 SIZE = (140, 48)
 
@@ -60,6 +60,7 @@ async def test_browse_layer_and_filter_shows_its_tags(tagged_run: Path) -> None:
     tagged = next(t for t in run.tags.tags if t.layer == "conv2")
     app = KgfApp(tagged_run)
     async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
         tree = app.query_one("#browser-tree", Tree)
         layers = [n.data for n in tree.root.children]
         assert layers == [("layer", "conv1"), ("layer", "conv2")]
@@ -155,6 +156,7 @@ async def test_next_misclassified_and_bad_index(tagged_run: Path) -> None:
 async def test_missing_parts_open_with_empty_states(trained_run: Path) -> None:
     app = KgfApp(trained_run, catalog=())
     async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
         assert "No tags yet" in text_of(app, "#browser-empty")
         await pilot.press("2")
         await settle(app, pilot)
@@ -177,6 +179,7 @@ async def test_missing_parts_open_with_empty_states(trained_run: Path) -> None:
 async def test_masks_and_concepts_in_the_filter_view(full_run: Path) -> None:
     app = KgfApp(full_run)
     async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
         app.open_filter("conv2", 0)
         await settle(app, pilot)
         assert "mask 1/2: fsagn reservation, heldout image 3" in text_of(app, "#filter-mask-caption")
@@ -342,6 +345,7 @@ async def test_large_layers_start_collapsed(tagged_run: Path, monkeypatch) -> No
     monkeypatch.setattr("kgfilters.tui.browser.EXPAND_UP_TO", 40)
     app = KgfApp(tagged_run, catalog=())
     async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
         tree = app.query_one("#browser-tree", Tree)
         assert [n.is_expanded for n in tree.root.children] == [True, False]
         await pilot.press("slash", "1")
@@ -366,6 +370,7 @@ async def test_mask_keys_step_back_and_compare_methods(full_run: Path) -> None:
     (full_run / "masks/metrics.json").write_text(json.dumps(doc))
     app = KgfApp(full_run, catalog=())
     async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
         app.open_filter("conv2", 0)
         await settle(app, pilot)
         assert "filter: other method" in [n for n, _, _ in app.palette_actions()]

@@ -11,6 +11,7 @@ from textual.widgets import Tree
 from kgfilters.run import load_run
 from kgfilters.tui import KgfApp
 from kgfilters.tui.browser import BrowserPane
+from tests.tui.conftest import loaded
 
 SIZE = (140, 48)
 
@@ -29,6 +30,7 @@ async def test_a_big_layer_gets_its_filters_when_expanded_and_stays_open(
     monkeypatch.setattr("kgfilters.tui.browser.EXPAND_UP_TO", 40)
     app = KgfApp(tagged_run, catalog=())
     async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
         tree = app.query_one("#browser-tree", Tree)
         conv1, conv2 = tree.root.children
         assert len(conv1.children) == 32 and not conv2.is_expanded and not conv2.children
@@ -98,6 +100,7 @@ async def test_concept_search_waits_for_the_last_key_and_skips_known_misses(
 
     monkeypatch.setattr(BrowserPane, "concept_hits", spy)
     async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
         tree = app.query_one("#browser-tree", Tree)
         await pilot.press("slash", *"garmentx")
         await settle(app, pilot)

@@ -11,6 +11,7 @@ from kgfilters.cli import main
 from kgfilters.explain import explanation_to_json
 from kgfilters.tui import KgfApp
 from kgfilters.tui.explain_pane import ExplainPane
+from tests.tui.conftest import loaded
 
 
 def test_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,6 +42,7 @@ async def test_tui_explanation_equals_explain_json(tagged_run: Path, capsys: pyt
     cli = json.loads(capsys.readouterr().out)
     app = KgfApp(tagged_run, catalog=())
     async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
         pane = app.query_one(ExplainPane)
         pane.start(index=4)
         await app.workers.wait_for_complete()

@@ -126,3 +126,27 @@ def test_bars_are_relative_to_the_filters_best(tagged_run: Path) -> None:
     table = tags_table(view, layer, index)
     bars = [str(c) for c in table.columns[1].cells]
     assert bars[0] == "\u2588" * 20 and bars[-1].count("\u2588") < 20  # best tag full, the rest shorter
+
+
+def test_lazy_tags_read_once_on_any_thread_and_equal_the_eager_view(tagged_run: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    import kgfilters.filtag as filtag
+
+    eager = RunView.open(tagged_run)
+    reads: list[str] = []
+    real = filtag.load_tags
+    monkeypatch.setattr(filtag, "load_tags", lambda p: (reads.append(threading.current_thread().name), real(p))[1])
+    view = RunView.open(tagged_run, lazy_stats=True, lazy_tags=True)
+    assert not view.tags_ready and view.tags is None and reads == []
+    assert view.layer_sizes == {} and view.layers() == () and view.filters("conv2") == ()
+    with pytest.raises(RunError, match="filter conv2:0: not in this run"):
+        view.filter_row("conv2", 0)
+    threads = [threading.Thread(target=view.load_tags, name=f"reader-{i}") for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(reads) == 1 and reads[0].startswith("reader-") and view.tags_ready  # read once, off the caller
+    assert view.tags == eager.tags and view.layer_sizes == eager.layer_sizes and view.layers() == eager.layers()
+    assert [r.tags for r in view.filters("conv2")] == [r.tags for r in eager.filters("conv2")]

@@ -9,6 +9,7 @@ from textual.widgets import Input
 
 from kgfilters.queries.catalog import catalog
 from kgfilters.tui import KgfApp
+from tests.tui.conftest import loaded
 
 SIZE = (120, 40)
 
@@ -19,15 +20,17 @@ async def settle(pilot: Pilot) -> None:
 
 
 def test_browser(snap_compare, tagged_run: Path) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(KgfApp(tagged_run, catalog=()), terminal_size=SIZE)
+    assert snap_compare(KgfApp(tagged_run, catalog=()), terminal_size=SIZE, run_before=loaded)
 
 
 def test_browser_search_sorted(snap_compare, tagged_run: Path) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(KgfApp(tagged_run, catalog=()), terminal_size=SIZE, press=["slash", *"coat", "enter", "s"])
+    assert snap_compare(KgfApp(tagged_run, catalog=()), terminal_size=SIZE, run_before=loaded,
+                        press=["slash", *"coat", "enter", "s"])
 
 
 def test_filter_view_with_masks_and_concepts(snap_compare, full_run: Path) -> None:  # type: ignore[no-untyped-def]
     async def open_filter(pilot: Pilot) -> None:
+        await loaded(pilot)
         pilot.app.open_filter("conv2", 0)  # type: ignore[attr-defined]
         await settle(pilot)
 
@@ -79,4 +82,4 @@ def test_query_view_results(snap_compare, full_run: Path, catalog_dir: Path) -> 
 
 
 def test_empty_states(snap_compare, trained_run: Path) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(KgfApp(trained_run, catalog=()), terminal_size=SIZE)
+    assert snap_compare(KgfApp(trained_run, catalog=()), terminal_size=SIZE, run_before=loaded)
