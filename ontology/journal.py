@@ -37,16 +37,11 @@ store open keeps reading the old files.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import itertools
 import logging
 import os
-import queue
 import shutil
-import stat
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -54,6 +49,10 @@ import pyoxigraph as ox
 
 from kgfilters.atomic import atomic_path
 from kgfilters.errors import GraphError
+from kgfilters.ontology.swap import Prefetch as _Prefetch
+from kgfilters.ontology.swap import finish_swaps, swap_pending
+from kgfilters.ontology.swap import fsync_dir as _fsync_dir
+from kgfilters.ontology.swap import load_aside as _load_aside
 
 __all__ = ["DROP_US", "DUMP_US", "JOURNAL_ABOVE", "LOAD_US", "finish_swaps", "journal_dir", "pending",
            "recover", "replacement_mode", "swap_pending", "write_graphs"]
@@ -87,11 +86,6 @@ def pending(run_root: str | os.PathLike[str]) -> bool:
     """Whether a writer left committed graph replacements to apply (killed, or applying now)."""
     journal = journal_dir(run_root)
     return journal.is_dir() and (any(journal.glob("*.nq")) or any(journal.glob("*.store")))
-
-
-def swap_pending(journal: Path) -> bool:
-    """Whether ``journal`` holds a committed new store (``<hash>.store``) not yet moved in place."""
-    return journal.is_dir() and any(journal.glob("*.store"))
 
 
 def _nquads(statements: Sequence[str], graph: ox.NamedNode) -> Iterator[bytes]:
@@ -203,24 +197,6 @@ def _commit(journal: Path, mode: str, new: Mapping[ox.NamedNode, Sequence[str]],
     return target
 
 
-class _Stream:
-    """A read-only binary file over an iterator of byte chunks (what ``bulk_load`` reads from)."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buf = memoryview(b"")
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._buf:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return b""
-            self._buf = memoryview(chunk)
-        n = len(self._buf) if size is None or size < 0 else size
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out.tobytes()
-
-
 def _kept_nquads(store: ox.Store, keep: Sequence[ox.NamedNode]) -> Iterator[bytes]:
     """The default graph and the named graphs ``keep`` of ``store`` as N-Quads, graph by graph
     (``Store.dump`` as N-Triples, the graph name added to each line: N-Triples escapes newlines,
@@ -253,121 +229,6 @@ def _build_aside(store: ox.Store, journal: Path, new: Mapping[ox.NamedNode, Sequ
         raise
     _fsync_dir(journal)
     return target
-
-
-class _Prefetch:
-    """Iterate ``chunks`` in a thread of its own, at most one chunk ahead (Oxigraph's dump runs
-    without Python's lock, beside the bulk loader); a context manager that stops the thread on
-    exit. An exception of the thread is raised where its chunk would have come."""
-
-    _END = object()
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="kgf-dump", daemon=True)
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _work(self) -> None:
-        try:
-            for chunk in self._chunks:
-                if not self._put(chunk):
-                    return
-            self._put(self._END)
-        except BaseException as exc:  # handed to the consumer
-            self._put(exc)
-
-    def __enter__(self) -> Iterator[bytes]:
-        self._thread.start()
-        return self._iter()
-
-    def _iter(self) -> Iterator[bytes]:
-        while (item := self._queue.get()) is not self._END:
-            if isinstance(item, BaseException):
-                try:
-                    raise item
-                finally:  # no cycle through this frame: the store is freed with its last handle
-                    del item
-            yield item  # type: ignore[misc]
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _load_aside(path: Path, graphs: Sequence[ox.NamedNode], chunks: Iterable[bytes]) -> None:
-    """Bulk-load ``chunks`` (N-Quads) into a new store at ``path``, with ``graphs`` existing even
-    when empty, flushed and closed."""
-    aside = ox.Store(str(path))
-    try:
-        aside.bulk_load(_Stream(chunks), format=_NQ, lenient=True)
-        for g in graphs:
-            aside.add_graph(g)
-        aside.flush()
-    finally:
-        del aside
-
-
-@contextlib.contextmanager
-def _locked(journal: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on the journal directory: one process at a time moves stores."""
-    fd = os.open(journal, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def finish_swaps(store_dir: Path, journal: Path) -> int:
-    """Move each committed new store (``journal/<hash>.store``, oldest first) to ``store_dir``;
-    the old directory is moved away first and then deleted. Returns how many were moved.
-
-    Called before the store is opened (``open_store``). An OSError naming the lock when a live
-    writer holds ``store_dir`` (it committed the new store and has not dropped its handle yet:
-    the directory must not move under it)."""
-    if not swap_pending(journal):
-        return 0
-    done = 0
-    with _locked(journal):
-        for entry in sorted(journal.glob("*.store"), key=lambda p: p.stat().st_mtime_ns):
-            old = journal / f".{entry.stem}.old.tmp"
-            if store_dir.exists():  # absent when killed between the two renames
-                if (store_dir / "CURRENT").exists():
-                    probe = ox.Store(str(store_dir))  # the store's lock: no live writer in it
-                    del probe
-                mode = stat.S_IMODE(store_dir.stat().st_mode)
-                shutil.rmtree(old, ignore_errors=True)
-                os.rename(store_dir, old)
-                os.chmod(entry, mode)  # graph/ keeps its permissions
-            os.rename(entry, store_dir)
-            _fsync_dir(store_dir.parent)
-            shutil.rmtree(old, ignore_errors=True)
-            log.info("%s: new store moved in place", store_dir)
-            done += 1
-    return done
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot sync a directory
-        pass
-    finally:
-        os.close(fd)
 
 
 def _header(entry: Path) -> tuple[str, list[ox.NamedNode]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -413,3 +414,28 @@ def test_sigkill_during_the_aside_replacement(full: Path, where: str,
     assert pending(full) == (where == "after_commit") and bool(strays) == (where == "mid_load")
     assert _state(full) == expect and _rest(full) == (True, True, True)
     assert _journal_left(full) == []
+
+
+def test_stream_reads_chunks_as_one_file() -> None:
+    from kgfilters.ontology.swap import Stream
+
+    s = Stream([b"ab", b"", b"cde", b"f"])
+    assert [s.read(2), s.read(2), s.read(-1), s.read(5), s.read(5)] == [b"ab", b"cd", b"e", b"f", b""]
+
+
+def test_prefetch_keeps_order_raises_the_threads_error_and_stops_early() -> None:
+    from kgfilters.ontology.swap import Prefetch
+
+    with Prefetch(iter([b"a", b"b", b"c"])) as it:
+        assert list(it) == [b"a", b"b", b"c"]
+
+    def failing() -> Iterator[bytes]:
+        yield b"a"
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"), Prefetch(failing()) as it:
+        list(it)
+    endless = Prefetch(iter(lambda: b"x", None))  # never ends: the consumer stops after one
+    with endless as it:
+        assert next(it) == b"x"
+    assert not endless._thread.is_alive()
