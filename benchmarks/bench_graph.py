@@ -12,7 +12,8 @@ defined here) and on rdflib's in-memory store.
 Prints one JSON line. Usage: ``.venv/bin/python benchmarks/bench_graph.py [--small]``;
 ``--keep DIR --graph-only`` builds the run and its graph into DIR and stops there (for other
 benchmarks, e.g. ``bench_tui.py --run DIR``; ``bench_tui.py --kg-bench`` builds it itself through
-``build_benchmark_run``).
+``build_benchmark_run``). ``--only reemit --run COPY`` times only the re-emission of the tags graph
+(``time_reemission``, a few minutes) on a copy of a kept run (``cp -a KEPT COPY``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from kgfilters.ontology.namespace import KGF_IRI
@@ -307,60 +309,105 @@ def time_bulk_load(nquads: Path, tmp: Path) -> float:
     return secs
 
 
-def time_reemission(root: Path, *, seed: int = 1) -> dict[str, object]:
+def _retag(root: Path, seed: int) -> int:
+    """Rewrite tags.json with other random tags (the first seed from ``seed`` on whose tags differ
+    from the file's: other filters, scores and ranks, so old and new tags graphs differ almost
+    entirely); returns the seed used."""
+    from kgfilters.filtag import Tag, TagSet, load_tags, save_tags
+
+    old = load_tags(root / "tags.json")
+    per = max(t.rank for t in old.tags)
+    while True:
+        rng = random.Random(seed)
+        tags = tuple(Tag(layer, i, c, name, rng.random(), rank, old.method, old.param)
+                     for layer, width in old.layer_sizes.items()
+                     for c, name in enumerate(old.class_names)
+                     for rank, i in enumerate(rng.sample(range(width), per), start=1))
+        if tags != old.tags:
+            break
+        seed += 1
+    save_tags(TagSet(old.method, old.param, old.class_names, old.layer_sizes, tags),
+              root / "tags.json")
+    return seed
+
+
+def _build_tags(root: Path, *, in_place: bool = False) -> tuple[float, float, int]:
+    """Seconds (wall, CPU of this process and its threads) of ``build_graph(stages=["tags"])``;
+    the tags graph's triples. in_place: store mode rewrites the store in place (the previous
+    replacement: a file of the whole store's N-Quads, clear, bulk load, compaction) instead of
+    building the new store aside."""
+    from unittest import mock
+
+    from kgfilters.ontology import build, journal
+
+    def in_place_write(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return journal.write_graphs(*args, **{**kwargs, "aside": False})
+
+    with mock.patch.object(build, "write_graphs", in_place_write) if in_place else nullcontext():
+        t, c = time.perf_counter(), time.process_time()
+        n = build.build_graph(root, stages=["tags"]).triples["tags"]
+        return time.perf_counter() - t, time.process_time() - c, n
+
+
+def time_reemission(root: Path, *, seed: int = 1, in_place: bool = True) -> dict[str, object]:
     """Re-emission of the tags graph over the old one vs a fresh emission of the same graph.
 
-    tags.json is rewritten with other tags (another seed: other filters, scores and ranks, so the
-    old and new graphs differ almost entirely); ``reemit_s``: ``build_graph(stages=["tags"])``
-    over the old graph; ``mode``: how it replaced the graph (``journal.replacement_mode``:
-    ``store`` = the store cleared and bulk-loaded again, ``graph`` = the graph dropped quad by
-    quad first). Two fresh emissions of the same graph, each timed the same way:
+    tags.json is rewritten with other tags (``_retag``); ``reemit_s``: ``build_graph(stages=
+    ["tags"])`` over the old graph (``mode``: ``journal.replacement_mode``; ``store`` = the new
+    store built aside in one bulk load and moved in place, ``graph`` = the graph dropped quad by
+    quad first). in_place: then the same with other tags again through the previous store mode
+    (``reemit_in_place_s``: the whole store written as N-Quads, cleared and bulk-loaded in place,
+    then compacted). Two fresh emissions of the last tags, each timed the same way:
     ``fresh_after_drop_s`` after the graph was dropped with ``DROP GRAPH`` (untimed; the delete
-    markers it leaves are compacted during the fresh load: the previous baseline), and
-    ``fresh_s`` into a store rebuilt without the graph (untimed, store mode: no markers left;
-    the stricter baseline, behind ``reemit_over_fresh``).
+    markers it leaves are compacted during the fresh load: the first baseline), and ``fresh_s``
+    into a store rebuilt without the graph (untimed, store mode: no markers left; the stricter
+    baseline, behind ``reemit_over_fresh``). CPU seconds (``*_cpu_s``: this process, all its
+    threads) beside each: less sensitive than wall time to other processes on a shared machine.
     """
-    from kgfilters.filtag import Tag, TagSet, load_tags, save_tags
+    import torch  # noqa: F401  (build_graph imports it lazily: the first timed call would pay it)
+
     from kgfilters.ontology import journal
-    from kgfilters.ontology.build import build_graph
     from kgfilters.ontology.iris import Iris
     from kgfilters.ontology.store import drop_graphs, journal_dir, open_store
 
-    old = load_tags(root / "tags.json")
-    rng = random.Random(seed)
-    tags = []
-    per = max(t.rank for t in old.tags)
-    for layer, width in old.layer_sizes.items():
-        for c, name in enumerate(old.class_names):
-            for rank, i in enumerate(rng.sample(range(width), per), start=1):
-                tags.append(Tag(layer, i, c, name, rng.random(), rank, old.method, old.param))
-    save_tags(TagSet(old.method, old.param, old.class_names, old.layer_sizes, tuple(tags)),
-              root / "tags.json")
     graph = str(Iris.for_run(root).graph("tags"))
+    seed = _retag(root, seed)
     store = open_store(root)
     mode = journal.replacement_mode(store, [graph])
     del store
-    t = time.perf_counter()
-    n = build_graph(root, stages=["tags"]).triples["tags"]
-    reemit = time.perf_counter() - t
-    fresh: dict[str, float] = {}
+    reemit, reemit_cpu, n = _build_tags(root)
+    out: dict[str, object] = {"triples": n, "mode": mode, "reemit_s": round(reemit, 2),
+                              "reemit_cpu_s": round(reemit_cpu, 2)}
+    _say(f"tags graph ({n} triples): re-emitted over the old one in {reemit:.1f} s "
+         f"({reemit_cpu:.1f} s CPU, {mode} mode)")
+    if in_place:
+        _retag(root, seed + 1)
+        wall, cpu, _ = _build_tags(root, in_place=True)
+        out |= {"reemit_in_place_s": round(wall, 2), "reemit_in_place_cpu_s": round(cpu, 2)}
+        _say(f"the same through the previous (in-place) store mode: {wall:.1f} s ({cpu:.1f} s CPU)")
+    fresh: dict[str, tuple[float, float]] = {}
     for how in ("after_drop", "clean"):
         store = open_store(root)
         if how == "after_drop":
             drop_graphs(store, [graph])
-        else:
-            journal.write_graphs(store, {graph: []}, journal=journal_dir(root))
+        else:  # store mode with nothing for the graph: the store rebuilt without it
+            journal.write_graphs(store, {graph: []}, journal=journal_dir(root), aside=True)
+            del store
+            store = open_store(root)
             store.optimize()
         del store
-        t = time.perf_counter()
-        build_graph(root, stages=["tags"])
-        fresh[how] = time.perf_counter() - t
-    _say(f"tags graph ({n} triples): re-emitted over the old one in {reemit:.1f} s ({mode} "
-         f"mode), fresh in {fresh['clean']:.1f} s (after a DROP: {fresh['after_drop']:.1f} s)")
-    return {"triples": n, "reemit_s": round(reemit, 2), "mode": mode,
-            "fresh_s": round(fresh["clean"], 2), "reemit_over_fresh": round(reemit / fresh["clean"], 2),
-            "fresh_after_drop_s": round(fresh["after_drop"], 2),
-            "reemit_over_fresh_after_drop": round(reemit / fresh["after_drop"], 2)}
+        wall, cpu, _ = _build_tags(root)
+        fresh[how] = (wall, cpu)
+    _say(f"fresh in {fresh['clean'][0]:.1f} s ({fresh['clean'][1]:.1f} s CPU; after a DROP: "
+         f"{fresh['after_drop'][0]:.1f} s)")
+    out |= {"fresh_s": round(fresh["clean"][0], 2), "fresh_cpu_s": round(fresh["clean"][1], 2),
+            "reemit_over_fresh": round(reemit / fresh["clean"][0], 2),
+            "reemit_over_fresh_cpu": round(reemit_cpu / fresh["clean"][1], 2),
+            "fresh_after_drop_s": round(fresh["after_drop"][0], 2),
+            "reemit_over_fresh_after_drop": round(reemit / fresh["after_drop"][0], 2)}
+    if in_place:
+        out["reemit_in_place_over_fresh"] = round(float(out["reemit_in_place_s"]) / fresh["clean"][0], 2)  # type: ignore[arg-type]
+    return out
 
 
 def export_in_child(root: Path, fmt: str, target: Path) -> dict[str, float]:
@@ -401,7 +448,22 @@ def main() -> None:
                    help="skip the re-emission of the tags graph (fresh vs over the old one)")
     p.add_argument("--graph-only", action="store_true",
                    help="stop after building the graph: no exports, no query timings")
+    p.add_argument("--only", choices=["reemit"], default=None,
+                   help="reemit: only the re-emission of the tags graph, on the run given by --run "
+                        "(a COPY of a run kept by --keep: its tags.json and graph are rewritten)")
+    p.add_argument("--run", type=Path, metavar="DIR", default=None,
+                   help="with --only: the run to measure on")
     args = p.parse_args()
+    if args.only is not None:
+        if args.run is None or not (args.run / "tags.json").is_file():
+            p.error(f"--only {args.only} needs --run DIR, a run kept by --keep (given: {args.run})")
+        out = {"benchmark": "graph", "only": args.only, "run": str(args.run)}
+        out["reemit_tags"] = time_reemission(args.run.resolve())
+        import pyoxigraph
+
+        out["machine"] = _machine(pyoxigraph.__version__)
+        print(json.dumps(out), flush=True)
+        return
     import pyoxigraph as ox
     from rdflib import Dataset
 

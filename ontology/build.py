@@ -34,6 +34,7 @@ from kgfilters.ontology.store import (
     journal_dir,
     open_store,
     prune_logs,
+    swap_pending,
     write_graphs,
 )
 from kgfilters.run import RunPaths, read_json, read_run_json, update_run_json
@@ -264,10 +265,12 @@ def stage_lines(root: Path, iris: Iris, config: dict[str, Any], stage: str) -> l
 
 
 def _write(store: Any, iris: Iris, emitted: dict[str, list[str]], journal: Path) -> dict[str, int]:
-    """Replace the stages' named graphs (``write_graphs``); {stage: triples}."""
+    """Replace the stages' named graphs (``write_graphs``); {stage: triples}. In store mode the
+    new store is built aside: the caller then drops ``store`` and opens the store again, which
+    moves the new one in place (``journal.finish_swaps``)."""
     by_graph = {str(iris.graph(s)): st for s, st in emitted.items()}
     # well-formed by construction (ontology.lines, pyoxigraph's terms): not parsed again
-    counts = write_graphs(store, by_graph, journal=journal, check=False)
+    counts = write_graphs(store, by_graph, journal=journal, check=False, aside=True)
     return {s: counts[str(iris.graph(s))] for s in emitted}
 
 
@@ -354,6 +357,9 @@ def build_graph(
             emitted |= {s: stage_lines(root, iris, config, s) for s in EMITTERS
                         if s not in emitted}
         counts = _write(store, iris, emitted, journal)
+        if swap_pending(journal):  # a new store was built aside: drop this handle, open that one
+            store = None
+            store = open_store(root)
         if foreign:
             drop_graphs(store, foreign)
             log.warning("dropped %d graphs not under %s", len(foreign), iris.base)
@@ -383,6 +389,9 @@ def rebase(run_root: str | os.PathLike[str], base_iri: str) -> GraphReport:
     try:
         keep = {str(iris.graph(s)) for s in emitted}
         counts = _write(store, iris, emitted, journal)
+        if swap_pending(journal):
+            store = None
+            store = open_store(root)
         drop_graphs(store, [g for g in store.named_graphs() if str(g.value) not in keep])
         store.optimize()
     finally:

@@ -12,25 +12,36 @@
 
    - ``graph`` mode: the entry holds the new graphs; applying it drops them (one update, which
      Oxigraph runs quad by quad: ~50 us a quad) and bulk-loads the file;
-   - ``store`` mode: the entry holds the WHOLE new store (every other graph dumped from the store
-     by Oxigraph, plus the new graphs); applying it clears the store (``Store.clear``: no
-     per-quad deletes, measured instantaneous at 851,128 quads) and bulk-loads the file. Chosen
-     when dumping and re-loading what is kept costs less than deleting what is replaced.
+   - ``store`` mode, chosen when re-loading what is kept costs less than deleting what is
+     replaced: the WHOLE new store (every other graph streamed out of the store by Oxigraph's
+     dump, plus the new graphs) is bulk-loaded in ONE pass. With ``aside=True`` (``build_graph``:
+     a caller that drops its handle afterwards) into a new store directory beside the journal,
+     which then replaces ``graph/`` by two renames (``finish_swaps``); no file of N-Quads is
+     written and the new store needs no compaction. Otherwise the entry is a file of the whole
+     store's N-Quads, and applying it clears the store in place (``Store.clear``: no per-quad
+     deletes) and bulk-loads it.
 
-The entry (``<run>/graph.journal/<hash>.nq``: a ``# graph <g> ...`` or ``# store <g> ...`` header
-naming the graphs, then N-Quads) is written, fsync'ed and renamed into place: the rename is the
-commit point. A kill before it leaves the store as it was (a stray ``.*.tmp`` is removed on the
-next open); a kill after it leaves the entry, which the next ``open_store`` applies again (drop or
-clear first makes that idempotent). So whoever opens the store next finds each graph old or new,
-never empty or half-written; a reader that opens while a live writer applies an entry is refused
-(``open_store``) rather than shown a half-loaded store.
+Commit points are renames. ``graph`` mode and in-place ``store`` mode: the entry
+(``<run>/graph.journal/<hash>.nq``: a ``# graph <g> ...`` or ``# store <g> ...`` header naming
+the graphs, then N-Quads) is written, fsync'ed and renamed into place; a kill after it leaves the
+entry, which the next ``open_store`` applies again (drop or clear first makes that idempotent).
+Aside: the finished, closed new store directory ``.<hash>.store.tmp`` is renamed to
+``<hash>.store``; whoever opens the store next (the writer itself, after dropping its handle)
+moves ``graph/`` away and the new directory in (``finish_swaps``; a kill between the two renames
+is finished the same way). A kill before a commit leaves the store as it was (a stray ``.*.tmp``
+file or directory is removed on the next open). So whoever opens the store next finds each graph
+old or new, never empty or half-written; a reader that opens while a live writer applies an entry
+is refused (``open_store``) rather than shown a half-loaded store, and a reader that had the old
+store open keeps reading the old files.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -38,9 +49,13 @@ import pyoxigraph as ox
 
 from kgfilters.atomic import atomic_path
 from kgfilters.errors import GraphError
+from kgfilters.ontology.swap import Prefetch as _Prefetch
+from kgfilters.ontology.swap import finish_swaps, swap_pending
+from kgfilters.ontology.swap import fsync_dir as _fsync_dir
+from kgfilters.ontology.swap import load_aside as _load_aside
 
-__all__ = ["DROP_US", "DUMP_US", "JOURNAL_ABOVE", "LOAD_US", "journal_dir", "pending", "recover",
-           "replacement_mode", "write_graphs"]
+__all__ = ["DROP_US", "DUMP_US", "JOURNAL_ABOVE", "LOAD_US", "finish_swaps", "journal_dir", "pending",
+           "recover", "replacement_mode", "swap_pending", "write_graphs"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +85,7 @@ def journal_dir(run_root: str | os.PathLike[str]) -> Path:
 def pending(run_root: str | os.PathLike[str]) -> bool:
     """Whether a writer left committed graph replacements to apply (killed, or applying now)."""
     journal = journal_dir(run_root)
-    return journal.is_dir() and any(journal.glob("*.nq"))
+    return journal.is_dir() and (any(journal.glob("*.nq")) or any(journal.glob("*.store")))
 
 
 def _nquads(statements: Sequence[str], graph: ox.NamedNode) -> Iterator[bytes]:
@@ -160,7 +175,7 @@ def _commit(journal: Path, mode: str, new: Mapping[ox.NamedNode, Sequence[str]],
     """Write the journal entry replacing the graphs of ``new`` (``mode`` ``graph``), or the whole
     store by them and every other graph of ``store`` (``mode`` ``store``); its rename into place
     commits it."""
-    keep: list[ox.NamedNode | ox.DefaultGraph] = []
+    keep: list[ox.NamedNode] = []
     if mode == "store":
         assert store is not None
         keep = [g for g in store.named_graphs() if g not in new]  # type: ignore[misc]
@@ -171,10 +186,7 @@ def _commit(journal: Path, mode: str, new: Mapping[ox.NamedNode, Sequence[str]],
         with open(tmp, "wb") as fh:
             fh.write(header.encode("utf-8"))
             if store is not None:
-                for g in [ox.DefaultGraph(), *keep]:
-                    text = store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=g)
-                    if isinstance(g, ox.NamedNode):  # N-Triples lines end " .\n" (newlines escaped)
-                        text = text.replace(b" .\n", f" {g} .\n".encode())
+                for text in _kept_nquads(store, keep):
                     fh.write(text)
             for g, statements in new.items():
                 for chunk in _nquads(statements, g):
@@ -185,17 +197,38 @@ def _commit(journal: Path, mode: str, new: Mapping[ox.NamedNode, Sequence[str]],
     return target
 
 
-def _fsync_dir(path: Path) -> None:
+def _kept_nquads(store: ox.Store, keep: Sequence[ox.NamedNode]) -> Iterator[bytes]:
+    """The default graph and the named graphs ``keep`` of ``store`` as N-Quads, graph by graph
+    (``Store.dump`` as N-Triples, the graph name added to each line: N-Triples escapes newlines,
+    so every line ends with " .\\n")."""
+    for g in [ox.DefaultGraph(), *keep]:
+        text = store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=g)
+        yield text.replace(b" .\n", f" {g} .\n".encode()) if isinstance(g, ox.NamedNode) else text
+
+
+def _build_aside(store: ox.Store, journal: Path, new: Mapping[ox.NamedNode, Sequence[str]]) -> Path:
+    """Store mode beside the store: bulk-load, in one pass, the new graphs and every other graph
+    of ``store`` (dumped by a thread while the loader parses the new graphs) into a new store
+    directory in ``journal``, close it, and commit it by renaming it to ``<hash>.store``; returns
+    that path. ``store`` is left as it was (``finish_swaps`` puts the new one in its place once it
+    is closed)."""
+    keep = [g for g in store.named_graphs() if g not in new]
+    names = [*new, *keep]
+    header = "# store " + " ".join(str(g) for g in names) + "\n"
+    target = _entry(journal, header).with_suffix(".store")
+    tmp = journal / f".{target.name}.tmp"
+    journal.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot sync a directory
-        pass
-    finally:
-        os.close(fd)
+        with _Prefetch(_kept_nquads(store, keep)) as kept:
+            fresh = (chunk for g, statements in new.items() for chunk in _nquads(statements, g))
+            _load_aside(tmp, names, itertools.chain(fresh, kept))
+        os.rename(tmp, target)  # the commit point
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(journal)
+    return target
 
 
 def _header(entry: Path) -> tuple[str, list[ox.NamedNode]]:
@@ -227,7 +260,7 @@ def _apply(store: ox.Store, entry: Path) -> None:
 def _load(store: ox.Store, entry: Path, graphs: list[ox.NamedNode]) -> None:
     """Bulk-load a journal entry (not transactional: a kill may leave part of it loaded, which the
     next ``_apply`` drops or clears first) and flush it to disk."""
-    store.bulk_load(path=str(entry), format=_NQ)
+    store.bulk_load(path=str(entry), format=_NQ, lenient=True)  # parsed, or written by Oxigraph
     for g in graphs:
         store.add_graph(g)  # an empty new graph still exists
     store.flush()
@@ -238,8 +271,11 @@ def recover(store: ox.Store, journal: Path) -> int:
     point) and delete uncommitted temporary files; returns how many were finished."""
     if not journal.is_dir():
         return 0
-    for stray in journal.glob(".*.tmp"):
-        stray.unlink(missing_ok=True)
+    for stray in journal.glob(".*.tmp"):  # uncommitted entries and stores, old stores moved away
+        if stray.is_dir():
+            shutil.rmtree(stray, ignore_errors=True)
+        else:
+            stray.unlink(missing_ok=True)
     done = 0
     for entry in sorted(journal.glob("*.nq")):
         log.warning("%s: finishing a graph replacement interrupted by a killed writer", entry)
@@ -249,13 +285,19 @@ def recover(store: ox.Store, journal: Path) -> int:
 
 
 def write_graphs(store: ox.Store, graphs: Mapping[str, Sequence[str]], *,
-                 journal: Path | None = None, check: bool = True) -> dict[str, int]:
+                 journal: Path | None = None, check: bool = True,
+                 aside: bool = False) -> dict[str, int]:
     """Replace each named graph of ``graphs`` ({graph IRI: statements ``"<s> <p> <o>"``}) in
     ``store``; return {graph IRI: distinct quads stored}. See the module docstring for the steps
     and the guarantees. A statement Oxigraph cannot parse is a GraphError and writes nothing of
     its graph: small graphs are parsed before their update; large ones before the commit, unless
     ``check`` is False (statements well-formed by construction: ``ontology.lines`` and terms
-    written by pyoxigraph; parsing 520,000 of them costs about 1.8 s)."""
+    written by pyoxigraph; parsing 520,000 of them costs about 1.8 s).
+
+    aside: in store mode, build the new store in a directory of its own (``swap_pending`` then
+    says so); ``store`` is left unchanged and the caller must drop it and open the store again
+    (``open_store`` moves the new one in place first). Without it, store mode rewrites ``store``
+    in place and the caller's handle stays valid."""
     counts: dict[str, int] = {}
     large: dict[ox.NamedNode, list[str]] = {}
     n_old: dict[ox.NamedNode, int] = {}
@@ -283,9 +325,13 @@ def write_graphs(store: ox.Store, graphs: Mapping[str, Sequence[str]], *,
             assert journal is not None
             name = ", ".join(f"<{g.value}>" for g in large)
             mode = _plan(store, n_old)
-            _apply(store, _commit(journal, mode, large, store if mode == "store" else None))
-            log.info("graphs %s: %d triples through the journal (%s mode)", name,
-                     sum(len(v) for v in large.values()), mode)
+            if mode == "store" and aside:
+                _build_aside(store, journal, large)
+            else:
+                _apply(store, _commit(journal, mode, large, store if mode == "store" else None))
+            log.info("graphs %s: %d triples through the journal (%s mode%s)", name,
+                     sum(len(v) for v in large.values()), mode,
+                     ", built aside" if mode == "store" and aside else "")
     except (OSError, RuntimeError, SyntaxError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise GraphError(f"graph store: cannot write graph {name} ({msg})") from None

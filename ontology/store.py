@@ -16,7 +16,15 @@ import pyoxigraph as ox
 from rdflib import BNode, Dataset, Literal, URIRef
 
 from kgfilters.errors import GraphError
-from kgfilters.ontology.journal import JOURNAL_ABOVE, journal_dir, pending, recover, write_graphs
+from kgfilters.ontology.journal import (
+    JOURNAL_ABOVE,
+    finish_swaps,
+    journal_dir,
+    pending,
+    recover,
+    swap_pending,
+    write_graphs,
+)
 from kgfilters.run import RunPaths
 
 __all__ = [
@@ -24,6 +32,7 @@ __all__ = [
     "KEEP_LOGS",
     "dataset",
     "drop_graphs",
+    "finish_swaps",
     "from_ox",
     "graph_triples",
     "has_store",
@@ -34,6 +43,7 @@ __all__ = [
     "recover",
     "replace_graph",
     "store_path",
+    "swap_pending",
     "to_ox",
     "write_graphs",
 ]
@@ -65,20 +75,27 @@ def open_store(run_root: str | os.PathLike[str], *, read_only: bool = False) -> 
     no graph was built yet. A store locked by another writer gives a one-line GraphError.
     """
     path = store_path(run_root)
-    if read_only and not has_store(run_root):
-        raise GraphError(f"{path}: no graph yet; run `kgfilters graph --run {run_root}` first")
+    journal = journal_dir(run_root)
     try:
         if read_only:
             if pending(run_root) and not _recover_if_free(run_root):
                 raise GraphError(
                     f"{path}: the graph store is being rewritten by another process (a committed "
-                    f"replacement in {journal_dir(run_root)}); try again when it has finished"
+                    f"replacement in {journal}); try again when it has finished"
                 )
+            if not has_store(run_root):
+                raise GraphError(f"{path}: no graph yet; run `kgfilters graph --run {run_root}` first")
             return ox.Store.read_only(str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
-        store = ox.Store(str(path))
-        recover(store, journal_dir(run_root))
-        return store
+        for _ in range(3):
+            finish_swaps(path, journal)  # a new store committed beside this one: move it in
+            store = ox.Store(str(path))
+            if not swap_pending(journal):
+                recover(store, journal)
+                return store
+            del store  # a writer committed a new store just before this open: take that one
+        raise GraphError(f"{path}: the graph store keeps being replaced by another process; "
+                         "try again when it has finished")
     except (OSError, RuntimeError) as exc:  # pyoxigraph raises RuntimeError for a damaged store
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "lock" in msg.lower():
@@ -92,12 +109,14 @@ def open_store(run_root: str | os.PathLike[str], *, read_only: bool = False) -> 
 def _recover_if_free(run_root: str | os.PathLike[str]) -> bool:
     """Finish a killed writer's committed replacements before a reader opens the store; False
     when a live writer holds the store (it is applying them: the reader must not look now)."""
+    path, journal = store_path(run_root), journal_dir(run_root)
     try:
-        store = ox.Store(str(store_path(run_root)))
+        finish_swaps(path, journal)
+        store = ox.Store(str(path))
     except (OSError, RuntimeError):  # locked by a live writer
         return False
     try:
-        recover(store, journal_dir(run_root))
+        recover(store, journal)
     finally:
         del store
     return True

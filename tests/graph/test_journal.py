@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -276,3 +277,165 @@ def test_the_plan_weighs_dropping_against_reloading(tmp_path: Path, kept: int, d
                               ox.Literal(str(i)), ox.NamedNode(G if i < dropped else KEEP))
                       for i in range(kept + dropped))
     assert journal_mod._plan(store, {ox.NamedNode(G): dropped}) == mode
+
+
+# --- store mode built aside: a new store directory, moved in place by rename ------------------
+
+def _aside(root: Path) -> dict[str, int]:
+    """Replace G by NEW in store mode, built aside; the handle is dropped as ``build_graph`` does."""
+    store = open_store(root)
+    statements = [f"<https://ex.org/new/{i}> <{KGF.rank}> \"{i}\"^^<http://www.w3.org/2001/XMLSchema#integer>"
+                  for i in range(500)]
+    try:
+        return journal_mod.write_graphs(store, {G: statements}, journal=journal_dir(root), aside=True)
+    finally:
+        del store
+
+
+def _journal_left(root: Path) -> list[str]:
+    return sorted(p.name for p in journal_dir(root).iterdir())
+
+
+def test_aside_builds_a_new_store_and_the_next_open_moves_it_in(full: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="kgfilters.ontology.journal"):
+        assert _aside(full) == {G: 500}
+    assert "(store mode, built aside)" in caplog.text
+    (entry,) = journal_dir(full).glob("*.store")  # committed, not yet in place
+    assert (entry / "CURRENT").is_file() and pending(full)
+    old = ox.Store.read_only(str(full / "graph"))  # the old store is untouched until the swap
+    assert sum(1 for _ in old.quads_for_pattern(None, None, None, ox.NamedNode(G))) == 300
+    del old
+    assert _state(full) == (0, 500) and _rest(full) == (True, True, True)
+    assert _journal_left(full) == [] and not pending(full)
+
+
+def test_aside_keeps_the_handle_valid_until_dropped_and_refuses_readers(full: Path) -> None:
+    """After the commit the writer still holds the old store (its handle reads the old graph);
+    a reader is refused rather than shown either, and the writer's next open takes the new one."""
+    store = open_store(full)
+    lines = [f"<https://ex.org/new/{i}> <{KGF.rank}> \"{i}\"" for i in range(500)]
+    journal_mod.write_graphs(store, {G: lines}, journal=journal_dir(full), aside=True)
+    assert journal_mod.swap_pending(journal_dir(full))
+    assert len(graph_triples(store, G)) == 300  # the handle still reads the old store
+    with pytest.raises(GraphError, match="being rewritten by another process") as info:
+        open_store(full, read_only=True)
+    assert "\n" not in str(info.value)
+    with pytest.raises(GraphError, match="locked by another process"):  # nor moved under it
+        open_store(full)
+    store = None  # dropped: the lock is released
+    assert _state(full) == (0, 500) and _rest(full) == (True, True, True)
+
+
+def test_a_reader_keeps_reading_the_old_store_after_the_swap(full: Path) -> None:
+    reader = open_store(full, read_only=True)
+    _aside(full)
+    assert _state(full) == (0, 500)  # the next opener moved the new store in
+    got = graph_triples(reader, G)  # the reader's open files are the old store's
+    assert len(got) == 300 and all("/old/" in t[0] for t in got)
+    del reader
+
+
+@pytest.mark.parametrize("step", ["_load_aside", "half_load", "_Prefetch"])
+def test_aside_failing_before_the_commit_leaves_the_store_as_it_was(
+        full: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    """A failure while the new store is built (the load, mid-load, the dump of the kept graphs)
+    leaves the old store, no journal entry and no stray directory."""
+    if step == "half_load":
+        real = journal_mod._load_aside
+
+        def half(path: Path, graphs: object, chunks: object) -> None:
+            real(path, [], [next(iter(chunks))])  # type: ignore[call-overload]
+            raise OSError("killed")
+        monkeypatch.setattr(journal_mod, "_load_aside", half)
+    elif step == "_Prefetch":
+        def boom(*args: object) -> None:
+            raise OSError("killed")
+            yield b""  # a generator, like the real one
+        monkeypatch.setattr(journal_mod, "_kept_nquads", boom)
+    else:
+        monkeypatch.setattr(journal_mod, step, lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(GraphError, match=r"cannot write graph <https://ex.org/graph/x> \(killed\)"):
+        _aside(full)
+    assert _journal_left(full) == [] and not pending(full)
+    monkeypatch.undo()
+    assert _state(full) == (300, 300) and _rest(full) == (True, True, True)
+
+
+def test_aside_killed_between_the_two_renames_is_finished_by_the_next_open(full: Path) -> None:
+    store = open_store(full)
+    lines = [f"<https://ex.org/new/{i}> <{KGF.rank}> \"{i}\"" for i in range(500)]
+    journal_mod.write_graphs(store, {G: lines}, journal=journal_dir(full), aside=True)
+    del store
+    (entry,) = journal_dir(full).glob("*.store")
+    (full / "graph").rename(journal_dir(full) / f".{entry.stem}.old.tmp")  # the first rename only
+    assert not (full / "graph").exists() and pending(full)
+    assert _state(full, read_only=True) == (0, 500) and _rest(full) == (True, True, True)
+    assert _journal_left(full) == []
+
+
+def test_aside_swap_keeps_the_store_directory_permissions(full: Path) -> None:
+    (full / "graph").chmod(0o700)
+    _aside(full)
+    assert _state(full) == (0, 500)
+    assert (full / "graph").stat().st_mode & 0o777 == 0o700
+
+
+_SIGKILL_ASIDE = """
+import os, signal, sys
+from kgfilters.ontology import journal as j, store as s
+j.JOURNAL_ABOVE, j.DROP_US = 0, 1e9
+where = sys.argv[2]
+real_load = j._load_aside
+def load(path, graphs, chunks):
+    if where == "mid_load":  # half the new store written, then killed
+        real_load(path, [], [next(iter(chunks))])
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_load(path, graphs, chunks)
+j._load_aside = load
+st = s.open_store(sys.argv[1])
+lines = [f"<https://ex.org/new/{i}> <https://w3id.org/kgfilters/ontology#rank> \\"{i}\\"" for i in range(500)]
+s.write_graphs(st, {sys.argv[3]: lines}, journal=s.journal_dir(sys.argv[1]), aside=True)
+if where == "after_commit":  # committed, the handle never dropped
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize(("where", "expect"), [("mid_load", (300, 300)), ("after_commit", (0, 500))])
+def test_sigkill_during_the_aside_replacement(full: Path, where: str,
+                                              expect: tuple[int, int]) -> None:
+    """A real SIGKILL mid-way through building the new store leaves the old one (the stray
+    directory is removed by the next open); one after the commit leaves the new one."""
+    proc = subprocess.run([sys.executable, "-c", _SIGKILL_ASIDE, str(full), where, G], timeout=60)
+    assert proc.returncode == -9
+    strays = list(journal_dir(full).glob(".*.tmp"))
+    assert pending(full) == (where == "after_commit") and bool(strays) == (where == "mid_load")
+    assert _state(full) == expect and _rest(full) == (True, True, True)
+    assert _journal_left(full) == []
+
+
+def test_stream_reads_chunks_as_one_file() -> None:
+    from kgfilters.ontology.swap import Stream
+
+    s = Stream([b"ab", b"", b"cde", b"f"])
+    assert [s.read(2), s.read(2), s.read(-1), s.read(5), s.read(5)] == [b"ab", b"cd", b"e", b"f", b""]
+
+
+def test_prefetch_keeps_order_raises_the_threads_error_and_stops_early() -> None:
+    from kgfilters.ontology.swap import Prefetch
+
+    with Prefetch(iter([b"a", b"b", b"c"])) as it:
+        assert list(it) == [b"a", b"b", b"c"]
+
+    def failing() -> Iterator[bytes]:
+        yield b"a"
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"), Prefetch(failing()) as it:
+        list(it)
+    endless = Prefetch(iter(lambda: b"x", None))  # never ends: the consumer stops after one
+    with endless as it:
+        assert next(it) == b"x"
+    assert not endless._thread.is_alive()
