@@ -38,7 +38,6 @@ store open keeps reading the old files.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import os
 import shutil
@@ -49,7 +48,6 @@ import pyoxigraph as ox
 
 from kgfilters.atomic import atomic_path
 from kgfilters.errors import GraphError
-from kgfilters.ontology.swap import Prefetch as _Prefetch
 from kgfilters.ontology.swap import finish_swaps, swap_pending
 from kgfilters.ontology.swap import fsync_dir as _fsync_dir
 from kgfilters.ontology.swap import load_aside as _load_aside
@@ -207,9 +205,9 @@ def _kept_nquads(store: ox.Store, keep: Sequence[ox.NamedNode]) -> Iterator[byte
 
 
 def _build_aside(store: ox.Store, journal: Path, new: Mapping[ox.NamedNode, Sequence[str]]) -> Path:
-    """Store mode beside the store: bulk-load, in one pass, the new graphs and every other graph
-    of ``store`` (dumped by a thread while the loader parses the new graphs) into a new store
-    directory in ``journal``, close it, and commit it by renaming it to ``<hash>.store``; returns
+    """Store mode beside the store: bulk-load the new graphs and, by a second loader at the same
+    time, every other graph of ``store`` (dumped graph by graph) into a new store directory in
+    ``journal``, close it, and commit it by renaming it to ``<hash>.store``; returns
     that path. ``store`` is left as it was (``finish_swaps`` puts the new one in its place once it
     is closed)."""
     keep = [g for g in store.named_graphs() if g not in new]
@@ -220,9 +218,8 @@ def _build_aside(store: ox.Store, journal: Path, new: Mapping[ox.NamedNode, Sequ
     journal.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with _Prefetch(_kept_nquads(store, keep)) as kept:
-            fresh = (chunk for g, statements in new.items() for chunk in _nquads(statements, g))
-            _load_aside(tmp, names, itertools.chain(fresh, kept))
+        fresh = (chunk for g, statements in new.items() for chunk in _nquads(statements, g))
+        _load_aside(tmp, names, fresh, kept=_kept_nquads(store, keep))
         os.rename(tmp, target)  # the commit point
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

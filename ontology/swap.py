@@ -1,8 +1,8 @@
 """Store mode built aside (issue 13): the new store is bulk-loaded into a directory of its own
 and moved in place of ``graph/`` by two renames once no writer holds the old one.
 
-``ontology.journal`` builds it (``_build_aside``: one bulk load, the kept graphs dumped by a
-``Prefetch`` thread beside the loader) and commits it by renaming it to
+``ontology.journal`` builds it (``_build_aside``: the new graphs bulk-loaded while a thread dumps the
+kept graphs from the old store and bulk-loads them beside) and commits it by renaming it to
 ``graph.journal/<hash>.store``; ``finish_swaps`` (called by ``open_store`` before it opens the
 store) moves it in. See ``ontology.journal`` for the guarantees.
 """
@@ -13,16 +13,15 @@ import contextlib
 import fcntl
 import logging
 import os
-import queue
 import shutil
 import stat
-import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyoxigraph as ox
 
-__all__ = ["Prefetch", "Stream", "finish_swaps", "fsync_dir", "load_aside", "swap_pending"]
+__all__ = ["Stream", "finish_swaps", "fsync_dir", "load_aside", "swap_pending"]
 
 log = logging.getLogger(__name__)
 
@@ -52,66 +51,35 @@ class Stream:
         return out.tobytes()
 
 
-class Prefetch:
-    """Iterate ``chunks`` in a thread of its own, at most one chunk ahead (Oxigraph's dump runs
-    without Python's lock, beside the bulk loader); a context manager that stops the thread on
-    exit. An exception of the thread is raised where its chunk would have come."""
-
-    _END = object()
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="kgf-dump", daemon=True)
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _work(self) -> None:
-        try:
-            for chunk in self._chunks:
-                if not self._put(chunk):
-                    return
-            self._put(self._END)
-        except BaseException as exc:  # handed to the consumer
-            self._put(exc)
-
-    def __enter__(self) -> Iterator[bytes]:
-        self._thread.start()
-        return self._iter()
-
-    def _iter(self) -> Iterator[bytes]:
-        while (item := self._queue.get()) is not self._END:
-            if isinstance(item, BaseException):
-                try:
-                    raise item
-                finally:  # no cycle through this frame: the store is freed with its last handle
-                    del item
-            yield item  # type: ignore[misc]
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def load_aside(path: Path, graphs: Sequence[ox.NamedNode], chunks: Iterable[bytes]) -> None:
+def load_aside(path: Path, graphs: Sequence[ox.NamedNode], chunks: Iterable[bytes],
+               kept: Iterable[bytes] = ()) -> None:
     """Bulk-load ``chunks`` (N-Quads) into a new store at ``path``, with ``graphs`` existing even
-    when empty, flushed and closed."""
+    when empty, flushed and closed. ``kept`` (N-Quads texts, e.g. graphs dumped from the old
+    store) are bulk-loaded at the same time by a thread of their own: both loaders run without
+    Python's lock and only add quads, so on two cores the kept graphs cost little wall time. An
+    exception of either load is raised here once both have stopped."""
     aside = ox.Store(str(path))
     try:
-        aside.bulk_load(Stream(chunks), format=_NQ, lenient=True)
+        with ThreadPoolExecutor(1, thread_name_prefix="kgf-kept") as pool:
+            side = pool.submit(_load_each, aside, kept)
+            try:
+                aside.bulk_load(Stream(chunks), format=_NQ, lenient=True)
+            finally:
+                side.exception()  # waits: the thread must stop before the store is freed
+        try:
+            side.result()  # the kept graphs' error, if any
+        finally:  # no cycle through this frame: the old store is freed with its last handle
+            del side
         for g in graphs:
             aside.add_graph(g)
         aside.flush()
     finally:
         del aside
+
+
+def _load_each(store: ox.Store, texts: Iterable[bytes]) -> None:
+    for text in texts:
+        store.bulk_load(text, format=_NQ, lenient=True)
 
 
 @contextlib.contextmanager

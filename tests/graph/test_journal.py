@@ -338,7 +338,7 @@ def test_a_reader_keeps_reading_the_old_store_after_the_swap(full: Path) -> None
     del reader
 
 
-@pytest.mark.parametrize("step", ["_load_aside", "half_load", "_Prefetch"])
+@pytest.mark.parametrize("step", ["_load_aside", "half_load", "kept_dump"])
 def test_aside_failing_before_the_commit_leaves_the_store_as_it_was(
         full: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     """A failure while the new store is built (the load, mid-load, the dump of the kept graphs)
@@ -346,11 +346,11 @@ def test_aside_failing_before_the_commit_leaves_the_store_as_it_was(
     if step == "half_load":
         real = journal_mod._load_aside
 
-        def half(path: Path, graphs: object, chunks: object) -> None:
+        def half(path: Path, graphs: object, chunks: object, kept: object = ()) -> None:
             real(path, [], [next(iter(chunks))])  # type: ignore[call-overload]
             raise OSError("killed")
         monkeypatch.setattr(journal_mod, "_load_aside", half)
-    elif step == "_Prefetch":
+    elif step == "kept_dump":
         def boom(*args: object) -> None:
             raise OSError("killed")
             yield b""  # a generator, like the real one
@@ -389,11 +389,11 @@ from kgfilters.ontology import journal as j, store as s
 j.JOURNAL_ABOVE, j.DROP_US = 0, 1e9
 where = sys.argv[2]
 real_load = j._load_aside
-def load(path, graphs, chunks):
+def load(path, graphs, chunks, kept=()):
     if where == "mid_load":  # half the new store written, then killed
         real_load(path, [], [next(iter(chunks))])
         os.kill(os.getpid(), signal.SIGKILL)
-    real_load(path, graphs, chunks)
+    real_load(path, graphs, chunks, kept)
 j._load_aside = load
 st = s.open_store(sys.argv[1])
 lines = [f"<https://ex.org/new/{i}> <https://w3id.org/kgfilters/ontology#rank> \\"{i}\\"" for i in range(500)]
@@ -423,19 +423,31 @@ def test_stream_reads_chunks_as_one_file() -> None:
     assert [s.read(2), s.read(2), s.read(-1), s.read(5), s.read(5)] == [b"ab", b"cd", b"e", b"f", b""]
 
 
-def test_prefetch_keeps_order_raises_the_threads_error_and_stops_early() -> None:
-    from kgfilters.ontology.swap import Prefetch
+def test_load_aside_loads_the_kept_graphs_beside_and_raises_either_loads_error(
+        tmp_path: Path) -> None:
+    """The new graphs' chunks and the kept graphs' texts (loaded by a thread at the same time)
+    end in one store; an error of the kept graphs' thread is raised once both loads stopped."""
+    from kgfilters.ontology.swap import load_aside
 
-    with Prefetch(iter([b"a", b"b", b"c"])) as it:
-        assert list(it) == [b"a", b"b", b"c"]
+    def nq(graph: str, n: int) -> bytes:
+        return b"".join(f"<https://ex.org/{graph}/{i}> <{KGF.rank}> \"{i}\" <https://ex.org/g/{graph}> .\n"
+                        .encode() for i in range(n))
+    empty = ox.NamedNode("https://ex.org/g/empty")
+    load_aside(tmp_path / "a", [empty], iter([nq("new", 300)]), kept=[nq("k1", 200), nq("k2", 100)])
+    got = ox.Store.read_only(str(tmp_path / "a"))
+    assert {str(g): _n(got, g) for g in got.named_graphs()} == {
+        "<https://ex.org/g/new>": 300, "<https://ex.org/g/k1>": 200, "<https://ex.org/g/k2>": 100,
+        "<https://ex.org/g/empty>": 0}
+    del got
 
     def failing() -> Iterator[bytes]:
-        yield b"a"
+        yield nq("k1", 10)
         raise OSError("disk gone")
+    with pytest.raises(OSError, match="disk gone"):
+        load_aside(tmp_path / "b", [], iter([nq("new", 10)]), kept=failing())
+    with pytest.raises(SyntaxError):  # the new graphs' error, the kept graphs' thread joined first
+        load_aside(tmp_path / "c", [], iter([b"not n-quads\n"]), kept=[nq("k1", 10)])
 
-    with pytest.raises(OSError, match="disk gone"), Prefetch(failing()) as it:
-        list(it)
-    endless = Prefetch(iter(lambda: b"x", None))  # never ends: the consumer stops after one
-    with endless as it:
-        assert next(it) == b"x"
-    assert not endless._thread.is_alive()
+
+def _n(store: ox.Store, g: ox.NamedNode) -> int:
+    return sum(1 for _ in store.quads_for_pattern(None, None, None, g))
