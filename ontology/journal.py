@@ -14,9 +14,10 @@
      Oxigraph runs quad by quad: ~50 us a quad) and bulk-loads the file;
    - ``store`` mode, chosen when re-loading what is kept costs less than deleting what is
      replaced: the WHOLE new store (every other graph streamed out of the store by Oxigraph's
-     dump, plus the new graphs) is bulk-loaded in ONE pass. With ``aside=True`` (``build_graph``:
-     a caller that drops its handle afterwards) into a new store directory beside the journal,
-     which then replaces ``graph/`` by two renames (``finish_swaps``); no file of N-Quads is
+     dump, plus the new graphs) is bulk-loaded. With ``aside=True`` (``build_graph``: a caller
+     that drops its handle afterwards) into a new store directory beside the journal, the kept
+     graphs by a second loader at the same time as the new ones (``swap.load_aside``), which
+     then replaces ``graph/`` by two renames (``finish_swaps``); no file of N-Quads is
      written and the new store needs no compaction. Otherwise the entry is a file of the whole
      store's N-Quads, and applying it clears the store in place (``Store.clear``: no per-quad
      deletes) and bulk-loads it.
